@@ -1,0 +1,13 @@
+"""Built-in consistency methods; each module registers one method."""
+import importlib
+
+BUILTIN = ("vanilla", "consistory")
+_loaded = False
+
+
+def load_builtin() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for name in BUILTIN:
+            importlib.import_module(f"{__name__}.{name}")

@@ -1,0 +1,28 @@
+"""Install svdstory's processors on a UNet for one run, and always restore the originals."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from .processor import StoryAttnProcessor
+from .spatial import LayerInfo
+
+
+@contextmanager
+def story_processors(unet, state):
+    original = dict(unet.attn_processors)
+    unet.set_attn_processor({name: StoryAttnProcessor(state, LayerInfo.from_name(name)) for name in original})
+    try:
+        yield
+    finally:
+        unet.set_attn_processor(original)
+
+
+@contextmanager
+def forward_hooks(hooks):
+    """Register (module, fn) forward hooks for the duration of a run."""
+    handles = [module.register_forward_hook(fn) for module, fn in hooks]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()

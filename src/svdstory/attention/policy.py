@@ -1,0 +1,49 @@
+"""Attention policies: how a layer turns (q, k, v) into its output. Plain SDPA is the default."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .spatial import LayerInfo
+
+
+@dataclass
+class AttnCall:
+    """One attention call, already projected: tensors are (B, heads, tokens, head_dim)."""
+
+    layer: LayerInfo
+    attn: object  # the diffusers Attention module (owns the weights)
+    query: torch.Tensor
+    key: torch.Tensor
+    value: torch.Tensor
+    grid: tuple[int, int]  # (h, w) of the query tokens
+    hidden_states: torch.Tensor  # (B, tokens, C): the normalised input the keys were projected from
+    attention_mask: torch.Tensor | None = None
+
+
+def sdpa(call: AttnCall) -> torch.Tensor:
+    return F.scaled_dot_product_attention(call.query, call.key, call.value, attn_mask=call.attention_mask,
+                                          scale=call.attn.scale)
+
+
+class PlainPolicy:
+    """Stock attention everywhere: the reference every other policy must reduce to."""
+
+    def self_attention(self, call: AttnCall) -> torch.Tensor:
+        return sdpa(call)
+
+    def cross_attention(self, call: AttnCall) -> torch.Tensor:
+        return sdpa(call)
+
+    def after_attention(self, call: AttnCall, output: torch.Tensor) -> torch.Tensor:
+        """Hook on the projected output (B, tokens, C), e.g. for feature injection."""
+        return output
+
+    def end_step(self, state) -> None:
+        """Called once the sampler has stepped: a policy may update what it learnt at this step."""
+
+    def passes(self, state) -> tuple[str, ...]:
+        """UNet passes to run at the current step; the last one drives the sampler."""
+        return ("main",)

@@ -1,0 +1,33 @@
+"""Recover the 2-D grid of an attention layer's tokens without assuming square maps."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import SvdStoryError
+
+
+def token_grid(n_tokens: int, latent_hw: tuple[int, int]) -> tuple[int, int]:
+    """(h, w) of a layer whose n_tokens come from the latent downsampled k times by stride-2 convs."""
+    h, w = latent_hw
+    for _ in range(12):
+        if h * w == n_tokens:
+            return h, w
+        h, w = (h + 1) // 2, (w + 1) // 2  # a 3x3 stride-2 conv with padding 1 rounds up
+    raise SvdStoryError(f"cannot place {n_tokens} attention tokens on a {latent_hw} latent grid")
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """Where an attention layer sits, read from its module name (never from call order)."""
+
+    name: str  # e.g. "up_blocks.1.attentions.0.transformer_blocks.0.attn1.processor"
+    part: str  # "down" | "mid" | "up"
+    block: int  # index of the down/up block (0 for mid)
+    is_cross: bool  # attn2 is cross-attention in diffusers' transformer blocks
+
+    @classmethod
+    def from_name(cls, name: str) -> "LayerInfo":
+        head = name.split(".")
+        part = {"down_blocks": "down", "mid_block": "mid", "up_blocks": "up"}.get(head[0], head[0])
+        block = int(head[1]) if part in ("down", "up") and head[1].isdigit() else 0
+        return cls(name=name, part=part, block=block, is_cross=".attn2." in f".{name}")

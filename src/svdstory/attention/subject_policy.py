@@ -1,0 +1,153 @@
+"""ConsiStory's attention policy: subject maps from cross-attention, SDSA, query mixing, feature injection."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..correspondence import Correspondence
+from ..masks import MapAccumulator, binarize, dropout_keep, resize_maps, token_maps
+from ..steps import in_window, ramp
+from .policy import AttnCall, PlainPolicy, sdpa
+from .sdsa import allowed_anchor_tokens, anchor_keys, shared_attention
+
+
+@dataclass
+class Injection:
+    """Feature injection at one grid: target patches take the output of their corresponding source patch."""
+
+    grid: tuple[int, int]
+    match: Correspondence
+    alpha: float
+
+
+class SubjectPolicy(PlainPolicy):
+    """One run (or stage) of ConsiStory. `cache` records anchors (mode "record") or replays them ("use")."""
+
+    def __init__(self, config, positions, seeds, anchors, stage="main", injection=None, cache=None):
+        self.config = config
+        self.positions = positions  # [subject][image] token positions
+        self.seeds = seeds  # per image, for mask dropout
+        self.anchors = anchors  # image indices (in this batch) whose subject tokens are shared
+        self.stage = stage  # "pre" (collects DIFT features) or "main"
+        self.injection = injection
+        self.cache = cache
+        self.state = None  # set by RunContext.new_state
+        self.maps: dict[tuple[int, int], MapAccumulator] = {}
+        self.average: torch.Tensor | None = None  # (n, S, h, w) maps of the previous steps
+        self.vanilla_queries: dict[str, torch.Tensor] = {}
+        self._share: dict[tuple[int, int], torch.Tensor] = {}
+
+    # ---- which layers and steps --------------------------------------------------------------
+    def _sdsa_layer(self, call: AttnCall) -> bool:
+        return self.config.sdsa and call.layer.part in self.config.sdsa_parts
+
+    def _sdsa_now(self) -> bool:
+        return self.average is not None and in_window(self.state.step, self.state.num_steps, self.config.sdsa_steps)
+
+    def _mix_now(self) -> bool:
+        window = (0.0, self.config.query_mix_until)
+        return self.config.query_mix and self._sdsa_now() and in_window(self.state.step, self.state.num_steps, window)
+
+    def passes(self, state) -> tuple[str, ...]:
+        return ("vanilla", "main") if self._mix_now() else ("main",)
+
+    # ---- masks ---------------------------------------------------------------------------------
+    def map_grid(self) -> tuple[int, int] | None:
+        """The captured grid closest to latent / mask_factor (32x32 for SDXL at 1024 px)."""
+        if not self.maps:
+            return None
+        h, w = self.state.latent_hw
+        target = math.log2(max(h / self.config.mask_factor, 1))
+        return min(self.maps, key=lambda g: (abs(math.log2(g[0]) - target), -g[0]))
+
+    def subject_masks(self, grid) -> torch.Tensor:
+        """(n, S, h*w) bool masks at a layer's grid, from the maps of the previous steps."""
+        return binarize(resize_maps(self.average, grid)).flatten(2)
+
+    def share_mask(self, grid) -> torch.Tensor:
+        """(n, T) bool: the tokens each image shares (union of its subjects), after mask dropout."""
+        if grid not in self._share:
+            masks = self.subject_masks(grid).any(1)
+            keep = [dropout_keep(masks.shape[1], self.config.mask_dropout,
+                                 (self.seeds[i] * 1_000_003 + self.state.step * 7919 + grid[0] * 31 + grid[1]) % 2**63,
+                                 masks.device) for i in range(masks.shape[0])]
+            self._share[grid] = masks & torch.stack(keep)
+        return self._share[grid]
+
+    def end_step(self, state) -> None:
+        for acc in self.maps.values():
+            acc.end_step()
+        grid = self.map_grid()
+        if grid is not None:
+            self.average = self.maps[grid].average()
+        self._share = {}
+
+    # ---- attention ------------------------------------------------------------------------------
+    def cross_attention(self, call: AttnCall) -> torch.Tensor:
+        if self.state.mode == "vanilla":
+            return sdpa(call)
+        scores = (call.query.float() @ call.key.float().transpose(-1, -2)) * call.attn.scale  # (B, H, T, L)
+        if call.attention_mask is not None:
+            scores = scores + call.attention_mask.float()
+        probs = scores.softmax(-1)
+        layout = self.state.layout
+        acc = self.maps.setdefault(call.grid, MapAccumulator(self.config.mask_window))
+        acc.add(token_maps(layout.cond(probs), self.positions, call.grid))
+        return (probs.to(call.value.dtype) @ call.value)
+
+    def self_attention(self, call: AttnCall) -> torch.Tensor:
+        layer, state = call.layer, self.state
+        if not self._sdsa_layer(call):
+            return sdpa(call)
+        if state.mode == "vanilla":
+            self.vanilla_queries[layer.name] = call.query
+            return sdpa(call)
+        if not self._sdsa_now():
+            return sdpa(call)
+        query = call.query
+        if self._mix_now() and layer.name in self.vanilla_queries:
+            w = ramp(state.step, state.num_steps, (0.0, self.config.query_mix_until),
+                     self.config.query_mix_start, self.config.query_mix_end)
+            query = w * self.vanilla_queries[layer.name] + (1 - w) * query
+        if self.cache is not None and self.cache.mode == "use":
+            shared = self.cache.kv.get((self.stage, layer.name, state.step))
+            if shared is None:
+                return sdpa(AttnCall(layer, call.attn, query, call.key, call.value, call.grid, call.hidden_states))
+            sk, sv = (x.to(query.device) for x in shared)
+            return shared_attention(query, call.key, call.value, sk, sv, None, state.layout, call.attn.scale)
+        share = self.share_mask(call.grid)
+        if self.cache is not None and self.cache.mode == "record":
+            self.cache.store_kv(self.stage, layer.name, state.step, call.key, call.value, share, state.layout)
+        sk, sv = anchor_keys(call.key, state.layout, self.anchors), anchor_keys(call.value, state.layout, self.anchors)
+        allowed = allowed_anchor_tokens(share, self.anchors, state.layout.n_images)
+        return shared_attention(query, call.key, call.value, sk, sv, allowed, state.layout, call.attn.scale)
+
+    def after_attention(self, call: AttnCall, output: torch.Tensor) -> torch.Tensor:
+        inj, state = self.injection, self.state
+        if inj is None or call.layer.is_cross or state.mode == "vanilla" or call.grid != inj.grid:
+            return output
+        if call.layer.part not in self.config.injection_parts:
+            return output
+        if not in_window(state.step, state.num_steps, self.config.injection_steps):
+            return output
+        layout = state.layout
+        split = layout.split(output).clone()  # (chunks, n, T, C)
+        cond = split[-1]
+        if self.cache is not None and self.cache.mode == "use":
+            sources = self.cache.out[(call.layer.name, state.step)].to(output.device)
+        else:
+            sources = cond.clone()  # sources are the outputs before any injection
+            if self.cache is not None and self.cache.mode == "record":
+                self.cache.out[(call.layer.name, state.step)] = self.cache.keep(sources)
+        match = inj.match
+        for i in range(cond.shape[0]):
+            use = match.use[i]
+            if use.any():
+                picked = sources[match.source[i, use], match.position[i, use]]
+                cond[i, use] = inj.alpha * picked + (1 - inj.alpha) * cond[i, use]
+        return layout.merge(split)
+
+    def final_maps(self) -> torch.Tensor | None:
+        return self.average

@@ -1,0 +1,64 @@
+"""What a method run needs: prompts, seeds, initial noise, conditioning and a way to denoise."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .sampling import Conditioning, decode, denoise, make_scheduler
+from .state import RunState
+
+
+@dataclass
+class RunOutput:
+    """A finished (or partial) denoising run."""
+
+    latents: torch.Tensor  # (n, C, h, w)
+    masks: torch.Tensor | None = None  # (n, subjects, h, w) float in [0, 1] at attention-map resolution
+    extras: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunContext:
+    model: object  # models.Model
+    prompts: list[str]
+    seeds: list[int]
+    latents: torch.Tensor  # (n, C, h, w) initial noise
+    cond: Conditioning
+    token_positions: list[list[list[int]]]  # [subject][image] -> positions in the prompt
+    steps: int
+    guidance: float
+    scheduler: str | None = None
+    callback: object = None
+
+    @property
+    def n_images(self) -> int:
+        return len(self.prompts)
+
+    def new_state(self, policy, stop_at: int | None = None) -> RunState:
+        state = RunState(self.cond.layout, self.steps, tuple(self.latents.shape[-2:]), policy, stop_at=stop_at)
+        policy.state = state  # the policy reads the step and batch layout from its run's state
+        return state
+
+    def timesteps(self) -> list[int]:
+        scheduler = make_scheduler(self.model, self.scheduler)
+        scheduler.set_timesteps(self.steps, device=self.latents.device)
+        return [int(t) for t in scheduler.timesteps]
+
+    def denoise(self, state: RunState, hooks=()) -> torch.Tensor:
+        scheduler = make_scheduler(self.model, self.scheduler)
+        scheduler.set_timesteps(self.steps, device=self.latents.device)
+        return denoise(self.model, state, self.latents, self.cond, scheduler, self.guidance, hooks, self.callback)
+
+    def decode(self, latents: torch.Tensor) -> list:
+        return decode(self.model, latents)
+
+    def subset(self, indices: list[int]) -> "RunContext":
+        """The same story restricted to some images (used for anchors and for one extra image)."""
+        layout = type(self.cond.layout)(len(indices), self.cond.layout.cfg)
+        pick = lambda x: None if x is None else self.cond.layout.merge(self.cond.layout.split(x)[:, indices])
+        added = None if self.cond.added is None else {k: pick(v) for k, v in self.cond.added.items()}
+        cond = Conditioning(pick(self.cond.embeds), added, layout)
+        return RunContext(self.model, [self.prompts[i] for i in indices], [self.seeds[i] for i in indices],
+                          self.latents[indices], cond, [[p[i] for i in indices] for p in self.token_positions],
+                          self.steps, self.guidance, self.scheduler, self.callback)

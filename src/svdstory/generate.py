@@ -1,0 +1,129 @@
+"""The Python API: generate a story at once, or anchors first and more images later."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from .config import SamplingConfig, apply_overrides
+from .context import RunContext, RunOutput
+from .errors import SvdStoryError
+from .masks import binarize
+from .methods.registry import get_method
+from .sampling import encode_prompts, initial_latents
+from .story import Story
+from .tokens import story_token_positions
+
+
+@dataclass
+class StoryResult:
+    """Images of one story, their subject masks, and everything needed to reproduce them."""
+
+    images: list  # PIL images, one per scene
+    masks: list | None  # masks[i][s]: PIL "L" mask of subject s in image i (None for mask-free methods)
+    prompts: list[str]
+    seeds: list[int]
+    info: dict = field(default_factory=dict)  # method, config, sampling settings
+
+
+@dataclass
+class Subject:
+    """A reusable subject: a story's anchors and the cache that lets extra images share their identity."""
+
+    model: object
+    story: Story
+    method: object
+    config: object
+    sampling: SamplingConfig
+    cache: object
+    anchors: StoryResult
+
+
+def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
+    defaults = model.defaults or {}
+    size = model.pipe.unet.config.sample_size * model.vae_factor
+    height, width = sampling.height or size, sampling.width or size
+    for name, value in (("height", height), ("width", width)):
+        if value % model.vae_factor:
+            raise SvdStoryError(f"--{name} {value} is not divisible by the model's factor {model.vae_factor}")
+    return SamplingConfig(steps=sampling.steps or defaults.get("steps", 50),
+                          guidance=sampling.guidance if sampling.guidance is not None else defaults.get("guidance", 5.0),
+                          height=height, width=width, seed=sampling.seed, same_latent=sampling.same_latent,
+                          negative_prompt=sampling.negative_prompt)
+
+
+def method_config(method_name: str, options=None):
+    method = get_method(method_name)
+    config = options if isinstance(options, method.config) else apply_overrides(method.config(), options or {})
+    return method, config
+
+
+def build_context(model, story: Story, sampling: SamplingConfig, scheduler, callback=None) -> RunContext:
+    prompts, seeds = story.prompts, story.image_seeds(sampling.seed)
+    positions = story_token_positions(model.pipe.tokenizer, prompts, story.tokens)
+    latents = initial_latents(model, seeds, sampling.height, sampling.width, sampling.same_latent)
+    cond = encode_prompts(model, prompts, sampling.guidance, sampling.negative_prompt)
+    return RunContext(model, prompts, seeds, latents, cond, positions, sampling.steps, sampling.guidance,
+                      None if scheduler in (None, "default") else scheduler, callback)
+
+
+def _result(ctx: RunContext, out: RunOutput, info: dict) -> StoryResult:
+    images = ctx.decode(out.latents)
+    masks = None
+    if out.masks is not None:
+        size = images[0].size
+        binary = binarize(out.masks).float()  # (n, S, h, w)
+        up = torch.nn.functional.interpolate(binary, size=(size[1], size[0]), mode="nearest")
+        masks = [[_to_pil(m) for m in per_image] for per_image in up]
+    return StoryResult(images, masks, ctx.prompts, ctx.seeds, info)
+
+
+def _to_pil(mask: torch.Tensor):
+    from PIL import Image
+
+    return Image.fromarray((mask.cpu().numpy() * 255).astype("uint8"), mode="L")
+
+
+def _info(model, story, method, config, sampling) -> dict:
+    return {"method": method.name, "config": asdict(config), "sampling": asdict(sampling),
+            "model": model.source, "revision": model.revision, "story": asdict(story)}
+
+
+def generate(model, story: Story, method: str = "consistory", options=None,
+             sampling: SamplingConfig | None = None, callback=None) -> StoryResult:
+    """All scenes of a story in one batch. `options`: a method config or a dict of overrides."""
+    method_obj, config = method_config(method, options)
+    sampling = resolve_sampling(model, sampling or SamplingConfig())
+    ctx = build_context(model, story, sampling, getattr(config, "scheduler", None), callback)
+    out = method_obj.run(ctx, config)
+    return _result(ctx, out, _info(model, story, method_obj, config, sampling))
+
+
+def generate_anchors(model, story: Story, method: str = "consistory", options=None,
+                     sampling: SamplingConfig | None = None, callback=None) -> Subject:
+    """Generate the story's anchor images once and cache what later images need."""
+    method_obj, config = method_config(method, options)
+    if method_obj.run_anchors is None:
+        raise SvdStoryError(f"method {method!r} has no anchors+extras mode")
+    sampling = resolve_sampling(model, sampling or SamplingConfig())
+    ctx = build_context(model, story, sampling, getattr(config, "scheduler", None), callback)
+    out, cache = method_obj.run_anchors(ctx, config)
+    anchors = _result(ctx, out, _info(model, story, method_obj, config, sampling))
+    return Subject(model, story, method_obj, config, sampling, cache, anchors)
+
+
+def generate_more(subject: Subject, scenes, seeds=(), callback=None) -> StoryResult:
+    """Extra images of a reusable subject, one at a time against the anchor cache."""
+    scenes = [scenes] if isinstance(scenes, str) else list(scenes)
+    story = subject.story.with_scenes(scenes, seeds)
+    base = subject.sampling.seed + len(subject.story.scenes)
+    seeds = story.image_seeds(base)
+    results = []
+    for scene, seed in zip(scenes, seeds):
+        one = subject.story.with_scenes([scene], [seed])
+        ctx = build_context(subject.model, one, subject.sampling, getattr(subject.config, "scheduler", None), callback)
+        out = subject.method.run_extra(ctx, subject.config, subject.cache)
+        results.append(_result(ctx, out, _info(subject.model, one, subject.method, subject.config, subject.sampling)))
+    images = [img for r in results for img in r.images]
+    masks = None if results[0].masks is None else [m for r in results for m in r.masks]
+    return StoryResult(images, masks, [p for r in results for p in r.prompts], list(seeds), results[0].info)

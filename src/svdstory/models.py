@@ -1,0 +1,116 @@
+"""Load a Stable-Diffusion-family pipeline (SD 1.x/2.x, SDXL, the bundled mini model) from a hub id or a folder."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import SvdStoryError
+
+BUNDLED = Path(__file__).parent / "assets" / "minisd"
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
+          "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+_PIPELINES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
+
+
+@dataclass
+class Model:
+    """A loaded pipeline plus what svdstory needs to know about it."""
+
+    pipe: object  # a diffusers StableDiffusionPipeline or StableDiffusionXLPipeline
+    source: str  # hub id or local path, as the user gave it ("bundled:minisd" for the default)
+    revision: str | None = None
+    defaults: dict | None = None  # recommended steps/guidance shipped with the model
+
+    @property
+    def is_sdxl(self) -> bool:
+        return type(self.pipe).__name__.startswith("StableDiffusionXL")
+
+    @property
+    def vae_factor(self) -> int:
+        return 2 ** (len(self.pipe.vae.config.block_out_channels) - 1)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pipe.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.pipe.unet.dtype
+
+
+def default_model_source() -> str:
+    return str(BUNDLED) if (BUNDLED / "model_index.json").is_file() else "tiny"
+
+
+def resolve_dtype(name: str | None, device: str) -> torch.dtype:
+    if name is None:
+        return torch.float16 if str(device).startswith("cuda") else torch.float32
+    if name not in DTYPES:
+        raise SvdStoryError(f"--dtype {name!r} is not one of float32, float16, bfloat16")
+    return DTYPES[name]
+
+
+def resolve_device(name: str | None) -> str:
+    if name is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SvdStoryError(f"--device {name!r}: no CUDA GPU is visible")
+    if name.split(":")[0] not in ("cpu", "cuda", "mps"):
+        raise SvdStoryError(f"--device {name!r} is not cpu, cuda[:N] or mps")
+    return name
+
+
+def _pipeline_class(source: str, revision: str | None):
+    """Read model_index.json (local or hub) to pick the SD or SDXL pipeline class."""
+    import diffusers
+
+    path = Path(source)
+    if path.exists():
+        index = path / "model_index.json"
+        if not index.is_file():
+            raise SvdStoryError(f"--model {source!r} is not a diffusers model folder (no model_index.json)")
+        name = json.loads(index.read_text()).get("_class_name", "")
+    else:
+        if source.startswith((".", "/", "~")) or source.count("/") != 1:
+            raise SvdStoryError(f"--model {source!r}: no such folder, and not a hub id of the form owner/name")
+        try:
+            name = diffusers.DiffusionPipeline.load_config(source, revision=revision).get("_class_name", "")
+        except Exception as err:  # network, auth or missing repo: all user-facing
+            raise SvdStoryError(f"--model {source!r} could not be fetched from the hub: {str(err).splitlines()[0]}") from None
+    if "XL" in name:
+        return diffusers.StableDiffusionXLPipeline
+    if name in _PIPELINES or name.startswith("StableDiffusion") or name == "":
+        return diffusers.StableDiffusionPipeline
+    raise SvdStoryError(f"--model {source!r} is a {name}, not a Stable Diffusion (SD 1.x/2.x or SDXL) pipeline")
+
+
+def load_model(source: str | None = None, device: str | None = None, dtype: str | None = None,
+               revision: str | None = None) -> Model:
+    """Load a pipeline; `source` is a hub id, a local folder, "tiny", or None for the bundled default."""
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    source = source or default_model_source()
+    if source in ("tiny", "tiny-sdxl"):
+        from .tiny import tiny_pipeline
+
+        pipe = tiny_pipeline(sdxl=source == "tiny-sdxl").to(device=device, dtype=torch_dtype)
+        return Model(pipe, source, None, {"steps": 10, "guidance": 5.0})
+    cls = _pipeline_class(source, revision)
+    kwargs = dict(torch_dtype=torch_dtype, revision=revision)
+    if cls.__name__ == "StableDiffusionPipeline":
+        kwargs.update(safety_checker=None, requires_safety_checker=False)
+    try:
+        pipe = cls.from_pretrained(source, **kwargs)
+    except (OSError, ValueError, EnvironmentError) as err:
+        raise SvdStoryError(f"--model {source!r} could not be loaded: {str(err).splitlines()[0]}") from None
+    pipe = pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return Model(pipe, source, revision, _shipped_defaults(source))
+
+
+def _shipped_defaults(source: str) -> dict:
+    path = Path(source) / "svdstory.json"
+    return json.loads(path.read_text()) if path.is_file() else {}

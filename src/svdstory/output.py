@@ -1,0 +1,100 @@
+"""Write a run's results atomically: images, grid, masks and run.json appear complete or not at all."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import SvdStoryError
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
+
+
+def image_grid(images, columns: int | None = None):
+    from PIL import Image
+
+    columns = columns or len(images)
+    rows = (len(images) + columns - 1) // columns
+    w, h = images[0].size
+    grid = Image.new("RGB", (columns * w, rows * h), "white")
+    for i, img in enumerate(images):
+        grid.paste(img.convert("RGB"), ((i % columns) * w, (i // columns) * h))
+    return grid
+
+
+def package_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("svdstory", "torch", "diffusers", "transformers", "accelerate", "safetensors", "numpy", "Pillow"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an output folder that holds a previous run rather than mixing two runs' files."""
+    if out.exists() and not out.is_dir():
+        raise SvdStoryError(f"--out {str(out)!r} exists and is not a folder")
+    if (out / "run.json").exists():
+        raise SvdStoryError(f"--out {str(out)!r} already holds a run (run.json); choose a new folder")
+
+
+def save_result(result, out: Path, extra_info: dict | None = None) -> list[Path]:
+    """Build every file in a staging folder beside `out`, then move it in whole; run.json comes last."""
+    out = Path(out)
+    check_out_dir(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+    try:
+        names = _write_files(result, staging)
+        info = {**result.info, "prompts": result.prompts, "seeds": result.seeds, "files": names,
+                "versions": package_versions(), **(extra_info or {})}
+        atomic_write_json(staging / "run.json", info)
+        if not out.exists() or not any(out.iterdir()):
+            if out.exists():
+                out.rmdir()
+            os.replace(staging, out)  # one atomic rename: the folder appears complete
+        else:
+            for name in names + ["run.json"]:
+                os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out / n for n in names] + [out / "run.json"]
+
+
+def _write_files(result, folder: Path) -> list[str]:
+    names = []
+
+    def save(img, name):
+        img.save(folder / name)
+        names.append(name)
+
+    for i, img in enumerate(result.images):
+        save(img, f"image_{i:02d}.png")
+    save(image_grid(result.images), "grid.png")
+    for i, per_image in enumerate(result.masks or []):
+        for s, mask in enumerate(per_image):
+            save(mask, f"mask_{i:02d}_subject{s}.png")
+    if result.masks:
+        save(image_grid([per[0] for per in result.masks]), "masks.png")
+    return names

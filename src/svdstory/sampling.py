@@ -1,0 +1,110 @@
+"""The denoising loop: explicit step index, one RunState, a callback per step (no pipeline __call__)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .attention.install import forward_hooks, story_processors
+from .errors import SvdStoryError
+from .state import BatchLayout, RunState
+
+
+@dataclass
+class Conditioning:
+    """Text conditioning for the whole UNet batch, in [uncond..., cond...] order when guided."""
+
+    embeds: torch.Tensor  # (chunks*n, L, D)
+    added: dict | None  # SDXL's text_embeds / time_ids, batched the same way
+    layout: BatchLayout
+
+
+def encode_prompts(model, prompts: list[str], guidance: float, negative: str = "") -> Conditioning:
+    pipe, cfg = model.pipe, guidance > 1.0
+    negatives = [negative] * len(prompts)
+    with torch.no_grad():
+        if not model.is_sdxl:
+            cond, uncond = pipe.encode_prompt(prompts, model.device, 1, cfg, negative_prompt=negatives)
+            embeds = torch.cat([uncond, cond]) if cfg else cond
+            return Conditioning(embeds, None, BatchLayout(len(prompts), cfg))
+        cond, uncond, pooled, uncond_pooled = pipe.encode_prompt(
+            prompts, device=model.device, num_images_per_prompt=1, do_classifier_free_guidance=cfg,
+            negative_prompt=negatives)
+    embeds = torch.cat([uncond, cond]) if cfg else cond
+    text_embeds = torch.cat([uncond_pooled, pooled]) if cfg else pooled
+    return Conditioning(embeds, {"text_embeds": text_embeds, "time_ids": None}, BatchLayout(len(prompts), cfg))
+
+
+def sdxl_time_ids(height: int, width: int, rows: int, dtype, device) -> torch.Tensor:
+    """SDXL's micro-conditioning: original size, crop offset (0, 0), target size."""
+    return torch.tensor([[height, width, 0, 0, height, width]] * rows, dtype=dtype, device=device)
+
+
+def initial_latents(model, seeds: list[int], height: int, width: int, same: bool = False) -> torch.Tensor:
+    """Per-image noise from per-image CPU generators: identical on every device and batch split."""
+    factor = model.vae_factor
+    if height % factor or width % factor:
+        raise SvdStoryError(f"--height/--width {height}x{width} must be multiples of the model's factor {factor}")
+    shape = (model.pipe.unet.config.in_channels, height // factor, width // factor)
+    seeds = [seeds[0]] * len(seeds) if same else seeds
+    noise = [torch.randn(shape, generator=torch.Generator("cpu").manual_seed(int(s))) for s in seeds]
+    return torch.stack(noise).to(model.device, model.dtype)  # (n, C, h, w)
+
+
+def make_scheduler(model, kind: str | None):
+    from diffusers import DDIMScheduler
+
+    config = model.pipe.scheduler.config
+    if kind in (None, "", "default"):
+        return type(model.pipe.scheduler).from_config(config)
+    if kind == "ddim":
+        return DDIMScheduler.from_config(config)
+    raise SvdStoryError(f"scheduler {kind!r} is not 'ddim' or 'default'")
+
+
+def denoise(model, state: RunState, latents: torch.Tensor, cond: Conditioning, scheduler, guidance: float,
+            hooks=(), callback=None) -> torch.Tensor:
+    """Run the sampler over `scheduler.timesteps`, letting state.policy shape every attention call."""
+    unet, layout = model.pipe.unet, cond.layout
+    added = dict(cond.added) if cond.added else None
+    if added is not None:
+        h, w = (s * model.vae_factor for s in latents.shape[-2:])
+        added["time_ids"] = sdxl_time_ids(h, w, cond.embeds.shape[0], cond.embeds.dtype, latents.device)
+    latents = latents * scheduler.init_noise_sigma
+    with torch.no_grad(), story_processors(unet, state), forward_hooks(hooks):
+        for i, t in enumerate(scheduler.timesteps):
+            if state.stop_at is not None and i >= state.stop_at:
+                break
+            state.step, state.timestep = i, int(t)
+            model_in = torch.cat([latents] * layout.chunks)
+            model_in = scheduler.scale_model_input(model_in, t)
+            for mode in state.policy.passes(state):
+                state.mode = mode
+                noise = unet(model_in, t, encoder_hidden_states=cond.embeds, added_cond_kwargs=added).sample
+            state.mode = "main"
+            if layout.cfg:
+                uncond, text = noise.chunk(2)
+                noise = uncond + guidance * (text - uncond)
+            latents = scheduler.step(noise, t, latents).prev_sample
+            state.policy.end_step(state)
+            if callback is not None:
+                callback({"i": i, "t": int(t), "x": latents, "state": state})
+    return latents
+
+
+def decode(model, latents: torch.Tensor) -> list:
+    """Latents to PIL images, upcasting the VAE where fp16 would overflow (as diffusers does for SDXL)."""
+    vae = model.pipe.vae
+    upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False)
+    dtype = torch.float32 if upcast else vae.dtype
+    if upcast:
+        vae.to(torch.float32)
+    try:
+        with torch.no_grad():
+            scaled = latents.to(dtype) / vae.config.scaling_factor
+            shift = getattr(vae.config, "shift_factor", None)
+            images = vae.decode(scaled + shift if shift else scaled).sample
+    finally:
+        if upcast:
+            vae.to(torch.float16)
+    return model.pipe.image_processor.postprocess(images.float(), output_type="pil")

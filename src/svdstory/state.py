@@ -1,0 +1,47 @@
+"""The per-run state object every attention processor reports to (one per denoising run)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class BatchLayout:
+    """The UNet batch is `chunks` copies of the images: [uncond x n, cond x n] with guidance."""
+
+    n_images: int  # images denoised together
+    cfg: bool  # classifier-free guidance doubles the batch
+
+    @property
+    def chunks(self) -> int:
+        return 2 if self.cfg else 1
+
+    def split(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(self.chunks, self.n_images, *x.shape[1:])  # (chunks, n, ...)
+
+    def merge(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(self.chunks * self.n_images, *x.shape[2:])  # (chunks*n, ...)
+
+    def cond(self, x: torch.Tensor) -> torch.Tensor:
+        return self.split(x)[-1]
+
+
+@dataclass
+class RunState:
+    """What one denoising run knows; the loop sets `step`, `timestep` and `mode` explicitly."""
+
+    layout: BatchLayout
+    num_steps: int
+    latent_hw: tuple[int, int]  # latent height and width
+    policy: object  # decides how self- and cross-attention are computed (see attention.policy)
+    step: int = -1  # index into the scheduler's timesteps
+    timestep: int = -1  # the scheduler's timestep value at `step`
+    mode: str = "main"  # "main", or "vanilla" for an extra pass that only records queries
+    stop_at: int | None = None  # the loop stops before this step (a partial pre-pass)
+    features: dict = field(default_factory=dict)  # UNet features captured by hooks, by name
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the run done at the start of this step, in [0, 1)."""
+        return self.step / max(self.num_steps, 1)

@@ -1,0 +1,77 @@
+"""Tiny randomly initialised SD and SDXL pipelines built in code: for tests and offline smoke runs."""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+
+_WORDS = ["a", "an", "the", "photo", "of", "in", "on", "at", "with", "and", "red", "blue", "green", "cat", "cats",
+          "dog", "bus", "buses", "box", "mug", "fox", "leopard", "dolphin", "beach", "forest", "city", "snow",
+          "desert", "night", "room", "hat", "wearing", "watercolor", "painting", "teddy", "bear", "big"]
+
+
+def tiny_tokenizer(max_length: int = 24):
+    """A CLIP tokenizer over a small word list (whole words, plus characters for any other word)."""
+    from transformers import CLIPTokenizer
+
+    chars = [chr(c) for c in range(ord("a"), ord("z") + 1)] + list(".,'!?-0123456789")
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for piece in chars + [c + "</w>" for c in chars]:
+        vocab.setdefault(piece, len(vocab))
+    merges = []
+    for word in _WORDS:
+        current = word[0]
+        for i, ch in enumerate(word[1:], start=1):
+            right = ch + ("</w>" if i == len(word) - 1 else "")
+            merges.append(f"{current} {right}")
+            current = current + right
+            vocab.setdefault(current, len(vocab))
+    # "dolphin" deliberately lacks a merge for its tail so that tests see a multi-token word
+    merges = [m for m in dict.fromkeys(merges) if m != "dolphi n</w>"]
+    folder = Path(tempfile.mkdtemp(prefix="svdstory-tok-"))
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=max_length,
+                         pad_token="<|endoftext|>")
+
+
+def _text_encoder(vocab_size: int, projection: bool, hidden: int = 32, seed: int = 0):
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    config = CLIPTextConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=64, num_hidden_layers=2,
+                            num_attention_heads=4, max_position_embeddings=32, projection_dim=hidden,
+                            bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config).eval()
+
+
+def tiny_pipeline(sdxl: bool = False, seed: int = 0):
+    """SD- or SDXL-architecture pipeline with cross-attention at two resolutions, random weights."""
+    from diffusers import (AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline,
+                           UNet2DConditionModel)
+
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(seed)
+    unet_kwargs = dict(block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+                       down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                       up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+                       cross_attention_dim=32, attention_head_dim=8, norm_num_groups=8)
+    if sdxl:
+        unet_kwargs.update(cross_attention_dim=64, addition_embed_type="text_time", addition_time_embed_dim=8,
+                           projection_class_embeddings_input_dim=8 * 6 + 32, transformer_layers_per_block=(1, 2))
+    unet = UNet2DConditionModel(**unet_kwargs).eval()
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKL(block_out_channels=(16, 32), in_channels=3, out_channels=3, latent_channels=4,
+                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                        norm_num_groups=8, sample_size=32).eval()
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False, steps_offset=1)
+    if not sdxl:
+        return StableDiffusionPipeline(vae=vae, text_encoder=_text_encoder(len(tokenizer), False), tokenizer=tokenizer,
+                                       unet=unet, scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                       requires_safety_checker=False)
+    return StableDiffusionXLPipeline(vae=vae, text_encoder=_text_encoder(len(tokenizer), False), tokenizer=tokenizer,
+                                     text_encoder_2=_text_encoder(len(tokenizer), True, seed=1), tokenizer_2=tokenizer,
+                                     unet=unet, scheduler=scheduler, force_zeros_for_empty_prompt=False)
