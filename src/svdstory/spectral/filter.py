@@ -1,0 +1,56 @@
+"""`spectral_filter(M, fn)`: the matrix U diag(fn(s)) V^T, by the cheapest route available."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from .decompose import compute_dtype, output_dtype, tall_gram_factors
+from .select import check_method, choose_method, decompose
+
+# fn(s, shape) -> s': s is (..., r) descending, shape is the matrices' (m, n); same shape out.
+SpectrumFn = Callable[[Tensor, tuple[int, int]], Tensor]
+
+
+def _apply(fn: SpectrumFn, s: Tensor, shape: tuple[int, int]) -> Tensor:
+    filtered = fn(s, shape)
+    if filtered.shape != s.shape:
+        raise ValueError(f"spectrum function changed the shape {tuple(s.shape)} -> {tuple(filtered.shape)}")
+    return filtered.to(s.dtype)
+
+
+def _filter_gram(X: Tensor, fn: SpectrumFn, shape: tuple[int, int]) -> Tensor:
+    """U diag(f(s)) V^T = (X V) diag(f(s) / s) V^T: no explicit U, and no division where s ~ 0."""
+    wide = X.shape[-2] < X.shape[-1]
+    if wide:
+        X = X.mT  # (..., n, m): keep the Gram matrix on the small side
+    s, V, XV = tall_gram_factors(X)
+    f = _apply(fn, s, shape)
+    # Only skip s ~ 0 to rounding: above that (X V)_i / s_i has unit norm, so the ratio is safe
+    # and an identity fn reproduces X exactly even for the tiny directions.
+    keep = s > s.amax(dim=-1, keepdim=True) * torch.finfo(s.dtype).eps
+    ratio = torch.where(keep, f / torch.where(keep, s, 1.0), 0.0)  # (..., r)
+    out = (XV * ratio.unsqueeze(-2)) @ V.mT  # (..., m, n) of the tall orientation
+    return out.mT if wide else out
+
+
+def spectral_filter(M: Tensor, fn: SpectrumFn, method: str = "auto", rank: int | None = None) -> Tensor:
+    """Replace the singular values of each matrix in `M (..., m, n)` by `fn(s, (m, n))`.
+
+    `method` names a registered decomposition; "auto" takes the Gram route for tall or wide
+    matrices. With `rank` (required by "randomized") only the top `rank` triplets are kept, so
+    the result is also truncated to that rank and `fn` sees only those values.
+    Computes in float32 and returns `M`'s dtype.
+    """
+    name = check_method(method)
+    if name == "auto":
+        name = choose_method(tuple(M.shape))
+    out = output_dtype(M)
+    X = M.to(compute_dtype(out))
+    shape = (M.shape[-2], M.shape[-1])
+    if name == "gram" and rank is None:
+        return _filter_gram(X, fn, shape).to(out)
+    U, S, Vh = decompose(X, name, rank)
+    return ((U * _apply(fn, S, shape).unsqueeze(-2)) @ Vh).to(out)
