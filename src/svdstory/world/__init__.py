@@ -1,0 +1,14 @@
+"""SynthWorld: a seeded procedural world of one subject in one scene, with labels and captions.
+
+Subjects come in two families, articulated animals (pose varies) and rigid objects, each carrying
+hidden identity attributes (color, pattern, accessory, eyes); scenes differ in palette and layout.
+"""
+
+from svdstory.world.captions import caption, parse_caption, vocabulary
+from svdstory.world.catalog import ATTRIBUTES, SCENES, SUBJECTS, info
+from svdstory.world.labels import Labels, Sample
+from svdstory.world.render import render, render_scene, render_subject
+from svdstory.world.sampling import sample
+
+__all__ = ["SUBJECTS", "ATTRIBUTES", "SCENES", "Labels", "Sample", "sample", "render", "render_scene",
+           "render_subject", "caption", "parse_caption", "vocabulary", "info"]

@@ -1,0 +1,43 @@
+"""Random layouts: where the subject stands, how big it is, which way it faces and how it is posed."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from svdstory.world.catalog import SUBJECTS
+from svdstory.world.frame import Frame
+from svdstory.world.geometry import extent
+from svdstory.world.labels import POSE_KEYS
+
+AREA = (0.13, 0.40)  # fraction of the image the subject covers, before fitting it inside
+MARGIN = 0.02        # free border around the subject's bounding box, as a fraction of the side
+
+
+def sample_layout(subject: str, rng: np.random.Generator) -> dict[str, float]:
+    """x, y: bounding-box centre (0..1); scale: frame unit / image side; facing: +1 right, -1 left."""
+    ext = extent(subject)
+    area_u, x_u, y_u = rng.uniform(0.0, 1.0, 3)  # drawn for every class alike, so classes share a seed's layout
+    facing = 1.0 if rng.uniform() < 0.5 else -1.0
+    pose = rng.uniform(-1.0, 1.0, len(POSE_KEYS))
+    fit = (1 - 2 * MARGIN) / max(ext.width, ext.height)  # largest scale that keeps the box inside
+    high = min(AREA[1], ext.area * fit**2)
+    low = min(AREA[0], high)
+    scale = math.sqrt((low + area_u * (high - low)) / ext.area)
+    free_x = 1 - 2 * MARGIN - ext.width * scale
+    free_y = 1 - 2 * MARGIN - ext.height * scale
+    layout = {"x": float(MARGIN + ext.width * scale / 2 + x_u * free_x),
+              "y": float(MARGIN + ext.height * scale / 2 + y_u * free_y),
+              "scale": float(scale), "facing": facing}
+    animal = SUBJECTS[subject] == "animal"
+    layout.update({key: float(value) if animal else 0.0 for key, value in zip(POSE_KEYS, pose)})
+    return layout
+
+
+def subject_frame(subject: str, layout: dict[str, float], size: int) -> Frame:
+    """The frame that puts the subject's bounding-box centre at (x, y)."""
+    s = layout["scale"] * size
+    facing = float(layout.get("facing", 1.0))
+    cu, cv = extent(subject).centre
+    return Frame(layout["x"] * size - facing * cu * s, layout["y"] * size - cv * s, s, facing)

@@ -1,0 +1,49 @@
+"""Rendering labels to pixels: the scene background, then the subject layer on top of it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from svdstory.errors import SvdStoryError
+from svdstory.world.labels import Labels, check_choice, pose_of
+from svdstory.world.layout import subject_frame
+from svdstory.world.pen import Pen
+from svdstory.world.pixels import unpack
+from svdstory.world.scenes import PAINTERS
+from svdstory.world.seeds import stream
+from svdstory.world.subject import draw_subject
+
+
+def check_size(size: int) -> None:
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 64 or size % 16:
+        raise SvdStoryError(f"image size must be a multiple of 16 and at least 64, got {size!r}")
+
+
+def _subject_layer(labels: Labels, size: int) -> Pen:
+    check_size(size)
+    frame = subject_frame(labels.subject, labels.layout, size)
+    return draw_subject(size, frame, labels.subject, labels.attributes, pose_of(labels.layout))
+
+
+def _scene_canvas(scene: str, size: int, seed: int) -> np.ndarray:
+    check_size(size)
+    check_choice("scene", scene, PAINTERS)
+    return PAINTERS[scene](stream(seed, "backdrop"), size)
+
+
+def render_subject(labels: Labels, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """The subject alone: (uint8 (H, W, 3) colours, black off the subject; bool (H, W) mask)."""
+    pen = _subject_layer(labels, size)
+    return unpack(pen.canvas), pen.mask
+
+
+def render_scene(scene: str, size: int = 128, seed: int = 0) -> np.ndarray:
+    """The empty scene: uint8 (H, W, 3); its details are drawn from `seed`."""
+    return unpack(_scene_canvas(scene, size, seed))
+
+
+def render(labels: Labels, size: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(image, mask): the scene of `labels` drawn from `seed`, with the subject drawn over it."""
+    pen = _subject_layer(labels, size)
+    canvas = np.where(pen.mask, pen.canvas, _scene_canvas(labels.scene, size, seed))
+    return unpack(canvas), pen.mask
