@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_world_commands = None
     if add_world_commands is not None:
         add_world_commands(sub)
+    from .eval.cli import add_bench_commands
+
+    add_bench_commands(sub)
     return parser
 
 
@@ -86,7 +89,7 @@ def cmd_generate(args) -> int:
     result = run_story(model, story, args.method, args.set, sampling, args.anchors_first)
     from .output import save_result
 
-    save_result(result, out, {"command": sys.argv})
+    save_result(result, out, {"command": getattr(args, "argv", sys.argv)})
     print(f"wrote {len(result.images)} images to {out}")
     return 0
 
@@ -107,6 +110,7 @@ def cmd_methods(args) -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = ["svdstory", *(sys.argv[1:] if argv is None else argv)]  # run.json records the real command
     try:
         return args.func(args)
     except SvdStoryError as err:

@@ -85,3 +85,11 @@ def check_fraction(name: str, value: float) -> None:
 def check_range(name: str, value: tuple[float, float]) -> None:
     if len(value) != 2 or not 0.0 <= value[0] <= value[1] <= 1.0:
         raise SvdStoryError(f"option {name} must be start,end with 0 <= start <= end <= 1, got {value}")
+
+
+SCHEDULERS = ("default", "ddim")  # names sampling.make_scheduler understands
+
+
+def check_scheduler(value: str) -> None:
+    if value not in SCHEDULERS:
+        raise SvdStoryError(f"option scheduler must be one of {', '.join(SCHEDULERS)}, got {value!r}")

@@ -30,6 +30,7 @@ class RunContext:
     guidance: float
     scheduler: str | None = None
     callback: object = None
+    story: object = None  # the Story these prompts came from (prompt-side methods rebuild prompts)
 
     @property
     def n_images(self) -> int:
@@ -61,4 +62,6 @@ class RunContext:
         cond = Conditioning(pick(self.cond.embeds), added, layout)
         return RunContext(self.model, [self.prompts[i] for i in indices], [self.seeds[i] for i in indices],
                           self.latents[indices], cond, [[p[i] for i in indices] for p in self.token_positions],
-                          self.steps, self.guidance, self.scheduler, self.callback)
+                          self.steps, self.guidance, self.scheduler, self.callback,
+                          None if self.story is None else self.story.with_scenes(
+                              [self.story.scenes[i] for i in indices], [self.seeds[i] for i in indices]))

@@ -64,7 +64,7 @@ def build_context(model, story: Story, sampling: SamplingConfig, scheduler, call
     latents = initial_latents(model, seeds, sampling.height, sampling.width, sampling.same_latent)
     cond = encode_prompts(model, prompts, sampling.guidance, sampling.negative_prompt)
     return RunContext(model, prompts, seeds, latents, cond, positions, sampling.steps, sampling.guidance,
-                      None if scheduler in (None, "default") else scheduler, callback)
+                      None if scheduler in (None, "default") else scheduler, callback, story)
 
 
 def _result(ctx: RunContext, out: RunOutput, info: dict) -> StoryResult:
@@ -126,4 +126,5 @@ def generate_more(subject: Subject, scenes, seeds=(), callback=None) -> StoryRes
         results.append(_result(ctx, out, _info(subject.model, one, subject.method, subject.config, subject.sampling)))
     images = [img for r in results for img in r.images]
     masks = None if results[0].masks is None else [m for r in results for m in r.masks]
-    return StoryResult(images, masks, [p for r in results for p in r.prompts], list(seeds), results[0].info)
+    info = {**results[0].info, "story": asdict(story)}  # every extra scene, not only the first one's
+    return StoryResult(images, masks, [p for r in results for p in r.prompts], list(seeds), info)

@@ -96,10 +96,12 @@ def load_model(source: str | None = None, device: str | None = None, dtype: str 
     if source in ("tiny", "tiny-sdxl"):
         from .tiny import tiny_pipeline
 
-        pipe = tiny_pipeline(sdxl=source == "tiny-sdxl").to(device=device, dtype=torch_dtype)
+        pipe = tiny_pipeline(sdxl=source == "tiny-sdxl").to(device)
+        if torch_dtype != torch.float32:  # built in float32; diffusers warns on every .to(dtype), needed or not
+            pipe = pipe.to(dtype=torch_dtype)
         return Model(pipe, source, None, {"steps": 10, "guidance": 5.0})
     cls = _pipeline_class(source, revision)
-    kwargs = dict(torch_dtype=torch_dtype, revision=revision)
+    kwargs = {_dtype_keyword(): torch_dtype, "revision": revision}
     if cls.__name__ == "StableDiffusionPipeline":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     try:
@@ -109,6 +111,13 @@ def load_model(source: str | None = None, device: str | None = None, dtype: str 
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     return Model(pipe, source, revision, _shipped_defaults(source))
+
+
+def _dtype_keyword() -> str:
+    """Recent diffusers take `dtype` and warn on `torch_dtype`; older ones only know `torch_dtype`."""
+    from diffusers.utils import deprecation_utils
+
+    return "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
 
 
 def _shipped_defaults(source: str) -> dict:

@@ -8,7 +8,7 @@ from .errors import SvdStoryError
 
 def word_variants(word: str) -> list[str]:
     """The word as given, lower-cased, and its likely singular/plural forms, most specific first."""
-    base = re.sub(r"[^\w\-']", "", word.strip()).lower()
+    base = " ".join(re.sub(r"[^\w\s\-']", "", word).lower().split())  # punctuation goes, inner spaces stay: "teddy bear"
     forms = [base]
     if base.endswith("ies"):
         forms.append(base[:-3] + "y")

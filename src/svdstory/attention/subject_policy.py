@@ -86,16 +86,19 @@ class SubjectPolicy(PlainPolicy):
 
     # ---- attention ------------------------------------------------------------------------------
     def cross_attention(self, call: AttnCall) -> torch.Tensor:
-        if self.state.mode == "vanilla":
-            return sdpa(call)
-        scores = (call.query.float() @ call.key.float().transpose(-1, -2)) * call.attn.scale  # (B, H, T, L)
-        if call.attention_mask is not None:
-            scores = scores + call.attention_mask.float()
-        probs = scores.softmax(-1)
+        if self.state.mode != "vanilla":
+            self._record_maps(call)
+        # the output stays stock SDPA: with every mechanism off a run reproduces vanilla bit for bit
+        return sdpa(call)
+
+    def _record_maps(self, call: AttnCall) -> None:
         layout = self.state.layout
+        query, key = layout.cond(call.query).float(), layout.cond(call.key).float()
+        scores = (query @ key.transpose(-1, -2)) * call.attn.scale  # (n, H, T, L)
+        if call.attention_mask is not None:
+            scores = scores + layout.cond(call.attention_mask).float()
         acc = self.maps.setdefault(call.grid, MapAccumulator(self.config.mask_window))
-        acc.add(token_maps(layout.cond(probs), self.positions, call.grid))
-        return (probs.to(call.value.dtype) @ call.value)
+        acc.add(token_maps(scores.softmax(-1), self.positions, call.grid))
 
     def self_attention(self, call: AttnCall) -> torch.Tensor:
         layer, state = call.layer, self.state

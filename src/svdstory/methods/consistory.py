@@ -12,7 +12,7 @@ import torch
 
 from ..anchors import AnchorCache
 from ..attention.subject_policy import Injection, SubjectPolicy
-from ..config import check_fraction, check_range
+from ..config import check_fraction, check_range, check_scheduler
 from ..context import RunOutput
 from ..correspondence import correspond, gaussian_smooth
 from ..errors import SvdStoryError
@@ -51,6 +51,7 @@ class ConsiStoryConfig:
     cache_device: str = "same"  # anchors+extras: keep the anchor cache on the model's device, or "cpu"
 
     def __post_init__(self):
+        check_scheduler(self.scheduler)
         check_fraction("mask_dropout", self.mask_dropout)
         check_fraction("query_mix_until", self.query_mix_until)
         check_fraction("injection_alpha", self.injection_alpha)

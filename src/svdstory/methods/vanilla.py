@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..attention.policy import PlainPolicy
+from ..config import check_scheduler
 from ..context import RunOutput
 from .registry import Method, register
 
@@ -11,6 +12,9 @@ from .registry import Method, register
 @dataclass(frozen=True)
 class VanillaConfig:
     scheduler: str = "default"  # the checkpoint's own scheduler
+
+    def __post_init__(self):
+        check_scheduler(self.scheduler)
 
 
 def run(ctx, config: VanillaConfig) -> RunOutput:

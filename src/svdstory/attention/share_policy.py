@@ -1,0 +1,69 @@
+"""Mask-free extended self-attention: own tokens plus the anchors' tokens, optionally transformed.
+
+`shared`, `svd` and `storydiffusion` differ only in what the anchors' tokens look like when they
+arrive (`transform`) and which of them each image may see (`select`).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..steps import in_window
+from .policy import AttnCall, PlainPolicy, sdpa
+from .sdsa import allowed_anchor_tokens, anchor_keys, shared_attention
+
+
+def plain_shared(call: AttnCall, shared, allowed, state) -> torch.Tensor:
+    sk, sv, _ = shared
+    return shared_attention(call.query, call.key, call.value, sk, sv, allowed, state.layout, call.attn.scale)
+
+
+class SharePolicy(PlainPolicy):
+    """Sharing in the self-attention layers of `parts` during the `steps` window.
+
+    transform(call, (sk, sv, hidden), allowed, state) -> output: how shared tokens are attended;
+    select(call, state, shape) -> bool mask of the shared tokens each image may see (None: all).
+    """
+
+    def __init__(self, parts, steps, anchors, transform=plain_shared, select=None, cache=None, keep_hidden=False):
+        self.parts = parts
+        self.steps = steps
+        self.anchors = anchors  # image indices whose tokens are shared ([] when replaying a cache)
+        self.transform = transform
+        self.select = select
+        self.cache = cache
+        self.keep_hidden = keep_hidden  # the `hidden` spectral target needs the anchors' inputs
+        self.state = None
+
+    def _active(self, call: AttnCall) -> bool:
+        return call.layer.part in self.parts and in_window(self.state.step, self.state.num_steps, self.steps)
+
+    def _shared_tokens(self, call: AttnCall):
+        """((sk, sv, hidden), allowed) from this batch's anchors or from the anchor cache."""
+        state, key = self.state, (call.layer.name, self.state.step)
+        n = state.layout.n_images
+        if self.cache is not None and self.cache.mode == "use":
+            shared = tuple(None if x is None else x.to(call.query.device) for x in self.cache.kv[key])
+            allowed = torch.ones(n, shared[0].shape[2], dtype=torch.bool, device=call.query.device)
+        else:
+            layout = state.layout
+            hidden = _anchor_hidden(call, layout, self.anchors) if self.keep_hidden else None
+            shared = (anchor_keys(call.key, layout, self.anchors), anchor_keys(call.value, layout, self.anchors), hidden)
+            if self.cache is not None:
+                self.cache.kv[key] = tuple(None if x is None else self.cache.keep(x) for x in shared)
+            everything = torch.ones(n, call.key.shape[2], dtype=torch.bool, device=call.query.device)
+            allowed = allowed_anchor_tokens(everything, self.anchors, n)
+        if self.select is not None:
+            allowed = allowed & self.select(call, state, tuple(allowed.shape))
+        return shared, allowed
+
+    def self_attention(self, call: AttnCall) -> torch.Tensor:
+        if not self._active(call):
+            return sdpa(call)
+        shared, allowed = self._shared_tokens(call)
+        return self.transform(call, shared, allowed, self.state)
+
+
+def _anchor_hidden(call: AttnCall, layout, anchors) -> torch.Tensor:
+    """(chunks, A*T, C): the anchors' normalised hidden states, the input of to_k / to_v."""
+    split = layout.split(call.hidden_states)[:, anchors]  # (c, A, T, C)
+    return split.reshape(split.shape[0], -1, split.shape[-1])

@@ -1,0 +1,54 @@
+"""Singular-value reweighting of prompt embeddings (1Prompt1Story's SVR), and its prompt layout."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .errors import SvdStoryError
+from .spectral import exp_reweight, spectral_filter
+
+
+@dataclass(frozen=True)
+class OnePrompt:
+    """All frames in one prompt: identity text first, then each frame's text, comma separated."""
+
+    text: str
+    frames: list[list[int]]  # token positions of each frame (scene) in the tokenized prompt
+    eot: list[int]  # positions of the end-of-text and padding tokens after the content
+
+
+def one_prompt(tokenizer, identity: str, scenes: list[str]) -> OnePrompt:
+    text, frames = identity.strip(), []
+    count = lambda t: len(tokenizer(t, add_special_tokens=False).input_ids)
+    for scene in scenes:
+        start = 1 + count(text + ",")  # +1 for the start-of-text token
+        text = f"{text}, {scene.strip()}"
+        frames.append(list(range(start, 1 + count(text))))
+    length = 1 + count(text)
+    if length + 1 > tokenizer.model_max_length:
+        raise SvdStoryError(f"1p1s: the story's one prompt needs {length + 1} tokens but the text encoder takes "
+                            f"{tokenizer.model_max_length}; use fewer or shorter scenes")
+    return OnePrompt(text, frames, list(range(length, tokenizer.model_max_length)))
+
+
+def _reweight_rows(embeds: torch.Tensor, rows: list[int], alpha: float, beta: float) -> torch.Tensor:
+    """Replace embeds[rows] (rows x dim) by U diag(beta * exp(alpha * s) * s) V^T."""
+    fn = lambda s, shape: exp_reweight(s, alpha, beta)
+    out = embeds.clone()
+    out[rows] = spectral_filter(embeds[rows], fn, "exact")
+    return out
+
+
+def reweight_for_frame(embeds: torch.Tensor, layout: OnePrompt, frame: int, enhance: tuple[float, float],
+                       suppress: tuple[float, float]) -> torch.Tensor:
+    """(L, D) embeddings of the one prompt, tuned to express `frame`: enhance it, suppress the others.
+
+    Each operation acts on a frame's tokens together with the EOT tokens, which carry the prompt's
+    overall meaning, so the EOT rows accumulate every step (as in the paper's sequential SVR).
+    """
+    out = _reweight_rows(embeds, layout.frames[frame] + layout.eot, *enhance)
+    for other, rows in enumerate(layout.frames):
+        if other != frame:
+            out = _reweight_rows(out, rows + layout.eot, *suppress)
+    return out

@@ -1,0 +1,105 @@
+"""The `svdstory` command line end to end on the tiny model: files, run.json, anchors-first, story files."""
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from svdstory.cli import main
+from svdstory.methods.consistory import ConsiStoryConfig
+
+BASE = ["generate", "--model", "tiny", "--device", "cpu", "--steps", "3", "--height", "32", "--width", "32"]
+SCENES = ["--subject", "a cat", "--scene", "on a beach", "--scene", "in a city", "--scene", "in snow"]
+
+
+def run_cli(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def png(path) -> np.ndarray:
+    return np.asarray(Image.open(path), dtype=np.int16)
+
+
+@pytest.fixture(scope="module")
+def batch_run(tmp_path_factory):
+    """One CLI run of three scenes in one batch (shared by the tests below)."""
+    out = tmp_path_factory.mktemp("cli") / "batch"
+    argv = BASE + SCENES + ["--seed", "4", "--set", "mask_dropout=0.25", "--out", str(out)]
+    code = main(argv)
+    return code, out, argv
+
+
+def test_generate_writes_images_grid_masks_and_run_json(batch_run):
+    code, out, argv = batch_run
+    assert code == 0
+    names = sorted(p.name for p in out.iterdir())
+    expected = [f"image_{i:02d}.png" for i in range(3)] + [f"mask_{i:02d}_subject0.png" for i in range(3)]
+    assert names == sorted(expected + ["grid.png", "masks.png", "run.json"])
+    assert Image.open(out / "image_00.png").size == (32, 32)
+    grid = png(out / "grid.png")
+    assert grid.shape[:2] == (32, 96)
+    assert (grid[:, 32:64] == png(out / "image_01.png")).all()
+    assert set(np.unique(png(out / "mask_00_subject0.png"))) <= {0, 255}
+
+    run = json.loads((out / "run.json").read_text())
+    config = json.loads(json.dumps(asdict(ConsiStoryConfig(mask_dropout=0.25))))
+    assert run["method"] == "consistory" and run["config"] == config
+    assert run["seeds"] == [4, 5, 6]
+    assert run["prompts"] == ["a cat on a beach", "a cat in a city", "a cat in snow"]
+    assert run["model"] == "tiny"
+    assert run["sampling"]["steps"] == 3 and run["sampling"]["height"] == 32
+    assert run["versions"]["torch"] and run["versions"]["diffusers"] and run["versions"]["python"]
+    assert run["command"] == ["svdstory", *argv]
+    assert set(run["files"]) == set(names) - {"run.json"}
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_anchors_first_gives_the_same_story(batch_run, tmp_path, capsys):
+    _, batch_out, argv = batch_run
+    out = tmp_path / "anchors"
+    code, stdout, _ = run_cli(BASE + SCENES + ["--seed", "4", "--set", "mask_dropout=0.25", "--anchors-first",
+                                               "--out", str(out)], capsys)
+    assert code == 0 and "wrote 3 images" in stdout
+    for i in range(3):  # smaller UNet batches agree to float rounding (see test_core_anchors)
+        assert abs(png(out / f"image_{i:02d}.png") - png(batch_out / f"image_{i:02d}.png")).max() <= 1
+    assert (out / "mask_02_subject0.png").is_file()
+    run = json.loads((out / "run.json").read_text())
+    assert run["anchors_first"] is True and run["seeds"] == [4, 5, 6]
+    assert list(run["story"]["scenes"]) == ["on a beach", "in a city", "in snow"]
+
+
+def test_story_file(tmp_path, capsys):
+    story = tmp_path / "story.yaml"
+    story.write_text("subject: a red bus\nstyle: a watercolor painting of\ntokens: bus\n"
+                     "scenes:\n  - in a city\n  - at night\nseeds: [5, 9]\n")
+    out = tmp_path / "out"
+    code, _, err = run_cli(BASE + ["--story", str(story), "--method", "vanilla", "--out", str(out)], capsys)
+    assert code == 0, err
+    run = json.loads((out / "run.json").read_text())
+    style = "a watercolor painting of a red bus"
+    assert run["prompts"] == [f"{style} in a city", f"{style} at night"]
+    assert run["seeds"] == [5, 9] and run["method"] == "vanilla"
+    assert sorted(p.name for p in out.iterdir()) == ["grid.png", "image_00.png", "image_01.png", "run.json"]
+
+
+def test_story_file_fields_yield_to_the_command_line(tmp_path, capsys):
+    story = tmp_path / "story.yaml"
+    story.write_text("subject: a red bus\nscenes: [in a city]\n")
+    out = tmp_path / "out"
+    code, _, err = run_cli(BASE + ["--story", str(story), "--subject", "a blue bus", "--method", "vanilla",
+                                   "--steps", "1", "--out", str(out)], capsys)
+    assert code == 0, err
+    assert json.loads((out / "run.json").read_text())["prompts"] == ["a blue bus in a city"]
+
+
+def test_methods_lists_methods_and_their_options(capsys):
+    code, stdout, _ = run_cli(["methods"], capsys)
+    assert code == 0
+    assert "vanilla:" in stdout and "consistory:" in stdout
+    assert "    mask_dropout = 0.5" in stdout and "    n_anchors = 2" in stdout

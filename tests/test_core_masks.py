@@ -1,0 +1,94 @@
+"""Subject masks from planted cross-attention maps: Otsu, binarisation, window averaging, token sums."""
+import math
+
+import pytest
+import torch
+
+from svdstory.masks import MapAccumulator, binarize, dropout_keep, otsu_threshold, resize_maps, token_maps
+
+GRID = (6, 10)  # deliberately not square
+
+
+def blob(top, left, height, width, grid=GRID) -> torch.Tensor:
+    out = torch.zeros(grid, dtype=torch.bool)
+    out[top:top + height, left:left + width] = True
+    return out
+
+
+def noisy(mask: torch.Tensor, seed: int, low=0.1, high=0.9, noise=0.05) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.where(mask, high, low) + noise * torch.rand(mask.shape, generator=g)
+
+
+def test_otsu_separates_two_clusters():
+    g = torch.Generator().manual_seed(0)
+    values = torch.cat([0.2 + 0.05 * torch.rand(300, generator=g), 0.7 + 0.05 * torch.rand(40, generator=g)])
+    t = otsu_threshold(values)
+    assert 0.25 <= t < 0.7
+    assert int((values > t).sum()) == 40
+
+
+def test_otsu_degenerate_inputs():
+    assert otsu_threshold(torch.full((5,), 0.3)) == pytest.approx(0.3)
+    assert math.isinf(otsu_threshold(torch.tensor([float("inf"), float("nan")])))
+    assert otsu_threshold(torch.tensor([0.0, 1.0, float("inf")])) < 1.0  # non-finite values are ignored
+
+
+def test_binarize_recovers_planted_blobs_exactly():
+    truth = torch.stack([torch.stack([blob(1, 2, 3, 4), blob(0, 6, 6, 3)]),
+                         torch.stack([blob(4, 0, 2, 10), blob(2, 3, 2, 2)])])  # (n=2, S=2, 6, 10)
+    maps = torch.stack([torch.stack([noisy(m, seed=2 * i + s) for s, m in enumerate(per)])
+                        for i, per in enumerate(truth)])
+    maps[1, 0] = maps[1, 0] * 40.0 + 7.0  # each map is normalised on its own
+    out = binarize(maps)
+    assert out.dtype == torch.bool and out.shape == maps.shape
+    assert torch.equal(out, truth)
+
+
+def test_map_accumulator_averages_layers_then_the_last_window_steps():
+    acc = MapAccumulator(window=2)
+    assert acc.average() is None
+    ones = torch.ones(1, 1, *GRID)
+    steps = [(1.0, 3.0), (10.0, 20.0), (100.0, 300.0)]  # two layers' maps per step
+    for a, b in steps:
+        acc.add(a * ones)
+        acc.add(b * ones)
+        acc.end_step()
+    acc.end_step()  # a step without maps must not push an empty entry
+    # layer means per step: 2, 15, 200; the window keeps the last two
+    torch.testing.assert_close(acc.average(), (15.0 + 200.0) / 2 * ones)
+
+
+def test_token_maps_sums_sub_tokens_per_subject_and_image():
+    n, heads, L = 2, 3, 9
+    h, w = GRID
+    probs = torch.zeros(n, heads, h * w, L)
+    planted = {(0, 0): blob(1, 1, 2, 3), (0, 1): blob(3, 5, 3, 4), (1, 0): blob(0, 0, 6, 2), (1, 1): blob(2, 7, 2, 2)}
+    positions = [[[2, 3], [4]], [[6], [5, 7]]]  # [subject][image]: subject 0 is two sub-tokens in image 0
+    for (i, s), mask in planted.items():
+        pos = positions[s][i]
+        for p in pos:  # split the blob's mass over the sub-tokens and the heads
+            probs[i, :, :, p] += mask.flatten().float() / len(pos) * torch.tensor([0.5, 1.0, 1.5])[:, None]
+    probs[:, :, :, 1] = 0.3  # an unrelated token must not leak in
+    maps = token_maps(probs, positions, GRID)
+    assert maps.shape == (n, 2, h, w)
+    for (i, s), mask in planted.items():
+        torch.testing.assert_close(maps[i, s], mask.float())
+    assert torch.equal(binarize(maps), torch.stack([torch.stack([planted[(i, s)] for s in range(2)])
+                                                    for i in range(n)]))
+
+
+def test_resize_maps_keeps_a_planted_blob():
+    mask = blob(2, 4, 2, 4, grid=(6, 10)).float()[None, None]
+    up = resize_maps(mask, (12, 20))
+    assert up.shape == (1, 1, 12, 20)
+    assert torch.equal(binarize(up)[0, 0, 4:8, 8:16], torch.ones(4, 8, dtype=torch.bool))
+    assert not binarize(up)[0, 0, :2].any()
+
+
+def test_dropout_keep_is_seeded_and_has_the_requested_rate():
+    a, b = dropout_keep(4000, 0.5, 123, "cpu"), dropout_keep(4000, 0.5, 123, "cpu")
+    assert torch.equal(a, b)
+    assert not torch.equal(a, dropout_keep(4000, 0.5, 124, "cpu"))
+    assert 0.45 < a.float().mean() < 0.55
+    assert dropout_keep(10, 0.0, 1, "cpu").all()

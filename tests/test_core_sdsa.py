@@ -1,0 +1,135 @@
+"""Subject-driven self-attention against brute force: each query sees exactly the keys it is allowed."""
+import pytest
+import torch
+
+from svdstory.anchors import AnchorCache
+from svdstory.attention.sdsa import allowed_anchor_tokens, anchor_keys, shared_attention
+from svdstory.state import BatchLayout
+
+H, T, D = 2, 12, 4
+SCALE = D ** -0.5
+
+
+def qkv(layout, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    shape = (layout.chunks * layout.n_images, H, T, D)
+    return [torch.randn(shape, generator=g, dtype=torch.float64) for _ in range(3)]
+
+
+def planted_share(n, seed=1):
+    share = torch.rand(n, T, generator=torch.Generator().manual_seed(seed)) > 0.5
+    share[:, 0], share[:, 1] = True, False  # never empty, never full
+    return share
+
+
+def brute_force(q, k, v, layout, visible):
+    """Explicit softmax; visible(chunk, i) lists (image, token mask) pairs of extra keys query image i sees."""
+    out = torch.empty_like(q)
+    for c in range(layout.chunks):
+        for i in range(layout.n_images):
+            b = c * layout.n_images + i
+            keys, values = [k[b]], [v[b]]
+            for src_k, src_v, tokens in visible(c, i):
+                keys.append(src_k[:, tokens])
+                values.append(src_v[:, tokens])
+            K, V = torch.cat(keys, dim=1), torch.cat(values, dim=1)  # (H, S, d)
+            weights = torch.softmax(q[b] @ K.transpose(-1, -2) * SCALE, dim=-1)
+            out[b] = weights @ V
+    return out
+
+
+def batch_run(q, k, v, layout, share, anchors):
+    allowed = allowed_anchor_tokens(share, anchors, layout.n_images)
+    sk, sv = anchor_keys(k, layout, anchors), anchor_keys(v, layout, anchors)
+    return shared_attention(q, k, v, sk, sv, allowed, layout, SCALE)
+
+
+def in_batch_visibility(k, v, layout, share, anchors):
+    n = layout.n_images
+    return lambda c, i: [(k[c * n + a], v[c * n + a], share[a]) for a in anchors if a != i]
+
+
+@pytest.mark.parametrize("cfg", [True, False])
+@pytest.mark.parametrize("anchors", [[0, 1], [0, 2], [1]])
+def test_shared_attention_equals_brute_force(cfg, anchors):
+    layout = BatchLayout(4, cfg)
+    q, k, v = qkv(layout)
+    share = planted_share(4)
+    ours = batch_run(q, k, v, layout, share, anchors)
+    expected = brute_force(q, k, v, layout, in_batch_visibility(k, v, layout, share, anchors))
+    torch.testing.assert_close(ours, expected, rtol=0, atol=1e-10)
+
+
+def test_allowed_tokens_hide_an_anchors_own_duplicate():
+    share = planted_share(3)
+    allowed = allowed_anchor_tokens(share, [0, 1], 3)  # (n, A*T)
+    assert allowed.shape == (3, 2 * T)
+    assert not allowed[0, :T].any() and torch.equal(allowed[0, T:], share[1])
+    assert not allowed[1, T:].any() and torch.equal(allowed[1, :T], share[0])
+    assert torch.equal(allowed[2], torch.cat([share[0], share[1]]))  # an extra sees both anchors' masks
+
+
+def test_anchor_with_nothing_to_share_is_plain_self_attention():
+    layout = BatchLayout(2, True)
+    q, k, v = qkv(layout)
+    share = torch.zeros(2, T, dtype=torch.bool)
+    ours = batch_run(q, k, v, layout, share, [0, 1])
+    plain = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=SCALE)
+    torch.testing.assert_close(ours, plain, rtol=0, atol=1e-10)
+
+
+def test_guidance_chunks_stay_apart():
+    layout = BatchLayout(3, True)
+    q, k, v = qkv(layout)
+    share = planted_share(3)
+    before = batch_run(q, k, v, layout, share, [0, 1])
+    k2, v2 = k.clone(), v.clone()
+    k2[:3] += 5.0  # change only the unconditional chunk's keys and values
+    v2[:3] -= 3.0
+    after = batch_run(q, k2, v2, layout, share, [0, 1])
+    torch.testing.assert_close(after[3:], before[3:], rtol=0, atol=0)
+    assert not torch.allclose(after[:3], before[:3])
+
+
+def test_masked_out_anchor_tokens_have_no_influence():
+    layout = BatchLayout(3, False)
+    q, k, v = qkv(layout)
+    share = planted_share(3)
+    before = batch_run(q, k, v, layout, share, [0, 1])
+    k2, v2 = k.clone(), v.clone()
+    k2[0][:, ~share[0]] = 9.0  # tokens outside anchor 0's mask
+    v2[0][:, ~share[0]] = -9.0
+    after = batch_run(q, k2, v2, layout, share, [0, 1])
+    torch.testing.assert_close(after[1:], before[1:], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("cfg", [True, False])
+def test_cached_extra_sees_exactly_the_anchors_masked_tokens(cfg):
+    """anchors+extras: the cache packs the anchors' masked keys; an extra then attends without a mask."""
+    anchors_layout, extra_layout = BatchLayout(2, cfg), BatchLayout(1, cfg)
+    _, ak, av = qkv(anchors_layout, seed=3)
+    q, k, v = qkv(extra_layout, seed=4)
+    share = planted_share(2)
+    cache = AnchorCache("record")
+    cache.store_kv("main", "layer", 0, ak, av, share, anchors_layout)
+    sk, sv = cache.kv[("main", "layer", 0)]
+    assert sk.shape == (anchors_layout.chunks, H, int(share.sum()), D)
+    ours = shared_attention(q, k, v, sk, sv, None, extra_layout, SCALE)
+    n = anchors_layout.n_images
+    visible = lambda c, i: [(ak[c * n + a], av[c * n + a], share[a]) for a in range(n)]
+    torch.testing.assert_close(ours, brute_force(q, k, v, extra_layout, visible), rtol=0, atol=1e-10)
+
+
+def test_cached_extra_matches_the_same_image_inside_the_batch():
+    """The extra at index 2 of a batch and the same extra against the cache attend identically."""
+    layout = BatchLayout(3, True)
+    q, k, v = qkv(layout, seed=5)
+    share = planted_share(3)
+    in_batch = batch_run(q, k, v, layout, share, [0, 1])
+    anchors_only = BatchLayout(2, True)
+    pick = lambda x, idx: BatchLayout(len(idx), True).merge(layout.split(x)[:, idx])
+    cache = AnchorCache("record")
+    cache.store_kv("pre", "l", 3, pick(k, [0, 1]), pick(v, [0, 1]), share[:2], anchors_only)
+    sk, sv = cache.kv[("pre", "l", 3)]
+    alone = shared_attention(pick(q, [2]), pick(k, [2]), pick(v, [2]), sk, sv, None, BatchLayout(1, True), SCALE)
+    torch.testing.assert_close(alone, pick(in_batch, [2]), rtol=0, atol=1e-10)
