@@ -34,6 +34,9 @@ def _generate_parser(sub) -> None:
     p.add_argument("--dtype", help="float32, float16 or bfloat16 (default: float16 on cuda)")
     p.add_argument("--anchors-first", action="store_true",
                    help="generate the anchor images as a batch, then each other scene alone (less memory)")
+    p.add_argument("--attention-chunk", type=int, help="queries per extended-attention call (bounds memory)")
+    p.add_argument("--vae-slicing", action="store_true", help="decode one image at a time (less memory)")
+    p.add_argument("--vae-tiling", action="store_true", help="decode in tiles (large images, less memory)")
     p.add_argument("--out", required=True, help="output folder (must not hold a previous run)")
     p.set_defaults(func=cmd_generate)
 
@@ -81,11 +84,15 @@ def cmd_generate(args) -> int:
     out = Path(args.out)
     check_out_dir(out)
     sampling = SamplingConfig(steps=args.steps, guidance=args.guidance, height=args.height, width=args.width,
-                              seed=args.seed, same_latent=args.same_latent)
+                              seed=args.seed, same_latent=args.same_latent, attention_chunk=args.attention_chunk)
     from .models import load_model
     from .runner import run_story
 
     model = load_model(args.model, args.device, args.dtype, args.revision)
+    if args.vae_slicing:
+        model.pipe.vae.enable_slicing()
+    if args.vae_tiling:
+        model.pipe.vae.enable_tiling()
     result = run_story(model, story, args.method, args.set, sampling, args.anchors_first)
     from .output import save_result
 

@@ -22,10 +22,13 @@ class SamplingConfig:
     seed: int = 0  # image i uses seed + i unless the story lists its own seeds
     same_latent: bool = False  # every image starts from image 0's initial noise
     negative_prompt: str = ""  # the unconditional prompt of classifier-free guidance
+    attention_chunk: int | None = None  # queries per extended-attention call, to bound memory
 
     def __post_init__(self):
         if self.steps is not None and self.steps < 1:
             raise SvdStoryError(f"--steps must be at least 1, got {self.steps}")
+        if self.attention_chunk is not None and self.attention_chunk < 1:
+            raise SvdStoryError(f"--attention-chunk must be at least 1, got {self.attention_chunk}")
         for name in ("height", "width"):
             value = getattr(self, name)
             if value is not None and value < 8:

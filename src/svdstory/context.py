@@ -31,13 +31,15 @@ class RunContext:
     scheduler: str | None = None
     callback: object = None
     story: object = None  # the Story these prompts came from (prompt-side methods rebuild prompts)
+    attention_chunk: int | None = None
 
     @property
     def n_images(self) -> int:
         return len(self.prompts)
 
     def new_state(self, policy, stop_at: int | None = None) -> RunState:
-        state = RunState(self.cond.layout, self.steps, tuple(self.latents.shape[-2:]), policy, stop_at=stop_at)
+        state = RunState(self.cond.layout, self.steps, tuple(self.latents.shape[-2:]), policy, stop_at=stop_at,
+                         attention_chunk=self.attention_chunk)
         policy.state = state  # the policy reads the step and batch layout from its run's state
         return state
 
@@ -64,4 +66,5 @@ class RunContext:
                           self.latents[indices], cond, [[p[i] for i in indices] for p in self.token_positions],
                           self.steps, self.guidance, self.scheduler, self.callback,
                           None if self.story is None else self.story.with_scenes(
-                              [self.story.scenes[i] for i in indices], [self.seeds[i] for i in indices]))
+                              [self.story.scenes[i] for i in indices], [self.seeds[i] for i in indices]),
+                          self.attention_chunk)

@@ -49,7 +49,7 @@ def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
     return SamplingConfig(steps=sampling.steps or defaults.get("steps", 50),
                           guidance=sampling.guidance if sampling.guidance is not None else defaults.get("guidance", 5.0),
                           height=height, width=width, seed=sampling.seed, same_latent=sampling.same_latent,
-                          negative_prompt=sampling.negative_prompt)
+                          negative_prompt=sampling.negative_prompt, attention_chunk=sampling.attention_chunk)
 
 
 def method_config(method_name: str, options=None):
@@ -64,7 +64,8 @@ def build_context(model, story: Story, sampling: SamplingConfig, scheduler, call
     latents = initial_latents(model, seeds, sampling.height, sampling.width, sampling.same_latent)
     cond = encode_prompts(model, prompts, sampling.guidance, sampling.negative_prompt)
     return RunContext(model, prompts, seeds, latents, cond, positions, sampling.steps, sampling.guidance,
-                      None if scheduler in (None, "default") else scheduler, callback, story)
+                      None if scheduler in (None, "default") else scheduler, callback, story,
+                      sampling.attention_chunk)
 
 
 def _result(ctx: RunContext, out: RunOutput, info: dict) -> StoryResult:

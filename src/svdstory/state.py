@@ -40,6 +40,7 @@ class RunState:
     mode: str = "main"  # "main", or "vanilla" for an extra pass that only records queries
     stop_at: int | None = None  # the loop stops before this step (a partial pre-pass)
     features: dict = field(default_factory=dict)  # UNet features captured by hooks, by name
+    attention_chunk: int | None = None  # queries per extended-attention call (None: all at once)
 
     @property
     def progress(self) -> float:

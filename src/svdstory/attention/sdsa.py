@@ -23,19 +23,24 @@ def allowed_anchor_tokens(share: torch.Tensor, anchors: list[int], n_images: int
     return mask
 
 
-def shared_attention(q, k, v, shared_k, shared_v, allowed, layout, scale) -> torch.Tensor:
+def shared_attention(q, k, v, shared_k, shared_v, allowed, layout, scale, chunk: int | None = None) -> torch.Tensor:
     """Attention over [own keys | shared keys]; `allowed` (n, S) masks the shared part (None: all).
 
     q, k, v: (chunks*n, H, T, d); shared_k/v: (chunks, H, S, d), the same for every image of a chunk.
+    `chunk` bounds the queries per SDPA call, which bounds memory where a kernel materialises scores.
     """
     c, n = layout.chunks, layout.n_images
     B, H, T, d = k.shape
     sk = shared_k.unsqueeze(1).expand(c, n, *shared_k.shape[1:]).reshape(B, H, -1, d)
     sv = shared_v.unsqueeze(1).expand(c, n, *shared_v.shape[1:]).reshape(B, H, -1, d)
     keys, values = torch.cat([k, sk], dim=2), torch.cat([v, sv], dim=2)  # (B, H, T+S, d)
-    if allowed is None:
-        return F.scaled_dot_product_attention(q, keys, values, scale=scale)
-    own = torch.ones(n, T, dtype=torch.bool, device=q.device)
-    mask = torch.cat([own, allowed], dim=1)  # (n, T+S)
-    mask = mask.unsqueeze(0).expand(c, n, -1).reshape(B, 1, 1, -1)
-    return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=scale)
+    mask = None
+    if allowed is not None:
+        own = torch.ones(n, T, dtype=torch.bool, device=q.device)
+        mask = torch.cat([own, allowed], dim=1)  # (n, T+S)
+        mask = mask.unsqueeze(0).expand(c, n, -1).reshape(B, 1, 1, -1)
+    if not chunk or chunk >= q.shape[2]:
+        return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=scale)
+    parts = [F.scaled_dot_product_attention(q[:, :, i:i + chunk], keys, values, attn_mask=mask, scale=scale)
+             for i in range(0, q.shape[2], chunk)]
+    return torch.cat(parts, dim=2)

@@ -14,7 +14,7 @@ from .sdsa import allowed_anchor_tokens, anchor_keys, shared_attention
 
 def plain_shared(call: AttnCall, shared, allowed, state) -> torch.Tensor:
     sk, sv, _ = shared
-    return shared_attention(call.query, call.key, call.value, sk, sv, allowed, state.layout, call.attn.scale)
+    return shared_attention(call.query, call.key, call.value, sk, sv, allowed, state.layout, call.attn.scale, chunk=state.attention_chunk)
 
 
 class SharePolicy(PlainPolicy):

@@ -1,0 +1,173 @@
+"""Time and peak memory of every method against vanilla, measured in one run on one device.
+
+    python benchmarks/method_cost.py --scale sdxl --device cuda --dtype float16   # 1024 px, 4 images, 50 steps
+    python benchmarks/method_cost.py --scale mini --device cpu                    # the bundled mini model
+
+Prints a Markdown table (time, ratio to vanilla, peak memory, ratio) and a breakdown of where the
+extra time goes, and writes the same as JSON with --json.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+DEFAULT_METHODS = ["vanilla", "consistory", "consistory:prepass=full", "shared", "svd", "svd:target=hidden",
+                   "svd:target=attn,zero=rank:8,decomposition=randomized,rank=8", "storydiffusion", "1p1s"]
+SCENES = ["in a forest", "on a beach", "in the city", "in the snow", "at night", "in a room", "in a desert",
+          "in a field", "on a mountain", "underwater", "in a forest", "on a beach", "in the city", "in the snow",
+          "at night", "in a room"]
+
+
+def parse_method(spec: str) -> tuple[str, dict]:
+    """"svd:target=attn,zero=rank:8" -> ("svd", {"target": "attn", "zero": "rank:8"})."""
+    name, _, rest = spec.partition(":")
+    options, key = {}, None
+    for part in rest.split(",") if rest else []:
+        if "=" in part:
+            key, _, value = part.partition("=")
+            options[key] = value
+        else:  # a comma inside a value (spectral chains)
+            options[key] += "," + part
+    return name, options
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+@contextlib.contextmanager
+def timed_calls(table: dict, device: str):
+    """Time (with a device sync around each call) the mechanisms whose cost we want to see."""
+    import svdstory.attention.spectral_share as share
+    import svdstory.correspondence as corr
+    import svdstory.methods.consistory as cons
+    import svdstory.context as context
+
+    def wrap(module, name, label):
+        original = getattr(module, name)
+
+        def timed(*args, **kwargs):
+            sync(device)
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                sync(device)
+                table[label] = table.get(label, 0.0) + time.perf_counter() - start
+
+        setattr(module, name, timed)
+        return module, name, original
+
+    patches = [wrap(share, "spectral_filter", "spectral decompositions"),
+               wrap(cons, "correspond", "correspondence search"),
+               wrap(context, "decode", "VAE decode")]
+    try:
+        yield
+    finally:
+        for module, name, original in patches:
+            setattr(module, name, original)
+
+
+def count_passes(model, table: dict):
+    unet = model.pipe.unet
+    return unet.register_forward_pre_hook(lambda *_: table.__setitem__("unet passes", table.get("unet passes", 0) + 1))
+
+
+def measure(model, story, spec, sampling, device, breakdown: bool) -> dict:
+    from svdstory import generate
+
+    name, options = parse_method(spec)
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    table: dict = {}
+    hook = count_passes(model, table)
+    try:
+        with timed_calls(table, device) if breakdown else contextlib.nullcontext():
+            sync(device)
+            start = time.perf_counter()
+            generate(model, story, name, options, sampling)
+            sync(device)
+            seconds = time.perf_counter() - start
+    finally:
+        hook.remove()
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else float("nan")
+    return {"method": spec, "seconds": seconds, "peak_mib": peak, "breakdown": table}
+
+
+def load(scale: str, device: str, dtype: str):
+    from svdstory import load_model
+    from svdstory.models import Model, resolve_dtype
+
+    if scale == "sdxl":
+        from scale_models import sdxl_scale_pipeline
+
+        pipe = sdxl_scale_pipeline().to(device=device, dtype=resolve_dtype(dtype, device))
+        return Model(pipe, "sdxl-architecture (random weights)", None, {"steps": 50, "guidance": 5.0})
+    return load_model(None if scale == "mini" else scale, device=device, dtype=dtype)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", default="mini", help="sdxl | mini | tiny | a model path")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default=None)
+    parser.add_argument("--images", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--size", type=int, default=None, help="pixels (default: the model's)")
+    parser.add_argument("--method", action="append", default=None)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--no-breakdown", action="store_true")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+
+    from svdstory import SamplingConfig, Story
+
+    model = load(args.scale, args.device, args.dtype)
+    story = Story("a cat", SCENES[: args.images])
+    sampling = SamplingConfig(steps=args.steps, height=args.size, width=args.size, seed=0)
+    methods = args.method or DEFAULT_METHODS
+    measure(model, Story("a cat", SCENES[:2]), "vanilla", SamplingConfig(steps=2, height=args.size, width=args.size),
+            args.device, False)  # warm-up: kernels, allocator, lazy imports
+    rows = []
+    for spec in methods:
+        runs = [measure(model, story, spec, sampling, args.device, False) for _ in range(args.repeats)]
+        best = min(runs, key=lambda r: r["seconds"])
+        if not args.no_breakdown:
+            best["breakdown"] = measure(model, story, spec, sampling, args.device, True)["breakdown"]
+        rows.append(best)
+        print(f"{spec}: {best['seconds']:.2f} s, peak {best['peak_mib']:.0f} MiB", flush=True)
+    base = rows[0] if rows[0]["method"] == "vanilla" else None
+    print(f"\ndevice: {device_name(args.device)}; scale {args.scale}; {args.images} images; torch {torch.__version__}\n")
+    print("| method | time (s) | x vanilla | peak memory (MiB) | x vanilla | UNet passes | breakdown (s) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        t_ratio = r["seconds"] / base["seconds"] if base else float("nan")
+        m_ratio = r["peak_mib"] / base["peak_mib"] if base and base["peak_mib"] == base["peak_mib"] else float("nan")
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in r["breakdown"].items() if k != "unet passes")
+        print(f"| {r['method']} | {r['seconds']:.2f} | {t_ratio:.2f} | {r['peak_mib']:.0f} | {m_ratio:.2f} | "
+              f"{r['breakdown'].get('unet passes', '')} | {parts} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"device": device_name(args.device), "scale": args.scale,
+                                               "images": args.images, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
