@@ -1,0 +1,139 @@
+"""`svdstory bench`: every (story, method, seed) unit of a suite, generated, scored and recorded.
+
+Resumable: a unit is done when its record exists; the record is written last (after the unit's
+images), every write is atomic, so an interrupt or a crash loses at most the unit in flight.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..config import SamplingConfig
+from ..errors import SvdStoryError
+from ..generate import generate
+from ..models import default_model_source, resolve_dtype
+from ..output import atomic_write_json, package_versions
+from .identity import bench_identity, reconcile
+from .layout import RECORD_FORMAT, Layout, Unit, plan_units, read_json
+from .metrics import MetricConfig, build_scorers
+from .shard import process_device, process_state
+from .suites import Suite, to_story
+from .tables import summary_text, write_tables
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    suite: Suite
+    methods: tuple  # MethodSpec, validated
+    out: Path
+    metrics: MetricConfig
+    sampling: SamplingConfig = SamplingConfig()  # steps / guidance / size overrides; seeds come from the stories
+    seeds: int = 1  # seed indices per story
+    limit: int | None = None  # the first N stories of the suite
+    model: str | None = None  # hub id, folder, "tiny"; None: the bundled model
+    device: str | None = None
+    dtype: str | None = None
+
+    def __post_init__(self):
+        if self.seeds < 1:
+            raise SvdStoryError(f"--seeds must be at least 1, got {self.seeds}")
+        if self.limit is not None and self.limit < 1:
+            raise SvdStoryError(f"--limit must be at least 1, got {self.limit}")
+        if self.out.exists() and not self.out.is_dir():
+            raise SvdStoryError(f"--out {str(self.out)!r} exists and is not a folder")
+
+    @property
+    def stories(self) -> list[dict]:
+        return list(self.suite.stories[:self.limit])
+
+
+def run_bench(cfg: BenchConfig, command=None) -> list[dict] | None:
+    """Run this process's share; the main process returns every record in the folder, others None."""
+    state = process_state(cfg.device)
+    device = process_device(state, cfg.device)
+    layout = Layout(Path(cfg.out))
+    model_source = cfg.model or default_model_source()
+    _claim_folder(cfg, layout, state, model_source, device, command)
+    units = plan_units(cfg.stories, cfg.methods, cfg.seeds, state.process_index, state.num_processes)
+    todo = [u for u in units if not layout.is_done(u)]
+    if todo:
+        _run_units(cfg, layout, todo, len(units), state, model_source, device)
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return None
+    records = layout.records()
+    write_tables(layout, records)
+    return records
+
+
+def _claim_folder(cfg, layout, state, model_source, device, command) -> None:
+    """Every process checks bench.json (reads are atomic, so all agree); only the main one writes it."""
+    dtype = str(resolve_dtype(cfg.dtype, device)).removeprefix("torch.")
+    identity = bench_identity(cfg.suite, cfg.methods, model_source, dtype, _sampling_identity(cfg.sampling),
+                              cfg.metrics.describe())
+    existing = read_json(layout.config_path)
+    merged = reconcile(existing["identity"] if existing else None, identity, str(cfg.out))
+    if state.is_main_process:
+        atomic_write_json(layout.config_path, {"identity": merged, "suite_name": cfg.suite.name,
+                                               "versions": package_versions(),
+                                               "command": list(command or []), "seeds": cfg.seeds,
+                                               "limit": cfg.limit, "processes": state.num_processes})
+
+
+def _sampling_identity(sampling: SamplingConfig) -> dict:
+    return {k: v for k, v in asdict(sampling).items() if k != "seed"}  # every story names its own seeds
+
+
+def _run_units(cfg, layout, todo, total, state, model_source, device) -> None:
+    from ..models import load_model
+
+    model = load_model(model_source, device, cfg.dtype)
+    scorers = build_scorers(cfg.metrics, device)
+    bar = tqdm(total=total, initial=total - len(todo), unit="story", desc="bench", dynamic_ncols=True,
+               disable=not state.is_main_process)
+    try:
+        for unit in todo:
+            bar.set_postfix_str(f"{unit.method.label} {unit.id}", refresh=False)
+            run_unit(model, unit, cfg.sampling, scorers, layout, state.process_index)
+            bar.update(1)
+    finally:
+        bar.close()
+
+
+def run_unit(model, unit: Unit, sampling: SamplingConfig, scorers, layout: Layout, worker: int = 0) -> dict:
+    start = time.perf_counter()
+    story = to_story(unit.story, unit.seed_index)
+    try:
+        result = generate(model, story, unit.method.name, unit.method.config(), sampling)
+    except torch.OutOfMemoryError:
+        raise SvdStoryError(f"out of GPU memory on story {unit.id!r} ({len(story.scenes)} images in one batch): "
+                            "use a suite with fewer scenes, a smaller --size, or --dtype float16") from None
+    images, masks = layout.write_images(unit, result)
+    rows, metrics = score_unit(scorers, unit.story, result)
+    record = {"format": RECORD_FORMAT, "unit": unit.id, "method": unit.method.label, "story_index": unit.index,
+              "seed_index": unit.seed_index, "story": unit.story, "prompts": result.prompts, "seeds": result.seeds,
+              "images": images, "masks": masks, "per_image": rows, "metrics": metrics,
+              "seconds": round(time.perf_counter() - start, 3), "worker": worker}
+    layout.write_record(unit, record)
+    return record
+
+
+def score_unit(scorers, story: dict, result) -> tuple[list[dict], dict]:
+    """Every scorer's per-image rows merged by image index, and their story metrics merged."""
+    rows = [{"image": i} for i in range(len(result.images))]
+    metrics = {}
+    for scorer in scorers:
+        per_image, story_metrics = scorer.score(story, result.images, result.masks)
+        for row, extra in zip(rows, per_image):
+            row.update(extra)
+        metrics.update(story_metrics)
+    return rows, metrics
+
+
+def print_summary(records) -> None:
+    if records:
+        print(summary_text(records))

@@ -1,0 +1,100 @@
+"""`svdstory bench` and `svdstory report`."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import SvdStoryError
+from .embedders import DEFAULT_CLIP, DEFAULT_DINO, DEFAULT_DREAMSIM
+
+METHOD_HELP = ("[LABEL=]NAME[?KEY=VALUE&KEY=VALUE...], quoted; e.g. 'svd?target=kv&zero=energy:0.9' or "
+               "'strong=svd?zero=rank:4'; repeat for more methods")
+
+
+def add_bench_commands(subparsers) -> None:
+    _bench_parser(subparsers)
+    _report_parser(subparsers)
+
+
+def _bench_parser(sub) -> None:
+    p = sub.add_parser("bench", help="run methods over a story suite; resumable; writes images, metrics, tables")
+    p.add_argument("--suite", required=True, help="real, synthworld[:N], or a YAML/JSON suite file")
+    p.add_argument("--method", action="append", default=[], metavar="SPEC", help=METHOD_HELP)
+    p.add_argument("--seeds", type=int, default=1, help="seeds per story (seed index k shifts every scene's seed)")
+    p.add_argument("--limit", type=int, help="only the first N stories")
+    p.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
+    p.add_argument("--size", type=int, help="image side in pixels (default: the model's)")
+    p.add_argument("--model", help="hub id, diffusers folder or 'tiny' (default: the bundled mini model)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda if present; each process its own GPU)")
+    p.add_argument("--dtype", help="float32, float16 or bfloat16 (default: float16 on cuda)")
+    p.add_argument("--metrics", default="auto",
+                   help="auto, none, or a list of clip-t, clip-i, dino, dreamsim, synthworld (-fg: background "
+                        "removed); auto: synthworld for the SynthWorld suite, else clip-t,clip-i,dino")
+    p.add_argument("--clip-model", default=DEFAULT_CLIP,
+                   help="transformers id/folder, open_clip:ARCH[@PRETRAINED], or tiny (random, for tests)")
+    p.add_argument("--dino-model", default=DEFAULT_DINO, help="transformers id/folder, or tiny (random, for tests)")
+    p.add_argument("--dreamsim-model", default=DEFAULT_DREAMSIM, help="dreamsim type[@weights folder]")
+    p.add_argument("--segmenter", help="transformers image-segmentation id/folder for -fg metrics "
+                                       "(default: each method's own masks)")
+    p.add_argument("--out", required=True, help="bench folder; rerun the same command to resume")
+    p.set_defaults(func=cmd_bench)
+
+
+def _report_parser(sub) -> None:
+    p = sub.add_parser("report", help="report.md and report.html over a bench folder")
+    p.add_argument("dir", help="a bench folder")
+    p.add_argument("--vs", nargs=2, metavar=("METHOD_A", "METHOD_B"), help="paired comparison of two methods")
+    p.add_argument("--method", help="method whose 10 best and worst stories are shown (default: the first)")
+    p.add_argument("--rank-by", help="metric for best/worst (default: the identity metric)")
+    p.add_argument("--prompt-metric", help="metric on the scatter's x axis (default: clip_t / prompt_alignment)")
+    p.add_argument("--identity-metric", help="metric on the y axis (default: dreamsim, clip_i / identity_attr)")
+    p.add_argument("--top", type=int, default=10, help="stories in each of best and worst (default 10)")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--out", help="where to write the report (default: the bench folder)")
+    p.set_defaults(func=cmd_report)
+
+
+def bench_config_from_args(args):
+    from ..config import SamplingConfig
+    from .bench import BenchConfig
+    from .methodspec import parse_method_specs
+    from .metrics import MetricConfig, parse_metrics
+    from .suites import load_suite
+
+    methods = tuple(parse_method_specs(args.method))
+    suite = load_suite(args.suite)
+    metrics = MetricConfig(parse_metrics(args.metrics, suite.is_synthworld), args.clip_model, args.dino_model,
+                           args.dreamsim_model, args.segmenter)
+    sampling = SamplingConfig(steps=args.steps, guidance=args.guidance, height=args.size, width=args.size)
+    return BenchConfig(suite, methods, Path(args.out), metrics, sampling, args.seeds, args.limit, args.model,
+                       args.device, args.dtype)
+
+
+def cmd_bench(args) -> int:
+    from .bench import print_summary, run_bench
+
+    cfg = bench_config_from_args(args)
+    try:
+        records = run_bench(cfg, getattr(args, "argv", sys.argv))
+    except KeyboardInterrupt:
+        print(f"svdstory: interrupted; finished stories are kept in {cfg.out}: rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+    if records is not None:
+        print(f"{len(records)} finished units in {cfg.out}")
+        print_summary(records)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import ReportOptions, build_report
+
+    if not Path(args.dir, "records").is_dir():
+        raise SvdStoryError(f"{args.dir!r} is not a bench folder (no records/ inside)")
+    options = ReportOptions(vs=tuple(args.vs) if args.vs else None, method=args.method, rank_by=args.rank_by,
+                            prompt_metric=args.prompt_metric, identity_metric=args.identity_metric, top=args.top,
+                            n_boot=args.bootstrap)
+    paths = build_report(Path(args.dir), Path(args.out) if args.out else Path(args.dir), options)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
