@@ -111,3 +111,40 @@ def consistory_base(sd_model, base_story):
     rec = Recorder()
     result = generate(sd_model, base_story, "consistory", BASE_OPTIONS, sampling(BASE_STEPS), callback=rec)
     return result, rec
+
+
+class MethodRuns:
+    """Method runs on the tiny models, memoised: tests that compare methods share their reference runs.
+
+    A test that checks determinism must call generate() itself (with `sampling(size)`) for its second run.
+    """
+
+    steps = 3  # the mask-free and prompt-side methods act from step 0: three steps show every mechanism
+
+    def __init__(self, request, story):
+        self.request, self.story, self.done = request, story, {}
+
+    def sampling(self, size=SIZE):
+        from svdstory import SamplingConfig
+
+        return SamplingConfig(steps=self.steps, guidance=5.0, height=size, width=size, seed=0)
+
+    def model(self, kind):
+        return self.request.getfixturevalue(f"{kind}_model")
+
+    def __call__(self, kind, method, options=None, size=SIZE, story=None):
+        """(result, final latents) of `method` on the tiny `kind` ("sd" or "sdxl") model."""
+        from svdstory import generate
+
+        story, options = story or self.story, dict(options or {})
+        key = (kind, method, tuple(sorted(options.items())), size, story)
+        if key not in self.done:
+            rec = Recorder()
+            result = generate(self.model(kind), story, method, options, self.sampling(size), callback=rec)
+            self.done[key] = (result, rec.final)
+        return self.done[key]
+
+
+@pytest.fixture(scope="session")
+def method_run(request, base_story):
+    return MethodRuns(request, base_story)

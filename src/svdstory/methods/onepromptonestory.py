@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..attention.policy import AttnCall, PlainPolicy, sdpa
+from ..config import check_scheduler
 from ..context import RunOutput
 from ..prompt_svr import one_prompt, reweight_for_frame
 from ..sampling import Conditioning, encode_prompts
@@ -24,6 +25,9 @@ class OnePromptConfig:
     suppress_alpha: float = -0.01  # ... on the other frames (alpha < 0, beta < 1 suppresses)
     suppress_beta: float = 0.5
     ipca: bool = False  # identity-preserving cross-attention: also attend to the identity prompt alone
+
+    def __post_init__(self):
+        check_scheduler(self.scheduler)
 
 
 class IdentityCrossAttention(PlainPolicy):

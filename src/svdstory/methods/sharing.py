@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..anchors import AnchorCache
-from ..config import check_range
+from ..config import check_range, check_scheduler
 from ..context import RunOutput
 from ..errors import SvdStoryError
 from .registry import Method, register
@@ -14,6 +14,7 @@ def anchor_indices(n_images: int, n_anchors: int) -> list[int]:
 
 
 def check_sharing(config) -> None:
+    check_scheduler(config.scheduler)
     check_range("steps", config.steps)
     if config.n_anchors < 0:
         raise SvdStoryError(f"option n_anchors must be >= 0 (0: every image), got {config.n_anchors}")

@@ -36,10 +36,21 @@ class SvdConfig:
         if self.decomposition not in decomposition_names():
             raise SvdStoryError(f"option decomposition must be one of {', '.join(decomposition_names())}, "
                                 f"got {self.decomposition!r}")
+        if self.rank is not None and self.rank < 1:
+            raise SvdStoryError(f"option rank must be at least 1 (or none), got {self.rank}")
+        if self.decomposition == "randomized" and self.rank is None:
+            raise SvdStoryError("option decomposition 'randomized' needs option rank, e.g. rank=16")
         self.spec()  # parse now: a bad spec fails before any model is loaded
 
     def spec(self):
-        return compose(parse_spec(self.zero, "zero"), parse_spec(self.reweight, "reweight"))
+        return compose(_parse(self.zero, "zero"), _parse(self.reweight, "reweight"))
+
+
+def _parse(text: str, option: str):
+    try:
+        return parse_spec(text, option)
+    except SvdStoryError as err:  # with both options set, the message must say which one is wrong
+        raise SvdStoryError(f"option {option}: {err}") from None
 
 
 def make_policy(ctx, config: SvdConfig, anchors, cache):

@@ -1,0 +1,25 @@
+"""`storydiffusion` end to end: its sample rate interpolates between vanilla (0) and `shared` (1)."""
+import pytest
+import torch
+
+
+def test_sample_rate_one_is_shared_with_every_image_as_anchor(method_run):
+    _, ours = method_run("sd", "storydiffusion", {"sample_rate": 1.0})
+    _, shared = method_run("sd", "shared", {"n_anchors": 0})
+    assert torch.equal(ours, shared)
+
+
+def test_sample_rate_zero_is_vanilla_with_ddim(method_run):
+    _, ours = method_run("sd", "storydiffusion", {"sample_rate": 0.0})
+    _, vanilla = method_run("sd", "vanilla", {"scheduler": "ddim"})
+    assert torch.equal(ours, vanilla)
+
+
+@pytest.mark.parametrize("kind", ["sd", "sdxl"])
+def test_half_the_tokens_lies_between_vanilla_and_shared(method_run, core, kind):
+    result, half = method_run(kind, "storydiffusion")
+    _, vanilla = method_run(kind, "vanilla", {"scheduler": "ddim"})
+    _, shared = method_run(kind, "shared", {"n_anchors": 0})
+    assert torch.isfinite(half).all() and core.pixels(result.images).std() > 0
+    assert (half - vanilla).abs().amax() > 1e-2 and (half - shared).abs().amax() > 1e-2
+    assert result.masks is None
