@@ -20,8 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-DEFAULT_METHODS = ["vanilla", "consistory", "consistory:prepass=full", "shared", "svd", "svd:target=hidden",
-                   "svd:target=attn,zero=rank:8,decomposition=randomized,rank=8", "storydiffusion", "1p1s"]
+DEFAULT_METHODS = ["vanilla", "consistory", "shared", "svd", "svd:target=hidden", "storydiffusion", "1p1s"]
 SCENES = ["in a forest", "on a beach", "in the city", "in the snow", "at night", "in a room", "in a desert",
           "in a field", "on a mountain", "underwater", "in a forest", "on a beach", "in the city", "in the snow",
           "at night", "in a room"]
@@ -118,7 +117,8 @@ def load(scale: str, device: str, dtype: str):
     if scale == "sdxl":
         from scale_models import sdxl_scale_pipeline
 
-        pipe = sdxl_scale_pipeline().to(device=device, dtype=resolve_dtype(dtype, device))
+        torch_dtype = resolve_dtype(dtype, device)
+        pipe = sdxl_scale_pipeline(device=device, dtype=torch_dtype).to(device=device, dtype=torch_dtype)
         return Model(pipe, "sdxl-architecture (random weights)", None, {"steps": 50, "guidance": 5.0})
     return load_model(None if scale == "mini" else scale, device=device, dtype=dtype)
 

@@ -24,7 +24,7 @@ def _encoder(tokenizer, hidden: int, projection: bool):
     return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config).eval()
 
 
-def sdxl_scale_pipeline(seed: int = 0):
+def sdxl_scale_pipeline(seed: int = 0, device: str = "cpu", dtype=torch.float32):
     """StableDiffusionXLPipeline: SDXL-base UNet (2.6B params, random), text encoders of SDXL's widths
     but 2 layers, a 4-level VAE of 16-32 channels. The UNet dominates the cost, as in real SDXL."""
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
@@ -33,7 +33,8 @@ def sdxl_scale_pipeline(seed: int = 0):
 
     torch.manual_seed(seed)
     tokenizer = tiny_tokenizer(max_length=77)
-    unet = UNet2DConditionModel(**SDXL_UNET).eval()
+    with torch.device(device):  # random init of 2.6B parameters is minutes on a CPU, seconds on a GPU
+        unet = UNet2DConditionModel(**SDXL_UNET).to(dtype).eval()
     vae = AutoencoderKL(block_out_channels=(16, 32, 32, 32), latent_channels=4, norm_num_groups=8,
                         down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
                         scaling_factor=0.13025).eval()

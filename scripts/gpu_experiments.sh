@@ -42,6 +42,7 @@ json.dump(synthworld_suite($STORIES, seed=0, scenes_per_story=4), open('/tmp/sui
   tar czf "$OUT/report_html.tgz" -C /tmp/report . 2>/dev/null
 fi
 if [ "$WHAT" = perf ] || [ "$WHAT" = both ]; then
-  timeout 300 python3 benchmarks/method_cost.py --scale sdxl --device cuda --dtype float16 --images 4 --steps 50 \
-    --json "$OUT/perf_sdxl.json" 2>&1 | grep -v Warning | tee "$OUT/perf_log.txt" | tail -20
+  timeout ${PERF_SEC:-230} python3 benchmarks/method_cost.py --scale sdxl --device cuda --dtype float16 --images 4 --steps 50 \
+    --json "$OUT/perf_sdxl.json" > "$OUT/perf_log.txt" 2>&1  # unbuffered, so a timeout keeps every line
+  grep -v -i "warn\|torchvision\|float32" "$OUT/perf_log.txt" | tail -20
 fi

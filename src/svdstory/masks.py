@@ -17,7 +17,7 @@ def otsu_threshold(values: torch.Tensor, bins: int = 256) -> float:
     if hi - lo < 1e-12:
         return hi
     hist = torch.histc(values, bins=bins, min=lo, max=hi)
-    centers = lo + (torch.arange(bins, dtype=torch.float64) + 0.5) * (hi - lo) / bins
+    centers = lo + (torch.arange(bins, dtype=torch.float64, device=values.device) + 0.5) * (hi - lo) / bins
     hist = hist.double() / hist.sum()
     weight_low = torch.cumsum(hist, 0)
     mean_low = torch.cumsum(hist * centers, 0)
