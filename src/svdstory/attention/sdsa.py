@@ -44,3 +44,10 @@ def shared_attention(q, k, v, shared_k, shared_v, allowed, layout, scale, chunk:
     parts = [F.scaled_dot_product_attention(q[:, :, i:i + chunk], keys, values, attn_mask=mask, scale=scale)
              for i in range(0, q.shape[2], chunk)]
     return torch.cat(parts, dim=2)
+
+
+def attend_shared(call, shared_k, shared_v, allowed, state, query=None) -> torch.Tensor:
+    """`shared_attention` for one processor call (its projections, scale and the run's chunking)."""
+    q = call.query if query is None else query
+    return shared_attention(q, call.key, call.value, shared_k, shared_v, allowed, state.layout, call.attn.scale,
+                            chunk=state.attention_chunk)

@@ -9,12 +9,12 @@ import torch
 
 from ..steps import in_window
 from .policy import AttnCall, PlainPolicy, sdpa
-from .sdsa import allowed_anchor_tokens, anchor_keys, shared_attention
+from .sdsa import allowed_anchor_tokens, anchor_keys, attend_shared
 
 
 def plain_shared(call: AttnCall, shared, allowed, state) -> torch.Tensor:
     sk, sv, _ = shared
-    return shared_attention(call.query, call.key, call.value, sk, sv, allowed, state.layout, call.attn.scale, chunk=state.attention_chunk)
+    return attend_shared(call, sk, sv, allowed, state)
 
 
 class SharePolicy(PlainPolicy):

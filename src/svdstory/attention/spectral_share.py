@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..spectral import resolve, spectral_filter
-from .sdsa import shared_attention
+from .sdsa import attend_shared
 
 
 def _heads(x: torch.Tensor, attn) -> torch.Tensor:
@@ -21,7 +21,7 @@ def kv_target(spec, method: str = "auto", rank: int | None = None):
         fn = resolve(spec, state.step, state.num_steps, call.layer.name)
         if fn is not None:
             sk, sv = spectral_filter(sk, fn, method, rank), spectral_filter(sv, fn, method, rank)
-        return shared_attention(call.query, call.key, call.value, sk, sv, allowed, state.layout, call.attn.scale, chunk=state.attention_chunk)
+        return attend_shared(call, sk, sv, allowed, state)
 
     return transform
 
@@ -37,7 +37,7 @@ def hidden_target(spec, method: str = "auto", rank: int | None = None):
             sk, sv = _heads(call.attn.to_k(filtered), call.attn), _heads(call.attn.to_v(filtered), call.attn)
             if call.attn.norm_k is not None:
                 sk = call.attn.norm_k(sk)
-        return shared_attention(call.query, call.key, call.value, sk, sv, allowed, state.layout, call.attn.scale, chunk=state.attention_chunk)
+        return attend_shared(call, sk, sv, allowed, state)
 
     return transform
 
@@ -49,7 +49,7 @@ def attn_target(spec, method: str = "auto", rank: int | None = None):
         sk, sv, _ = shared
         fn = resolve(spec, state.step, state.num_steps, call.layer.name)
         if fn is None:
-            return shared_attention(call.query, call.key, call.value, sk, sv, allowed, state.layout, call.attn.scale, chunk=state.attention_chunk)
+            return attend_shared(call, sk, sv, allowed, state)
         layout = state.layout
         outs = []
         for row in range(call.query.shape[0]):  # one image at a time bounds the (T x S) blocks in memory

@@ -10,7 +10,7 @@ from ..correspondence import Correspondence
 from ..masks import MapAccumulator, binarize, dropout_keep, resize_maps, token_maps
 from ..steps import in_window, ramp
 from .policy import AttnCall, PlainPolicy, sdpa
-from .sdsa import allowed_anchor_tokens, anchor_keys, shared_attention
+from .sdsa import allowed_anchor_tokens, anchor_keys, attend_shared
 
 
 @dataclass
@@ -119,13 +119,13 @@ class SubjectPolicy(PlainPolicy):
             if shared is None:
                 return sdpa(AttnCall(layer, call.attn, query, call.key, call.value, call.grid, call.hidden_states))
             sk, sv = (x.to(query.device) for x in shared)
-            return shared_attention(query, call.key, call.value, sk, sv, None, state.layout, call.attn.scale, chunk=state.attention_chunk)
+            return attend_shared(call, sk, sv, None, state, query)
         share = self.share_mask(call.grid)
         if self.cache is not None and self.cache.mode == "record":
             self.cache.store_kv(self.stage, layer.name, state.step, call.key, call.value, share, state.layout)
         sk, sv = anchor_keys(call.key, state.layout, self.anchors), anchor_keys(call.value, state.layout, self.anchors)
         allowed = allowed_anchor_tokens(share, self.anchors, state.layout.n_images)
-        return shared_attention(query, call.key, call.value, sk, sv, allowed, state.layout, call.attn.scale, chunk=state.attention_chunk)
+        return attend_shared(call, sk, sv, allowed, state, query)
 
     def after_attention(self, call: AttnCall, output: torch.Tensor) -> torch.Tensor:
         inj, state = self.injection, self.state
