@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -114,7 +115,15 @@ def cmd_methods(args) -> int:
     return 0
 
 
+def _quiet_libraries() -> None:
+    """Library chatter (loading bars, optional-dependency notices) would bury svdstory's one-line errors."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
 def main(argv=None) -> int:
+    _quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = ["svdstory", *(sys.argv[1:] if argv is None else argv)]  # run.json records the real command

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +102,7 @@ def load_model(source: str | None = None, device: str | None = None, dtype: str 
             pipe = pipe.to(dtype=torch_dtype)
         return Model(pipe, source, None, {"steps": 10, "guidance": 5.0})
     cls = _pipeline_class(source, revision)
+    _hide_loading_bars()
     kwargs = {_dtype_keyword(): torch_dtype, "revision": revision}
     if cls.__name__ == "StableDiffusionPipeline":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
@@ -118,6 +120,13 @@ def _dtype_keyword() -> str:
     from diffusers.utils import deprecation_utils
 
     return "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
+
+
+def _hide_loading_bars() -> None:
+    from diffusers.utils import logging as diffusers_logging
+
+    if os.environ.get("DIFFUSERS_VERBOSITY") == "error":  # set by the CLI; library users keep their settings
+        diffusers_logging.disable_progress_bar()
 
 
 def _shipped_defaults(source: str) -> dict:
