@@ -8,9 +8,6 @@ from dataclasses import dataclass
 
 from .errors import SvdStoryError
 
-DTYPES = ("float32", "float16", "bfloat16")
-
-
 @dataclass(frozen=True)
 class SamplingConfig:
     """How the denoising loop runs; None means "the model's or the method's default"."""

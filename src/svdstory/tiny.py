@@ -30,11 +30,12 @@ def tiny_tokenizer(max_length: int = 24):
             vocab.setdefault(current, len(vocab))
     # "dolphin" deliberately lacks a merge for its tail so that tests see a multi-token word
     merges = [m for m in dict.fromkeys(merges) if m != "dolphi n</w>"]
-    folder = Path(tempfile.mkdtemp(prefix="svdstory-tok-"))
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=max_length,
-                         pad_token="<|endoftext|>")
+    with tempfile.TemporaryDirectory(prefix="svdstory-tok-") as tmp:  # the tokenizer reads both files at once
+        folder = Path(tmp)
+        (folder / "vocab.json").write_text(json.dumps(vocab))
+        (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+        return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=max_length,
+                             pad_token="<|endoftext|>")
 
 
 def _text_encoder(vocab_size: int, projection: bool, hidden: int = 32, seed: int = 0):

@@ -13,33 +13,38 @@ def _heads(x: torch.Tensor, attn) -> torch.Tensor:
     return x.view(c, s, attn.heads, inner // attn.heads).transpose(1, 2)
 
 
-def kv_target(spec, method: str = "auto", rank: int | None = None):
-    """Filter the anchors' keys and values, each (tokens x head_dim) per guidance chunk and head."""
+def _filtering_target(filter_shared, spec, method: str, rank: int | None):
+    """A transform that replaces the shared keys/values by `filter_shared(call, shared, fn, method, rank)`."""
 
     def transform(call, shared, allowed, state):
         sk, sv, _ = shared
         fn = resolve(spec, state.step, state.num_steps, call.layer.name)
         if fn is not None:
-            sk, sv = spectral_filter(sk, fn, method, rank), spectral_filter(sv, fn, method, rank)
+            sk, sv = filter_shared(call, shared, fn, method, rank)
         return attend_shared(call, sk, sv, allowed, state)
 
     return transform
+
+
+def _filter_kv(call, shared, fn, method, rank):
+    sk, sv, _ = shared
+    return spectral_filter(sk, fn, method, rank), spectral_filter(sv, fn, method, rank)
+
+
+def _filter_hidden(call, shared, fn, method, rank):
+    filtered = spectral_filter(shared[2], fn, method, rank)  # (c, A*T, C)
+    sk, sv = _heads(call.attn.to_k(filtered), call.attn), _heads(call.attn.to_v(filtered), call.attn)
+    return (sk if call.attn.norm_k is None else call.attn.norm_k(sk)), sv
+
+
+def kv_target(spec, method: str = "auto", rank: int | None = None):
+    """Filter the anchors' keys and values, each (tokens x head_dim) per guidance chunk and head."""
+    return _filtering_target(_filter_kv, spec, method, rank)
 
 
 def hidden_target(spec, method: str = "auto", rank: int | None = None):
     """Filter the anchors' stacked hidden states (tokens x channels), then project them to keys/values."""
-
-    def transform(call, shared, allowed, state):
-        sk, sv, hidden = shared
-        fn = resolve(spec, state.step, state.num_steps, call.layer.name)
-        if fn is not None:
-            filtered = spectral_filter(hidden, fn, method, rank)  # (c, A*T, C)
-            sk, sv = _heads(call.attn.to_k(filtered), call.attn), _heads(call.attn.to_v(filtered), call.attn)
-            if call.attn.norm_k is not None:
-                sk = call.attn.norm_k(sk)
-        return attend_shared(call, sk, sv, allowed, state)
-
-    return transform
+    return _filtering_target(_filter_hidden, spec, method, rank)
 
 
 def attn_target(spec, method: str = "auto", rank: int | None = None):

@@ -23,6 +23,12 @@ def _chunks(items, size: int = BATCH):
         yield items[start:start + size]
 
 
+def _pixel_batches(processor, images, device):
+    """Batches of RGB pixel tensors from a transformers image processor, on `device`."""
+    for chunk in _chunks(list(images)):
+        yield processor(images=[im.convert("RGB") for im in chunk], return_tensors="pt")["pixel_values"].to(device)
+
+
 def _features(output) -> torch.Tensor:
     """transformers 4 returns a tensor from get_*_features; 5 returns an output whose pooler is the projection."""
     return output if isinstance(output, torch.Tensor) else output.pooler_output
@@ -50,11 +56,8 @@ class HFClip:
 
     @torch.no_grad()
     def images(self, images) -> torch.Tensor:
-        parts = []
-        for chunk in _chunks(list(images)):
-            pixels = self.processor(images=[im.convert("RGB") for im in chunk], return_tensors="pt")["pixel_values"]
-            parts.append(_features(self.model.get_image_features(pixel_values=pixels.to(self.device))).float().cpu())
-        return torch.cat(parts)
+        return torch.cat([_features(self.model.get_image_features(pixel_values=pixels)).float().cpu()
+                          for pixels in _pixel_batches(self.processor, images, self.device)])
 
     @torch.no_grad()
     def texts(self, texts) -> torch.Tensor:
@@ -119,9 +122,8 @@ class HFVision:
     @torch.no_grad()
     def images(self, images) -> torch.Tensor:
         parts = []
-        for chunk in _chunks(list(images)):
-            pixels = self.processor(images=[im.convert("RGB") for im in chunk], return_tensors="pt")["pixel_values"]
-            out = self.model(pixel_values=pixels.to(self.device))
+        for pixels in _pixel_batches(self.processor, images, self.device):
+            out = self.model(pixel_values=pixels)
             pooled = getattr(out, "pooler_output", None)
             parts.append((pooled if pooled is not None else out.last_hidden_state[:, 0]).float().cpu())
         return torch.cat(parts)

@@ -71,21 +71,21 @@ class ConsiStoryConfig:
             raise SvdStoryError(f"UNet parts must be among down, mid, up; got {sorted(bad)}")
 
 
-def _stage(ctx, config, anchors, stage, injection=None, cache=None, stop_at=None):
-    """Denoise once with SubjectPolicy; returns the latents and the policy (maps, features)."""
-    policy = SubjectPolicy(config, ctx.token_positions, ctx.seeds, anchors, stage, injection, cache)
-    state = ctx.new_state(policy, stop_at)
-    hooks = []
-    if stage == "pre" and config.injection:
-        dift_step = _dift_step(ctx, config)
-        hooks = [capture_block_output(ctx.model.pipe.unet.up_blocks[config.dift_block], state, "dift", dift_step)]
-    latents = ctx.denoise(state, hooks)
-    return latents, policy, state
+def _main_pass(ctx, config, anchors, injection=None, cache=None):
+    """The main pass with SubjectPolicy; returns the latents and the policy (its subject maps)."""
+    policy = SubjectPolicy(config, ctx.token_positions, ctx.seeds, anchors, "main", injection, cache)
+    return ctx.denoise(ctx.new_state(policy)), policy
 
 
-def _dift_step(ctx, config) -> int:
+def _prepass(ctx, config, anchors, cache=None):
+    """The pre-pass: SDSA while the DIFT features are captured at their step; returns (features, maps)."""
     train_steps = ctx.model.pipe.scheduler.config.num_train_timesteps
-    return nearest_step(ctx.timesteps(), config.dift_timestep * train_steps / 1000)
+    dift_step = nearest_step(ctx.timesteps(), config.dift_timestep * train_steps / 1000)
+    policy = SubjectPolicy(config, ctx.token_positions, ctx.seeds, anchors, "pre", None, cache)
+    state = ctx.new_state(policy, dift_step + 1 if config.prepass == "feature" else None)
+    ctx.denoise(state, [capture_block_output(ctx.model.pipe.unet.up_blocks[config.dift_block], state, "dift",
+                                             dift_step)])
+    return state.features["dift"], policy.final_maps()
 
 
 def _injection(ctx, config, features, maps, src_features, src_maps, allowed) -> Injection:
@@ -106,24 +106,19 @@ def _anchor_indices(n: int, config) -> list[int]:
     return list(range(min(config.n_anchors, n)))
 
 
-def _pre_stop(ctx, config):
-    return _dift_step(ctx, config) + 1 if config.injection and config.prepass == "feature" else None
-
-
 def run(ctx, config: ConsiStoryConfig, cache: AnchorCache | None = None) -> RunOutput:
     anchors = _anchor_indices(ctx.n_images, config)
     if not config.injection:
-        latents, policy, _ = _stage(ctx, config, anchors, "main", cache=cache)
+        latents, policy = _main_pass(ctx, config, anchors, cache=cache)
         return RunOutput(latents, policy.final_maps())
-    _, pre, pre_state = _stage(ctx, config, anchors, "pre", cache=cache, stop_at=_pre_stop(ctx, config))
-    features, maps = pre_state.features["dift"], pre.final_maps()
+    features, maps = _prepass(ctx, config, anchors, cache)
     allowed = torch.zeros(ctx.n_images, ctx.n_images, dtype=torch.bool)
     allowed[:, anchors] = True
     allowed.fill_diagonal_(False)
     injection = _injection(ctx, config, features, maps, features, maps, allowed)
     if cache is not None:
         cache.features, cache.maps = cache.keep(features), cache.keep(maps)
-    latents, policy, _ = _stage(ctx, config, anchors, "main", injection, cache)
+    latents, policy = _main_pass(ctx, config, anchors, injection, cache)
     return RunOutput(latents, policy.final_maps(), {"injection": injection})
 
 
@@ -138,13 +133,13 @@ def run_anchors(ctx, config: ConsiStoryConfig):
 def run_extra(ctx, config: ConsiStoryConfig, cache: AnchorCache) -> RunOutput:
     """One more image (ctx holds one image) sharing the cached anchors' subject."""
     if not config.injection:
-        latents, policy, _ = _stage(ctx, config, [], "main", cache=cache)
+        latents, policy = _main_pass(ctx, config, [], cache=cache)
         return RunOutput(latents, policy.final_maps())
-    _, pre, pre_state = _stage(ctx, config, [], "pre", cache=cache, stop_at=_pre_stop(ctx, config))
+    features, maps = _prepass(ctx, config, [], cache)
     src_features, src_maps = cache.features.to(ctx.latents.device), cache.maps.to(ctx.latents.device)
     allowed = torch.ones(ctx.n_images, src_features.shape[0], dtype=torch.bool)
-    injection = _injection(ctx, config, pre_state.features["dift"], pre.final_maps(), src_features, src_maps, allowed)
-    latents, policy, _ = _stage(ctx, config, [], "main", injection, cache)
+    injection = _injection(ctx, config, features, maps, src_features, src_maps, allowed)
+    latents, policy = _main_pass(ctx, config, [], injection, cache)
     return RunOutput(latents, policy.final_maps(), {"injection": injection})
 
 
