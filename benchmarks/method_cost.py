@@ -110,7 +110,7 @@ def measure(model, story, spec, sampling, device, breakdown: bool) -> dict:
     return {"method": spec, "seconds": seconds, "peak_mib": peak, "breakdown": table}
 
 
-def load(scale: str, device: str, dtype: str):
+def load(scale: str, device: str, dtype: str, full_vae: bool = True):
     from svdstory import load_model
     from svdstory.models import Model, resolve_dtype
 
@@ -118,7 +118,7 @@ def load(scale: str, device: str, dtype: str):
         from scale_models import sdxl_scale_pipeline
 
         torch_dtype = resolve_dtype(dtype, device)
-        pipe = sdxl_scale_pipeline(device=device, dtype=torch_dtype).to(device=device, dtype=torch_dtype)
+        pipe = sdxl_scale_pipeline(device=device, dtype=torch_dtype, full_vae=full_vae).to(device=device, dtype=torch_dtype)
         return Model(pipe, "sdxl-architecture (random weights)", None, {"steps": 50, "guidance": 5.0})
     return load_model(None if scale == "mini" else scale, device=device, dtype=dtype)
 
@@ -134,12 +134,16 @@ def main() -> int:
     parser.add_argument("--method", action="append", default=None)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--no-breakdown", action="store_true")
+    parser.add_argument("--breakdown-only", action="append", default=None,
+                        help="re-run with the breakdown timers only for these methods (default: all)")
+    parser.add_argument("--vae", default="tiny", choices=["tiny", "sdxl"],
+                        help="sdxl scale: a tiny VAE (default; the denoising peak shows) or SDXL's VAE architecture")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
     from svdstory import SamplingConfig, Story
 
-    model = load(args.scale, args.device, args.dtype)
+    model = load(args.scale, args.device, args.dtype, args.vae == "sdxl")
     story = Story("a cat", SCENES[: args.images])
     sampling = SamplingConfig(steps=args.steps, height=args.size, width=args.size, seed=0)
     methods = args.method or DEFAULT_METHODS
@@ -149,12 +153,13 @@ def main() -> int:
     for spec in methods:
         runs = [measure(model, story, spec, sampling, args.device, False) for _ in range(args.repeats)]
         best = min(runs, key=lambda r: r["seconds"])
-        if not args.no_breakdown:
+        if not args.no_breakdown and (args.breakdown_only is None or spec in args.breakdown_only):
             best["breakdown"] = measure(model, story, spec, sampling, args.device, True)["breakdown"]
         rows.append(best)
         print(f"{spec}: {best['seconds']:.2f} s, peak {best['peak_mib']:.0f} MiB", flush=True)
     base = rows[0] if rows[0]["method"] == "vanilla" else None
-    print(f"\ndevice: {device_name(args.device)}; scale {args.scale}; {args.images} images; torch {torch.__version__}\n")
+    print(f"\ndevice: {device_name(args.device)}; scale {args.scale}; {args.images} images; {sampling.steps or 'default'}"
+          f" steps; VAE {args.vae}; torch {torch.__version__}\n")
     print("| method | time (s) | x vanilla | peak memory (MiB) | x vanilla | UNet passes | breakdown (s) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:

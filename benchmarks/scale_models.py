@@ -14,6 +14,12 @@ SDXL_UNET = dict(
     projection_class_embeddings_input_dim=2816, norm_num_groups=32,
 )
 
+_VAE_BLOCKS = dict(down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                   latent_channels=4, scaling_factor=0.13025)
+SDXL_VAE = dict(block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32, sample_size=1024,
+                **_VAE_BLOCKS)  # sample_size sets the tile size of VAE tiling, as in SDXL's config
+TINY_VAE = dict(block_out_channels=(16, 32, 32, 32), norm_num_groups=8, **_VAE_BLOCKS)
+
 
 def _encoder(tokenizer, hidden: int, projection: bool):
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
@@ -24,9 +30,10 @@ def _encoder(tokenizer, hidden: int, projection: bool):
     return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config).eval()
 
 
-def sdxl_scale_pipeline(seed: int = 0, device: str = "cpu", dtype=torch.float32):
+def sdxl_scale_pipeline(seed: int = 0, device: str = "cpu", dtype=torch.float32, full_vae: bool = True):
     """StableDiffusionXLPipeline: SDXL-base UNet (2.6B params, random), text encoders of SDXL's widths
-    but 2 layers, a 4-level VAE of 16-32 channels. The UNet dominates the cost, as in real SDXL."""
+    but 2 layers, and SDXL's VAE architecture (84M params, random; `full_vae=False`: a 4-level VAE of
+    16-32 channels). The UNet dominates the time, as in real SDXL; the VAE decode is a memory peak."""
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
 
     from svdstory.tiny import tiny_tokenizer
@@ -35,9 +42,7 @@ def sdxl_scale_pipeline(seed: int = 0, device: str = "cpu", dtype=torch.float32)
     tokenizer = tiny_tokenizer(max_length=77)
     with torch.device(device):  # random init of 2.6B parameters is minutes on a CPU, seconds on a GPU
         unet = UNet2DConditionModel(**SDXL_UNET).to(dtype).eval()
-    vae = AutoencoderKL(block_out_channels=(16, 32, 32, 32), latent_channels=4, norm_num_groups=8,
-                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                        scaling_factor=0.13025).eval()
+        vae = AutoencoderKL(**(SDXL_VAE if full_vae else TINY_VAE)).to(dtype).eval()
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
                               set_alpha_to_one=False, steps_offset=1)
     return StableDiffusionXLPipeline(vae=vae, text_encoder=_encoder(tokenizer, 768, False), tokenizer=tokenizer,

@@ -4,7 +4,8 @@
     PYTHONPATH=src python benchmarks/svd_decompositions.py --device cpu --repeats 2
 
 Prints one row per shape: median milliseconds per batched call, speed-up over the exact SVD, and
-the largest error of the singular values relative to s_max (randomized: of its top `--rank`).
+the largest error of the singular values relative to s_max (randomized, subspace: of their top
+`--rank`). `eigh` columns time the Gram route's eigenproblem alone, for the batch and twice it.
 Gaussian matrices have a flat spectrum, the worst case for the randomized SVD; `--decay 0.9`
 scales column i by 0.9^i for a spectrum that decays like real keys/values.
 """
@@ -18,7 +19,7 @@ import time
 
 import torch
 
-from svdstory.spectral import gram_svd, randomized_svd, spectral_filter, svd
+from svdstory.spectral import gram_svd, randomized_svd, spectral_filter, subspace_svd, svd
 
 
 def parse_args() -> argparse.Namespace:
@@ -77,11 +78,17 @@ def bench_shape(m: int, n: int, args: argparse.Namespace, device: torch.device) 
         "gram": lambda: gram_svd(M),
         "randomized": lambda: randomized_svd(M, args.rank, generator=rank_gen),
         "filter(gram)": lambda: spectral_filter(M, lambda s, shape: s, method="gram"),
+        "subspace": lambda: subspace_svd(M, args.rank),
     }
+    gram = (M.float().mT @ M.float())  # (B, n, n): the eigenproblem inside the Gram route
+    timed["eigh(gram)"] = lambda: torch.linalg.eigh(gram)
+    timed["eigh(gram) x2 batch"] = lambda: torch.linalg.eigh(torch.cat([gram, gram]))
     row = {name: median_ms(fn, device, args.repeats, args.warmup) for name, fn in timed.items()}
     row["err_gram"] = relative_error(gram_svd(M).S, exact_s)
     top = randomized_svd(M, args.rank, generator=rank_gen).S
     row["err_rand"] = relative_error(top, exact_s[..., : top.shape[-1]])
+    top = subspace_svd(M, args.rank).S
+    row["err_sub"] = relative_error(top, exact_s[..., : top.shape[-1]])
     return row
 
 
@@ -92,14 +99,15 @@ def main() -> None:
           f"batch {args.batch} | decay {args.decay} | randomized rank {args.rank} | median of {args.repeats}")
     header = (f"{'shape':>10} {'exact ms':>9} {'gram ms':>9} {'rand ms':>9} {'filt ms':>9} "
               f"{'exact/gram':>10} {'exact/rand':>10} {'err gram':>9} {'err rand':>9}")
-    print(header)
+    print(header + f" {'eigh ms':>8} {'eigh 2B':>8} {'subsp ms':>8} {'err sub':>8}")
     for shape in args.shapes.split(","):
         m, n = (int(v) for v in shape.lower().split("x"))
         r = bench_shape(m, n, args, device)
         times = f"{r['exact']:9.2f} {r['gram']:9.2f} {r['randomized']:9.2f} {r['filter(gram)']:9.2f}"
         print(f"{shape:>10} {times} "
               f"{r['exact'] / r['gram']:10.2f} {r['exact'] / r['randomized']:10.2f} "
-              f"{r['err_gram']:9.1e} {r['err_rand']:9.1e}")
+              f"{r['err_gram']:9.1e} {r['err_rand']:9.1e} {r['eigh(gram)']:8.2f} {r['eigh(gram) x2 batch']:8.2f} "
+              f"{r['subspace']:8.2f} {r['err_sub']:8.1e}")
 
 
 if __name__ == "__main__":

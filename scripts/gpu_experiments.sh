@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One device call: the SynthWorld research bench (several bench processes share the GPU through
 # torchrun, with a gloo group for the barrier) and/or the SDXL-scale cost benchmark.
-# Usage: scripts/gpu_experiments.sh bench|perf|both ; results go to $OUT (or out/gpu).
+# Usage: scripts/gpu_experiments.sh bench|perf|memory|both (several: one call each) ; results go to $OUT (or out/gpu).
 set -uo pipefail
 WHAT=${1:-both}
 OUT=${OUT:-out/gpu}
-PROCS=${PROCS:-4}
+PROCS=${PROCS:-8}
 STORIES=${STORIES:-24}
 BENCH_MIN=${BENCH_MIN:-6}
 mkdir -p "$OUT"
@@ -13,17 +13,22 @@ if ! python3 -c "import diffusers" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site
 fi
-export PYTHONPATH=src:${PYTHONPATH:-} PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=2
+export PYTHONPATH=src:${PYTHONPATH:-} PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=${OMP:-2}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/device.txt"
 
 METHODS=(vanilla consistory shared storydiffusion 1p1s
   'svd=svd?target=kv&zero=energy:0.9'
   'svd_e50=svd?target=kv&zero=energy:0.5' 'svd_e70=svd?target=kv&zero=energy:0.7'
-  'svd_e97=svd?target=kv&zero=energy:0.97' 'svd_gd=svd?target=kv&zero=gd'
+  'svd_e97=svd?target=kv&zero=energy:0.97'
+  'svd_exp01=svd?target=kv&zero=energy:0.9&reweight=exp:0.01+norm'
   'svd_exp02=svd?target=kv&zero=energy:0.9&reweight=exp:0.02+norm'
-  'svd_exp10=svd?target=kv&zero=energy:0.9&reweight=exp:0.1+norm'
+  'svd_exp05=svd?target=kv&zero=energy:0.9&reweight=exp:0.05+norm'
   'svd_hidden=svd?target=hidden&zero=energy:0.9'
-  'svd_attn=svd?target=attn&zero=rank:8&decomposition=randomized&rank=8')
+  'svd_cond=svd?target=kv&zero=energy:0.9&share_uncond=false'
+  'svd_refresh5=svd?target=kv&zero=energy:0.9&refresh=5'
+  'shared_all=shared?parts=down,mid,up&n_anchors=0'
+  'svd_all=svd?parts=down,mid,up&n_anchors=0&target=kv&zero=energy:0.9'
+  'consistory_fast=consistory?prepass_steps=10')
 
 if [ "$WHAT" = bench ] || [ "$WHAT" = both ]; then
   # 4 scenes a story: the mini text encoder's 24-token context must hold 1p1s's one prompt
@@ -42,7 +47,19 @@ json.dump(synthworld_suite($STORIES, seed=0, scenes_per_story=4), open('/tmp/sui
   tar czf "$OUT/report_html.tgz" -C /tmp/report . 2>/dev/null
 fi
 if [ "$WHAT" = perf ] || [ "$WHAT" = both ]; then
-  timeout ${PERF_SEC:-230} python3 benchmarks/method_cost.py --scale sdxl --device cuda --dtype float16 --images 4 --steps 50 \
-    --json "$OUT/perf_sdxl.json" > "$OUT/perf_log.txt" 2>&1  # unbuffered, so a timeout keeps every line
+  # the decompositions alone: the issue's 20 x 3072x64, then the shapes of SDXL's keys with 2 anchors
+  timeout 120 python3 benchmarks/svd_decompositions.py --device cuda > "$OUT/decomp_cuda.txt" 2>&1
+  timeout 120 python3 benchmarks/svd_decompositions.py --device cuda --decay 0.9 --batch 20 --shapes 8192x64,2048x64 \
+    >> "$OUT/decomp_cuda.txt" 2>&1
+  timeout 120 python3 benchmarks/svd_decompositions.py --device cuda --decay 0.9 --batch 40 --shapes 2048x64 \
+    >> "$OUT/decomp_cuda.txt" 2>&1
+  cat "$OUT/decomp_cuda.txt"
+  timeout ${PERF_SEC:-330} python3 benchmarks/method_cost.py --scale sdxl --device cuda --dtype float16 --images 4 --steps 50 \
+    ${PERF_ARGS:-} --json "$OUT/perf_sdxl.json" > "$OUT/perf_log.txt" 2>&1  # unbuffered, so a timeout keeps every line
   grep -v -i "warn\|torchvision\|float32" "$OUT/perf_log.txt" | tail -20
+fi
+if [ "$WHAT" = memory ] || [ "$WHAT" = both ]; then
+  timeout ${MEM_SEC:-150} python3 benchmarks/memory.py --scale sdxl --device cuda --dtype float16 \
+    --json "$OUT/memory_sdxl.json" > "$OUT/memory_log.txt" 2>&1
+  grep -v -i "warn\|torchvision" "$OUT/memory_log.txt" | tail -14
 fi

@@ -44,3 +44,18 @@ def test_anchors_mode_needs_a_method_that_has_it(sd_model, base_story, monkeypat
     monkeypatch.setitem(registry._METHODS, "no-anchors", registry.Method("no-anchors", method.config, method.run))
     with pytest.raises(SvdStoryError, match="no-anchors"):
         generate_anchors(sd_model, base_story, "no-anchors")
+
+
+def test_anchors_and_extras_reuse_the_prepass_exactly(sd_model, base_story, core):
+    """Injection from step 2: the main passes start from their pre-passes there and give the same latents."""
+    finals = {}
+    for reuse in (False, True):
+        options = {**core.base_options, "injection_steps": (0.4, 0.8), "reuse_prepass": reuse}
+        anchors_rec, extra_rec = core.Recorder(), core.Recorder()
+        subject = generate_anchors(sd_model, base_story.with_scenes(base_story.scenes[:2]), "consistory", options,
+                                   core.sampling(core.base_steps), callback=anchors_rec)
+        main_steps = {step for stage, _, step in subject.cache.kv if stage == "main"}
+        assert min(main_steps) == (2 if reuse else 1)  # step 0 has no masks yet, hence no shared keys
+        generate_more(subject, base_story.scenes[2:], callback=extra_rec)
+        finals[reuse] = (anchors_rec.final, extra_rec.final)
+    assert torch.equal(finals[True][0], finals[False][0]) and torch.equal(finals[True][1], finals[False][1])

@@ -53,3 +53,51 @@ def test_two_subjects_get_a_mask_each(models, core, kind):
             assert 0 < values.mean() < 255  # Otsu splits every non-constant map into two parts
     assert any((np.asarray(a) != np.asarray(b)).any() for a, b in result.masks)  # subjects come from their own tokens
     assert result.info["story"]["tokens"] == ("cat", "dog")
+
+
+# Injection from step 2 of 5 (the default 10% starts at step 0 of 5, leaving nothing to reuse). The pre-pass
+# stops after step 3 (t=201 is nearest 261); query mixing covers steps 1-2, so the takeover step mixes too.
+LATE_INJECTION = {"injection_steps": (0.4, 0.8)}
+
+
+@pytest.fixture(scope="module")
+def counted(models, base_story, core):
+    """(result, final latents, UNet forward calls) of ConsiStory with late injection, memoised by options."""
+    done = {}
+
+    def run(kind, **options):
+        key = (kind, tuple(sorted(options.items())))
+        if key not in done:
+            unet, calls, rec = models[kind].pipe.unet, [], core.Recorder()
+            handle = unet.register_forward_hook(lambda *_: calls.append(None))
+            try:
+                result = generate(models[kind], base_story, "consistory",
+                                  {**core.base_options, **LATE_INJECTION, **options}, core.sampling(core.base_steps),
+                                  callback=rec)
+            finally:
+                handle.remove()
+            done[key] = (result, rec.final, len(calls))
+        return done[key]
+
+    return run
+
+
+@pytest.mark.parametrize("kind", ["sd", "sdxl"])
+def test_reusing_the_prepass_changes_nothing_but_the_passes(counted, core, kind):
+    old, old_final, old_calls = counted(kind, reuse_prepass=False)
+    new, new_final, new_calls = counted(kind)
+    assert torch.equal(new_final, old_final)
+    assert (core.pixels(new.images) == core.pixels(old.images)).all()
+    assert all((np.asarray(a) == np.asarray(b)).all() for m, n in zip(new.masks, old.masks) for a, b in zip(m, n))
+    # pre-pass: steps 0-3 and vanilla queries at steps 1-2 (6); main pass: 5 steps + 2 (7), or steps 2-4 + 1 (4)
+    assert (old_calls, new_calls) == (13, 10)
+
+
+def test_prepass_steps_gives_the_prepass_its_own_schedule(counted):
+    _, off_final, off_calls = counted("sd", reuse_prepass=False)
+    _, same_final, same_calls = counted("sd", prepass_steps=5)
+    _, short_final, short_calls = counted("sd", prepass_steps=3)
+    assert torch.equal(same_final, off_final) and same_calls == off_calls == 13  # the run's schedule, no reuse
+    # t = 667, 334, 1: the pre-pass stops after 334, with vanilla queries at step 1 (3); the main pass runs 5 + 2
+    assert short_calls == 10
+    assert not torch.equal(short_final, off_final)  # DIFT features and masks from another schedule

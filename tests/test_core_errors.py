@@ -60,6 +60,7 @@ def test_unknown_option(capsys, tmp_path, out, argv, names):
     (["--set", "n_anchors=two"], ["n_anchors", "'two'"]),
     (["--set", "sdsa=maybe"], ["sdsa", "'maybe'"]),
     (["--set", "sdsa_steps=0.8,0.2"], ["sdsa_steps"]),
+    (["--set", "prepass_steps=0"], ["prepass_steps", "0"]),
     (["--set", "scheduler=euler"], ["'euler'"]),
     (["--steps", "0"], ["--steps", "0"]),
     (["--dtype", "int8"], ["--dtype", "'int8'"]),

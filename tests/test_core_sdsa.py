@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from svdstory.anchors import AnchorCache
-from svdstory.attention.sdsa import allowed_anchor_tokens, anchor_keys, shared_attention
+from svdstory.attention.sdsa import AnchorSlots, allowed_anchor_tokens, anchor_keys, shared_attention
 from svdstory.state import BatchLayout
 
 H, T, D = 2, 12, 4
@@ -133,3 +133,27 @@ def test_cached_extra_matches_the_same_image_inside_the_batch():
     sk, sv = cache.kv[("pre", "l", 3)]
     alone = shared_attention(pick(q, [2]), pick(k, [2]), pick(v, [2]), sk, sv, None, BatchLayout(1, True), SCALE)
     torch.testing.assert_close(alone, pick(in_batch, [2]), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("chunk", [None, 5])
+@pytest.mark.parametrize("cfg", [True, False])
+@pytest.mark.parametrize("anchors", [[0, 1], [1, 3], [2], []])
+def test_anchor_slots_equal_the_masked_form_and_brute_force(cfg, anchors, chunk):
+    """The mask-free grouping (SDPA can take its flash kernel) sees exactly what the dense mask allows."""
+    layout = BatchLayout(4, cfg)
+    q, k, v = qkv(layout, seed=3)
+    if anchors:
+        sk, sv = anchor_keys(k, layout, anchors), anchor_keys(v, layout, anchors)
+    else:  # a replayed cache: shared tokens from elsewhere, every image sees all of them
+        _, sk, sv = qkv(BatchLayout(2, cfg), seed=4)
+        sk, sv = anchor_keys(sk, BatchLayout(2, cfg), [0, 1]), anchor_keys(sv, BatchLayout(2, cfg), [0, 1])
+    slots = AnchorSlots(tuple(anchors))
+    ours = shared_attention(q, k, v, sk, sv, slots, layout, SCALE, chunk)
+    dense = shared_attention(q, k, v, sk, sv, slots.dense(4, sk.shape[2], "cpu"), layout, SCALE, chunk)
+    torch.testing.assert_close(ours, dense, rtol=0, atol=1e-10)
+    if anchors:
+        everything = torch.ones(4, T, dtype=torch.bool)
+        expected = brute_force(q, k, v, layout, in_batch_visibility(k, v, layout, everything, anchors))
+        torch.testing.assert_close(ours, expected, rtol=0, atol=1e-10)
+    else:
+        assert not torch.equal(ours, shared_attention(q, k, v, sk[..., :T, :], sv[..., :T, :], None, layout, SCALE))

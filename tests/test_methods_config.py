@@ -15,6 +15,8 @@ BAD = [
     ("svd", {"decomposition": "qr"}, ["decomposition", "'qr'"]),
     ("svd", {"decomposition": "randomized"}, ["randomized", "rank"]),
     ("svd", {"rank": 0}, ["rank", "0"]),
+    ("svd", {"refresh": 0}, ["refresh", "0"]),
+    ("svd", {"decomposition": "subspace"}, ["subspace", "rank"]),
     ("svd", {"n_anchors": -1}, ["n_anchors", "-1"]),
     ("shared", {"n_anchors": -2}, ["n_anchors", "-2"]),
     ("storydiffusion", {"n_anchors": -1}, ["n_anchors", "-1"]),
@@ -43,6 +45,7 @@ def test_bad_option_fails_at_config_time(method, options, names):
 @pytest.mark.parametrize("method,options", [
     ("svd", {"zero": "rank:8,energy:0.9", "reweight": "exp:0.01:1.0+norm", "target": "attn"}),
     ("svd", {"decomposition": "randomized", "rank": 4}),
+    ("svd", {"decomposition": "subspace", "rank": 4, "refresh": 5, "share_uncond": False}),
     ("svd", {"zero": "energy:0.95->0.8@steps=0..0.6"}),
     ("storydiffusion", {"sample_rate": 0.0, "n_anchors": 0}),
     ("1p1s", {"ipca": True, "enhance_alpha": 0.0}),

@@ -77,3 +77,33 @@ def test_bf16_run_decomposes_in_float32(bf16_sd, monkeypatch, method_run, core, 
     assert {m for m, _ in seen} == ({torch.float32} if target == "attn" else {torch.bfloat16})
     assert all(m == o for m, o in seen) and set(linalg) == {torch.float32}
     assert all(x.dtype == torch.bfloat16 and torch.isfinite(x).all() for x in rec.latents)
+
+
+def test_refresh_decomposes_less_often_and_stays_close(method_run, monkeypatch):
+    import svdstory.attention.spectral_share as share
+
+    calls = []
+    original = share.right_basis
+    monkeypatch.setattr(share, "right_basis", lambda *a, **k: calls.append(1) or original(*a, **k))
+    _, every = method_run("sd", "svd", {"zero": "rank:2"})
+    _, kept = method_run("sd", "svd", {"zero": "rank:2", "refresh": 3})
+    assert calls and not torch.equal(every, kept)
+    steps = method_run.sampling().steps
+    layers = len(calls) // -(-steps // 3)  # decompositions happen at steps 0, 3, 6, ...
+    assert len(calls) == layers * -(-steps // 3)
+    assert (every - kept).abs().mean() < (every.abs().mean() * 0.5)
+
+
+def test_sharing_only_in_the_conditional_half(method_run):
+    _, both = method_run("sd", "svd", {})
+    _, cond = method_run("sd", "svd", {"share_uncond": False})
+    assert not torch.equal(both, cond)
+    import dataclasses
+
+    import numpy as np
+
+    unguided = dataclasses.replace(method_run.sampling(), guidance=1.0)  # no unconditional half to leave out
+    model = method_run.model("sd")
+    both = generate(model, method_run.story, "svd", {}, unguided).images
+    cond = generate(model, method_run.story, "svd", {"share_uncond": False}, unguided).images
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(both, cond))

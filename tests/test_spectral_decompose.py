@@ -10,6 +10,7 @@ from svdstory.spectral import (
     decomposition_names,
     gram_svd,
     randomized_svd,
+    subspace_svd,
     register_decomposition,
     svd,
 )
@@ -46,13 +47,29 @@ def test_gram_svd_agrees_with_exact(shape):
     torch.testing.assert_close(cos_v, torch.ones_like(cos_v), rtol=0, atol=1e-4)
 
 
+@pytest.mark.parametrize("routine", [randomized_svd, subspace_svd])
 @pytest.mark.parametrize("shape", [(3, 300, 40), (40, 300)])
-def test_randomized_svd_agrees_with_exact_on_top_values(shape):
+def test_sketched_svds_agree_with_exact_on_top_values(shape, routine):
     spectrum = [2.0 ** -i for i in range(40)]  # fast decay: the top 5 are well separated
     M = planted(shape, spectrum, dtype=torch.float32)
-    approx = randomized_svd(M, rank=5, generator=torch.Generator().manual_seed(1))
+    approx = routine(M, rank=5, generator=torch.Generator().manual_seed(1))
+    exact = svd(M)
     assert approx.S.shape[-1] == 5 and approx.U.shape[-1] == 5 and approx.Vh.shape[-2] == 5
-    torch.testing.assert_close(approx.S, svd(M).S[..., :5], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(approx.S, exact.S[..., :5], rtol=1e-4, atol=1e-6)
+    cos_v = (approx.Vh * exact.Vh[..., :5, :]).sum(dim=-1).abs()  # singular vectors up to sign
+    torch.testing.assert_close(cos_v, torch.ones_like(cos_v), rtol=0, atol=1e-3)
+
+
+def test_subspace_svd_of_sdxl_head_shapes_matches_the_top_of_the_spectrum():
+    """64-wide keys (SDXL's head dimension) with a decaying spectrum: top 24 of 64 through a
+    32-wide Rayleigh-Ritz problem."""
+    spectrum = [0.8 ** i for i in range(64)]
+    M = planted((2, 1024, 64), spectrum, dtype=torch.float32)
+    approx = subspace_svd(M, rank=24)
+    torch.testing.assert_close(approx.S, torch.tensor(spectrum[:24]).expand(2, 24), rtol=1e-3, atol=1e-5)
+    U, V = approx.U, approx.Vh.mT
+    torch.testing.assert_close(U.mT @ U, torch.eye(24).expand(2, 24, 24), rtol=0, atol=1e-4)
+    torch.testing.assert_close(V.mT @ V, torch.eye(24).expand(2, 24, 24), rtol=0, atol=1e-4)
 
 
 def test_randomized_svd_leaves_global_rng_alone_and_is_deterministic():
@@ -79,14 +96,15 @@ DEGENERATE = {
 
 
 @pytest.mark.parametrize("name", sorted(DEGENERATE))
-@pytest.mark.parametrize("method", ["exact", "gram", "randomized"])
+@pytest.mark.parametrize("method", ["exact", "gram", "randomized", "subspace"])
 @pytest.mark.parametrize("transpose", [False, True])
 def test_degenerate_inputs_stay_finite_and_reconstruct(name, method, transpose):
     M = DEGENERATE[name].mT if transpose else DEGENERATE[name]
-    result = decompose(M, method, rank=8 if method == "randomized" else None)
+    sketched = method in ("randomized", "subspace")
+    result = decompose(M, method, rank=8 if sketched else None)
     for t in result:
         assert torch.isfinite(t).all()
-    if method != "randomized" or name in ("zeros", "rank1"):  # else rank 8 cannot hold M
+    if not sketched or name in ("zeros", "rank1"):  # else rank 8 cannot hold M
         torch.testing.assert_close(reconstruct(result), M, rtol=1e-4, atol=1e-4)
 
 
@@ -98,10 +116,10 @@ def test_gram_svd_gives_zero_left_vectors_for_null_directions():
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
-@pytest.mark.parametrize("method", ["exact", "gram", "randomized"])
+@pytest.mark.parametrize("method", ["exact", "gram", "randomized", "subspace"])
 def test_low_precision_inputs_keep_their_dtype(dtype, method):
     M = planted((2, 128, 16), SPECTRUM, dtype=dtype)
-    result = decompose(M, method, rank=4 if method == "randomized" else None)
+    result = decompose(M, method, rank=4 if method in ("randomized", "subspace") else None)
     assert all(t.dtype == dtype for t in result)
     assert all(torch.isfinite(t.float()).all() for t in result)
     expected = torch.tensor(SPECTRUM[:4], dtype=torch.float64).expand(2, 4)

@@ -70,3 +70,32 @@ def test_plain_callables_are_accepted_and_shape_changes_rejected():
     torch.testing.assert_close(spectral_filter(M, lambda s, shape: 2 * s), 2 * M, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="shape"):
         spectral_filter(M, lambda s, shape: s[..., :3])
+
+
+def test_head_route_is_exact_up_to_32_wide_heads_and_subspace_above():
+    from svdstory.spectral import head_route
+
+    assert head_route(32, "auto", None) == ("auto", None)
+    assert head_route(64, "auto", None) == ("subspace", 24)
+    assert head_route(64, "auto", 16) == ("subspace", 16)
+    assert head_route(64, "gram", None) == ("gram", None)  # an explicit choice stands
+    g = torch.Generator().manual_seed(0)
+    M = torch.randn(3, 512, 64, generator=g) * 0.7 ** torch.arange(64.0)  # decaying spectrum
+    keep8 = parse_spec("rank:8")
+    fast, exact = spectral_filter(M, keep8, *head_route(64, "auto", None)), spectral_filter(M, keep8, "exact")
+    torch.testing.assert_close(fast, exact, rtol=1e-3, atol=1e-4)
+    assert torch.linalg.matrix_rank(fast[0]).item() == 8
+
+
+def test_filtering_in_the_own_basis_equals_the_filter_and_a_stale_basis_stays_in_its_span():
+    from svdstory.spectral import filter_in_basis, right_basis
+
+    g = torch.Generator().manual_seed(5)
+    M = torch.randn(2, 3, 300, 24, generator=g) * 0.8 ** torch.arange(24.0)
+    fn = parse_spec("energy:0.8")
+    torch.testing.assert_close(filter_in_basis(M, fn, right_basis(M)), spectral_filter(M, fn), rtol=1e-4, atol=1e-5)
+    moved = M + 0.05 * torch.randn(M.shape, generator=g)  # the next step's matrices
+    V = right_basis(M, "subspace", 6)
+    out = filter_in_basis(moved, parse_spec("none"), V)
+    torch.testing.assert_close(out, moved @ V @ V.mT, rtol=1e-4, atol=1e-5)  # identity fn: the projection
+    assert torch.linalg.matrix_rank(out[0, 0]).item() == 6

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .sampling import Conditioning, decode, denoise, make_scheduler
+from .sampling import Conditioning, Resume, decode, denoise, make_scheduler
 from .state import RunState
 
 
@@ -48,10 +48,13 @@ class RunContext:
         scheduler.set_timesteps(self.steps, device=self.latents.device)
         return [int(t) for t in scheduler.timesteps]
 
-    def denoise(self, state: RunState, hooks=()) -> torch.Tensor:
+    def denoise(self, state: RunState, hooks=(), on_step=None, resume: Resume | None = None) -> torch.Tensor:
+        """The sampler loop; `on_step(info)` runs after each step, before the user's callback."""
         scheduler = make_scheduler(self.model, self.scheduler)
         scheduler.set_timesteps(self.steps, device=self.latents.device)
-        return denoise(self.model, state, self.latents, self.cond, scheduler, self.guidance, hooks, self.callback)
+        callbacks = [c for c in (on_step, self.callback) if c is not None]
+        callback = (lambda info: [c(info) for c in callbacks]) if callbacks else None
+        return denoise(self.model, state, self.latents, self.cond, scheduler, self.guidance, hooks, callback, resume)
 
     def decode(self, latents: torch.Tensor) -> list:
         return decode(self.model, latents)

@@ -1,6 +1,7 @@
 """The denoising loop: explicit step index, one RunState, a callback per step (no pipeline __call__)."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +36,16 @@ def encode_prompts(model, prompts: list[str], guidance: float, negative: str = "
     return Conditioning(embeds, {"text_embeds": text_embeds, "time_ids": None}, BatchLayout(len(prompts), cfg))
 
 
+@dataclass
+class Resume:
+    """A run paused at the start of `step`, to continue from there instead of from the initial noise."""
+
+    step: int  # the first step still to run
+    latents: torch.Tensor  # (n, C, h, w) the sampler's latents at that step (init_noise_sigma applied)
+    scheduler: object  # the scheduler as it was then (multistep schedulers keep a history)
+    policy: object = None  # what the attention policy carries over from earlier steps (opaque to the loop)
+
+
 def sdxl_time_ids(height: int, width: int, rows: int, dtype, device) -> torch.Tensor:
     """SDXL's micro-conditioning: original size, crop offset (0, 0), target size."""
     return torch.tensor([[height, width, 0, 0, height, width]] * rows, dtype=dtype, device=device)
@@ -63,16 +74,23 @@ def make_scheduler(model, kind: str | None):
 
 
 def denoise(model, state: RunState, latents: torch.Tensor, cond: Conditioning, scheduler, guidance: float,
-            hooks=(), callback=None) -> torch.Tensor:
-    """Run the sampler over `scheduler.timesteps`, letting state.policy shape every attention call."""
+            hooks=(), callback=None, resume: Resume | None = None) -> torch.Tensor:
+    """Run the sampler over `scheduler.timesteps`, letting state.policy shape every attention call.
+
+    With `resume`, the loop starts at `resume.step` from its latents and scheduler instead of `latents`, `scheduler`.
+    """
     unet, layout = model.pipe.unet, cond.layout
     added = dict(cond.added) if cond.added else None
     if added is not None:
         h, w = (s * model.vae_factor for s in latents.shape[-2:])
         added["time_ids"] = sdxl_time_ids(h, w, cond.embeds.shape[0], cond.embeds.dtype, latents.device)
-    latents = latents * scheduler.init_noise_sigma
+    first = 0
+    if resume is None:
+        latents = latents * scheduler.init_noise_sigma
+    else:  # a copy of its scheduler, so that the resume stays reusable
+        first, latents, scheduler = resume.step, resume.latents, copy.deepcopy(resume.scheduler)
     with torch.no_grad(), story_processors(unet, state), forward_hooks(hooks):
-        for i, t in enumerate(scheduler.timesteps):
+        for i, t in list(enumerate(scheduler.timesteps))[first:]:
             if state.stop_at is not None and i >= state.stop_at:
                 break
             state.step, state.timestep = i, int(t)
@@ -88,7 +106,7 @@ def denoise(model, state: RunState, latents: torch.Tensor, cond: Conditioning, s
             latents = scheduler.step(noise, t, latents).prev_sample
             state.policy.end_step(state)
             if callback is not None:
-                callback({"i": i, "t": int(t), "x": latents, "state": state})
+                callback({"i": i, "t": int(t), "x": latents, "state": state, "scheduler": scheduler})
     return latents
 
 

@@ -1,8 +1,29 @@
 """Subject-driven self-attention: each image's queries see their own tokens plus shared subject tokens."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AnchorSlots:
+    """Every image sees every anchor slot of the shared tokens except its own copy.
+
+    The same pattern as `allowed_anchor_tokens` with nothing masked inside a slot, but kept as
+    structure: rows are grouped by the slot they skip, so attention runs without a mask and SDPA
+    can take its flash kernel.
+    """
+
+    anchors: tuple[int, ...]  # image index of each slot ((): a replayed cache, every row sees all)
+
+    def dense(self, n_images: int, n_shared: int, device) -> torch.Tensor:
+        if not self.anchors:
+            return torch.ones(n_images, n_shared, dtype=torch.bool, device=device)
+        everything = torch.ones(max(n_images, *self.anchors) + 1, n_shared // len(self.anchors), dtype=torch.bool,
+                                device=device)  # (images, tokens of one slot)
+        return allowed_anchor_tokens(everything, list(self.anchors), n_images)
 
 
 def anchor_keys(x: torch.Tensor, layout, anchors: list[int]) -> torch.Tensor:
@@ -29,6 +50,8 @@ def shared_attention(q, k, v, shared_k, shared_v, allowed, layout, scale, chunk:
     q, k, v: (chunks*n, H, T, d); shared_k/v: (chunks, H, S, d), the same for every image of a chunk.
     `chunk` bounds the queries per SDPA call, which bounds memory where a kernel materialises scores.
     """
+    if isinstance(allowed, AnchorSlots):
+        return _slot_attention(q, k, v, shared_k, shared_v, allowed.anchors, layout, scale, chunk)
     c, n = layout.chunks, layout.n_images
     B, H, T, d = k.shape
     sk = shared_k.unsqueeze(1).expand(c, n, *shared_k.shape[1:]).reshape(B, H, -1, d)
@@ -39,11 +62,48 @@ def shared_attention(q, k, v, shared_k, shared_v, allowed, layout, scale, chunk:
         own = torch.ones(n, T, dtype=torch.bool, device=q.device)
         mask = torch.cat([own, allowed], dim=1)  # (n, T+S)
         mask = mask.unsqueeze(0).expand(c, n, -1).reshape(B, 1, 1, -1)
+    return _sdpa(q, keys, values, mask, scale, chunk)
+
+
+def _sdpa(q, keys, values, mask, scale, chunk: int | None) -> torch.Tensor:
     if not chunk or chunk >= q.shape[2]:
         return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=scale)
     parts = [F.scaled_dot_product_attention(q[:, :, i:i + chunk], keys, values, attn_mask=mask, scale=scale)
              for i in range(0, q.shape[2], chunk)]
     return torch.cat(parts, dim=2)
+
+
+def _slot_attention(q, k, v, shared_k, shared_v, anchors, layout, scale, chunk) -> torch.Tensor:
+    """`shared_attention` for an `AnchorSlots` pattern, one mask-free SDPA per group of rows.
+
+    Rows that are not anchors see [own | all slots]; the anchor of slot j sees [own | the other
+    slots]. Key order does not change attention, so this equals the masked form up to rounding.
+    Only slices and concatenations: no index tensors, nothing that waits for the device.
+    """
+    c, n = layout.chunks, layout.n_images
+    S = shared_k.shape[2]
+    width = S // len(anchors) if anchors else S
+    skips = {a: j for j, a in enumerate(anchors) if a < n}  # image -> the slot it must not see
+    qs, ks, vs = (layout.split(x) for x in (q, k, v))  # (c, n, H, T, d)
+    outs, start = [], 0
+    while start < n:  # runs of consecutive images that see the same slots
+        stop = start + 1
+        while stop < n and skips.get(stop) == skips.get(start):
+            stop += 1
+        m, skip = stop - start, skips.get(start)
+        rows = lambda x: x[:, start:stop].reshape(c * m, *x.shape[2:])  # (c*m, H, T, d)
+        grow = lambda x: x.unsqueeze(1).expand(c, m, *x.shape[1:]).reshape(c * m, *x.shape[1:])
+        if skip is None:
+            seen_k, seen_v = [shared_k], [shared_v]
+        else:  # the slots before and after its own
+            lo, hi = skip * width, (skip + 1) * width
+            seen_k = [x for x in (shared_k[:, :, :lo], shared_k[:, :, hi:]) if x.shape[2]]
+            seen_v = [x for x in (shared_v[:, :, :lo], shared_v[:, :, hi:]) if x.shape[2]]
+        keys = torch.cat([rows(ks)] + [grow(x) for x in seen_k], dim=2)
+        values = torch.cat([rows(vs)] + [grow(x) for x in seen_v], dim=2)
+        outs.append(_sdpa(rows(qs), keys, values, None, scale, chunk).view(c, m, *qs.shape[2:]))
+        start = stop
+    return layout.merge(torch.cat(outs, dim=1))
 
 
 def attend_shared(call, shared_k, shared_v, allowed, state, query=None) -> torch.Tensor:

@@ -5,11 +5,14 @@ arrive (`transform`) and which of them each image may see (`select`).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
+from ..state import BatchLayout
 from ..steps import in_window
 from .policy import AttnCall, PlainPolicy, sdpa
-from .sdsa import allowed_anchor_tokens, anchor_keys, attend_shared
+from .sdsa import AnchorSlots, anchor_keys, attend_shared
 
 
 def plain_shared(call: AttnCall, shared, allowed, state) -> torch.Tensor:
@@ -24,7 +27,8 @@ class SharePolicy(PlainPolicy):
     select(call, state, shape) -> bool mask of the shared tokens each image may see (None: all).
     """
 
-    def __init__(self, parts, steps, anchors, transform=plain_shared, select=None, cache=None, keep_hidden=False):
+    def __init__(self, parts, steps, anchors, transform=plain_shared, select=None, cache=None, keep_hidden=False,
+                 uncond=True):
         self.parts = parts
         self.steps = steps
         self.anchors = anchors  # image indices whose tokens are shared ([] when replaying a cache)
@@ -32,35 +36,48 @@ class SharePolicy(PlainPolicy):
         self.select = select
         self.cache = cache
         self.keep_hidden = keep_hidden  # the `hidden` spectral target needs the anchors' inputs
+        self.uncond = uncond  # share in the unconditional half of guidance too (False: plain attention there)
         self.state = None
 
     def _active(self, call: AttnCall) -> bool:
         return call.layer.part in self.parts and in_window(self.state.step, self.state.num_steps, self.steps)
 
-    def _shared_tokens(self, call: AttnCall):
+    def _shared_tokens(self, call: AttnCall, state):
         """((sk, sv, hidden), allowed) from this batch's anchors or from the anchor cache."""
-        state, key = self.state, (call.layer.name, self.state.step)
+        key = (call.layer.name, state.step)
         n = state.layout.n_images
         if self.cache is not None and self.cache.mode == "use":
             shared = tuple(None if x is None else x.to(call.query.device) for x in self.cache.kv[key])
-            allowed = torch.ones(n, shared[0].shape[2], dtype=torch.bool, device=call.query.device)
+            allowed = AnchorSlots(())
         else:
             layout = state.layout
             hidden = _anchor_hidden(call, layout, self.anchors) if self.keep_hidden else None
             shared = (anchor_keys(call.key, layout, self.anchors), anchor_keys(call.value, layout, self.anchors), hidden)
             if self.cache is not None:
                 self.cache.kv[key] = tuple(None if x is None else self.cache.keep(x) for x in shared)
-            everything = torch.ones(n, call.key.shape[2], dtype=torch.bool, device=call.query.device)
-            allowed = allowed_anchor_tokens(everything, self.anchors, n)
+            allowed = AnchorSlots(tuple(self.anchors))
         if self.select is not None:
+            allowed = allowed.dense(n, shared[0].shape[2], call.query.device)
             allowed = allowed & self.select(call, state, tuple(allowed.shape))
         return shared, allowed
 
     def self_attention(self, call: AttnCall) -> torch.Tensor:
         if not self._active(call):
             return sdpa(call)
-        shared, allowed = self._shared_tokens(call)
-        return self.transform(call, shared, allowed, self.state)
+        state = self.state
+        if self.uncond or not state.layout.cfg or call.attention_mask is not None:
+            shared, allowed = self._shared_tokens(call, state)
+            return self.transform(call, shared, allowed, state)
+        n = state.layout.n_images  # rows are [uncond x n, cond x n]: share among the cond rows only
+        cond = _rows(call, slice(n, None))
+        cond_state = dataclasses.replace(state, layout=BatchLayout(n, False))
+        shared, allowed = self._shared_tokens(cond, cond_state)
+        return torch.cat([sdpa(_rows(call, slice(0, n))), self.transform(cond, shared, allowed, cond_state)])
+
+
+def _rows(call: AttnCall, rows: slice) -> AttnCall:
+    return dataclasses.replace(call, query=call.query[rows], key=call.key[rows], value=call.value[rows],
+                               hidden_states=call.hidden_states[rows])
 
 
 def _anchor_hidden(call: AttnCall, layout, anchors) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """ConsiStory's attention policy: subject maps from cross-attention, SDSA, query mixing, feature injection."""
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -75,6 +76,15 @@ class SubjectPolicy(PlainPolicy):
                                  masks.device) for i in range(masks.shape[0])]
             self._share[grid] = masks & torch.stack(keep)
         return self._share[grid]
+
+    def snapshot(self) -> dict:
+        """What later steps read from earlier ones: the map history and its average. Vanilla queries are
+        left out: a step that mixes records them in its own vanilla pass before they are read."""
+        return {"maps": copy.deepcopy(self.maps), "average": self.average}
+
+    def restore(self, snapshot: dict) -> None:
+        """Continue from `snapshot()` of another run (the main pass taking over from the pre-pass)."""
+        self.maps, self.average = copy.deepcopy(snapshot["maps"]), snapshot["average"]
 
     def end_step(self, state) -> None:
         for acc in self.maps.values():

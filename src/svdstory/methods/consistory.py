@@ -2,11 +2,13 @@
 
 Two stages, as in the reference release: a pre-pass with subject-driven self-attention (SDSA) that
 records DIFT features and final subject masks, then the main pass with SDSA, vanilla-query mixing
-and feature injection through the dense correspondences the pre-pass gave.
+and feature injection through the dense correspondences the pre-pass gave. Until injection starts the
+main pass would repeat the pre-pass exactly, so it takes over from the pre-pass at that step instead.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -18,7 +20,8 @@ from ..correspondence import correspond, gaussian_smooth
 from ..errors import SvdStoryError
 from ..features import capture_block_output
 from ..masks import binarize, resize_maps
-from ..steps import nearest_step
+from ..sampling import Resume
+from ..steps import in_window, nearest_step
 from .registry import Method, register
 
 
@@ -48,6 +51,8 @@ class ConsiStoryConfig:
     dift_sigma: float = 1.0  # 3x3 Gaussian smoothing of the features (reference: sigma 1)
     distance_threshold: float | None = None  # None: Otsu over each image's distances (reference: "dynamic")
     prepass: str = "feature"  # "feature": stop the pre-pass after the DIFT step; "full": run it to the end
+    prepass_steps: int | None = None  # None: the pre-pass follows the run's steps; k: its own k-step schedule (ours)
+    reuse_prepass: bool = True  # the main pass takes over the pre-pass where injection starts (same images)
     cache_device: str = "same"  # anchors+extras: keep the anchor cache on the model's device, or "cpu"
 
     def __post_init__(self):
@@ -62,6 +67,8 @@ class ConsiStoryConfig:
         for name in ("mask_factor", "injection_factor", "mask_window"):
             if getattr(self, name) < 1:
                 raise SvdStoryError(f"option {name} must be at least 1, got {getattr(self, name)}")
+        if self.prepass_steps is not None and self.prepass_steps < 1:
+            raise SvdStoryError(f"option prepass_steps must be at least 1 (or none), got {self.prepass_steps}")
         if self.prepass not in ("feature", "full"):
             raise SvdStoryError(f"option prepass must be 'feature' or 'full', got {self.prepass!r}")
         if self.cache_device not in ("same", "cpu"):
@@ -71,21 +78,47 @@ class ConsiStoryConfig:
             raise SvdStoryError(f"UNet parts must be among down, mid, up; got {sorted(bad)}")
 
 
-def _main_pass(ctx, config, anchors, injection=None, cache=None):
-    """The main pass with SubjectPolicy; returns the latents and the policy (its subject maps)."""
+def _main_pass(ctx, config, anchors, injection=None, cache=None, resume: Resume | None = None):
+    """The main pass with SubjectPolicy, from step 0 or from `resume`; returns the latents and the policy."""
     policy = SubjectPolicy(config, ctx.token_positions, ctx.seeds, anchors, "main", injection, cache)
-    return ctx.denoise(ctx.new_state(policy)), policy
+    if resume is not None:
+        policy.restore(resume.policy)
+    return ctx.denoise(ctx.new_state(policy), resume=resume), policy
+
+
+def _resume_step(ctx, config, stop: int | None) -> int:
+    """Where the main pass takes over the pre-pass (0: it cannot).
+
+    Until injection starts the two compute the same thing: same noise, SDSA, query mixing and masks (mask
+    dropout is keyed by seed, step and grid, not by pass), so the main pass may start from the pre-pass there.
+    """
+    if not config.reuse_prepass or config.prepass_steps is not None:
+        return 0
+    n = ctx.steps
+    first = next((i for i in range(n) if in_window(i, n, config.injection_steps)), n)
+    return min(first, stop or n)
 
 
 def _prepass(ctx, config, anchors, cache=None):
-    """The pre-pass: SDSA while the DIFT features are captured at their step; returns (features, maps)."""
+    """The pre-pass: SDSA while the DIFT features are captured at their step.
+
+    Returns (features, maps, resume): `resume` is the pre-pass at the main pass's first injection step, or None.
+    """
+    pre = ctx if config.prepass_steps is None else replace(ctx, steps=config.prepass_steps)
     train_steps = ctx.model.pipe.scheduler.config.num_train_timesteps
-    dift_step = nearest_step(ctx.timesteps(), config.dift_timestep * train_steps / 1000)
+    dift_step = nearest_step(pre.timesteps(), config.dift_timestep * train_steps / 1000)
+    stop = dift_step + 1 if config.prepass == "feature" else None
     policy = SubjectPolicy(config, ctx.token_positions, ctx.seeds, anchors, "pre", None, cache)
-    state = ctx.new_state(policy, dift_step + 1 if config.prepass == "feature" else None)
-    ctx.denoise(state, [capture_block_output(ctx.model.pipe.unet.up_blocks[config.dift_block], state, "dift",
-                                             dift_step)])
-    return state.features["dift"], policy.final_maps()
+    state = pre.new_state(policy, stop)
+    at, kept = _resume_step(ctx, config, stop), {}
+
+    def keep(info):  # the end of step at-1 is the start of step at
+        if info["i"] == at - 1:
+            kept["resume"] = Resume(at, info["x"].clone(), copy.deepcopy(info["scheduler"]), policy.snapshot())
+
+    pre.denoise(state, [capture_block_output(ctx.model.pipe.unet.up_blocks[config.dift_block], state, "dift",
+                                             dift_step)], keep if at else None)
+    return state.features["dift"], policy.final_maps(), kept.get("resume")
 
 
 def _injection(ctx, config, features, maps, src_features, src_maps, allowed) -> Injection:
@@ -111,14 +144,14 @@ def run(ctx, config: ConsiStoryConfig, cache: AnchorCache | None = None) -> RunO
     if not config.injection:
         latents, policy = _main_pass(ctx, config, anchors, cache=cache)
         return RunOutput(latents, policy.final_maps())
-    features, maps = _prepass(ctx, config, anchors, cache)
+    features, maps, resume = _prepass(ctx, config, anchors, cache)
     allowed = torch.zeros(ctx.n_images, ctx.n_images, dtype=torch.bool)
     allowed[:, anchors] = True
     allowed.fill_diagonal_(False)
     injection = _injection(ctx, config, features, maps, features, maps, allowed)
     if cache is not None:
         cache.features, cache.maps = cache.keep(features), cache.keep(maps)
-    latents, policy = _main_pass(ctx, config, anchors, injection, cache)
+    latents, policy = _main_pass(ctx, config, anchors, injection, cache, resume)
     return RunOutput(latents, policy.final_maps(), {"injection": injection})
 
 
@@ -135,11 +168,11 @@ def run_extra(ctx, config: ConsiStoryConfig, cache: AnchorCache) -> RunOutput:
     if not config.injection:
         latents, policy = _main_pass(ctx, config, [], cache=cache)
         return RunOutput(latents, policy.final_maps())
-    features, maps = _prepass(ctx, config, [], cache)
+    features, maps, resume = _prepass(ctx, config, [], cache)
     src_features, src_maps = cache.features.to(ctx.latents.device), cache.maps.to(ctx.latents.device)
     allowed = torch.ones(ctx.n_images, src_features.shape[0], dtype=torch.bool)
     injection = _injection(ctx, config, features, maps, src_features, src_maps, allowed)
-    latents, policy = _main_pass(ctx, config, [], injection, cache)
+    latents, policy = _main_pass(ctx, config, [], injection, cache, resume)
     return RunOutput(latents, policy.final_maps(), {"injection": injection})
 
 

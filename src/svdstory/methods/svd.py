@@ -25,8 +25,10 @@ class SvdConfig:
     target: str = "kv"  # kv | hidden | attn
     zero: str = "energy:0.9"  # zeroing strategy chain, e.g. rank:8, tau:0.1, gd, soft:0.05
     reweight: str = "none"  # reweighting chain, e.g. exp:0.01:1.0, power:0.8, topk:4:1.5
-    decomposition: str = "auto"  # auto | exact | gram | randomized
-    rank: int | None = None  # rank of a randomized decomposition
+    decomposition: str = "auto"  # auto | exact | gram | randomized | subspace
+    rank: int | None = None  # keep only the top `rank` directions (needed by randomized and subspace)
+    refresh: int = 1  # decompose every `refresh` steps; in between, filter in the kept basis (kv, hidden)
+    share_uncond: bool = True  # also share in the unconditional half of guidance (False: plain attention there)
     cache_device: str = "same"
 
     def __post_init__(self):
@@ -38,8 +40,10 @@ class SvdConfig:
                                 f"got {self.decomposition!r}")
         if self.rank is not None and self.rank < 1:
             raise SvdStoryError(f"option rank must be at least 1 (or none), got {self.rank}")
-        if self.decomposition == "randomized" and self.rank is None:
-            raise SvdStoryError("option decomposition 'randomized' needs option rank, e.g. rank=16")
+        if self.decomposition in ("randomized", "subspace") and self.rank is None:
+            raise SvdStoryError(f"option decomposition {self.decomposition!r} needs option rank, e.g. rank=16")
+        if self.refresh < 1:
+            raise SvdStoryError(f"option refresh must be at least 1, got {self.refresh}")
         self.spec()  # parse now: a bad spec fails before any model is loaded
 
     def spec(self):
@@ -54,9 +58,9 @@ def _parse(text: str, option: str):
 
 
 def make_policy(ctx, config: SvdConfig, anchors, cache):
-    transform = TARGETS[config.target](config.spec(), config.decomposition, config.rank)
+    transform = TARGETS[config.target](config.spec(), config.decomposition, config.rank, config.refresh)
     return SharePolicy(config.parts, config.steps, anchors, transform, cache=cache,
-                       keep_hidden=config.target == "hidden")
+                       keep_hidden=config.target == "hidden", uncond=config.share_uncond)
 
 
 register_sharing("svd", SvdConfig, make_policy, "mask-free sharing filtered through singular values (proposed)")

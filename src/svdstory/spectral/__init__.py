@@ -6,12 +6,12 @@ matrices `(..., m, n)` in any float dtype (maths in float32).
 """
 
 from . import builtin as _builtin  # noqa: F401  (registers the built-in strategies)
-from .decompose import Svd, gram_svd, randomized_svd, svd
-from .filter import SpectrumFn, spectral_filter
+from .decompose import Svd, gram_svd, randomized_svd, subspace_svd, svd
+from .filter import SpectrumFn, filter_in_basis, right_basis, spectral_filter
 from .registry import ParamDef, StrategyDef, get_strategy, register, strategy_names
 from .reweighting import exp_reweight, identity, power_reweight, preserve_norm, topk_boost
 from .schedule import active_steps, resolve
-from .select import choose_method, decompose, decomposition_names, register_decomposition
+from .select import choose_method, decompose, decomposition_names, head_route, register_decomposition
 from .spec import Ramp, SpectralSpec, StrategySpec, compose, parse_spec
 from .zeroing import (
     gavish_donoho,
@@ -27,9 +27,9 @@ from .zeroing import (
 
 __all__ = [
     "ParamDef", "Ramp", "SpectralSpec", "SpectrumFn", "StrategyDef", "StrategySpec", "Svd",
-    "active_steps", "choose_method", "compose", "decompose", "decomposition_names", "exp_reweight",
-    "gavish_donoho", "gd_lambda", "gd_omega", "gd_threshold", "get_strategy", "gram_svd",
+    "active_steps", "choose_method", "compose", "filter_in_basis", "right_basis", "decompose", "decomposition_names", "exp_reweight",
+    "gavish_donoho", "gd_lambda", "gd_omega", "gd_threshold", "get_strategy", "gram_svd", "head_route",
     "hard_threshold", "identity", "keep_energy", "keep_rank", "parse_spec", "power_reweight",
-    "preserve_norm", "randomized_svd", "register", "register_decomposition", "relative_threshold",
+    "preserve_norm", "randomized_svd", "subspace_svd", "register", "register_decomposition", "relative_threshold",
     "resolve", "soft_threshold", "spectral_filter", "strategy_names", "svd", "topk_boost",
 ]

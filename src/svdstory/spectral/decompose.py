@@ -135,3 +135,66 @@ def randomized_svd(
     Ub, S, Vh = torch.linalg.svd(Q.mT @ X, full_matrices=False)  # from (..., width, n)
     U = Q @ Ub
     return _cast(Svd(U[..., :k], S[..., :k], Vh[..., :k, :]), out)
+
+
+def _orthonormalise(Y: Tensor) -> Tensor:
+    """Columns spanning `Y (..., n, w)` made orthonormal by Cholesky QR, twice (the second pass
+    repairs what rounding left), with a small shift so rank-deficient inputs stay finite.
+
+    Cholesky and triangular solves are batched kernels on GPUs, unlike `linalg.qr`, which loops.
+    Call it in float64: Cholesky QR squares the condition number.
+    """
+    eye = torch.eye(Y.shape[-1], dtype=Y.dtype, device=Y.device)
+    for _ in range(2):
+        G = Y.mT @ Y  # (..., w, w)
+        trace = G.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
+        shift = trace * (Y.shape[-1] * torch.finfo(Y.dtype).eps) + torch.finfo(Y.dtype).tiny
+        L = torch.linalg.cholesky_ex(G + shift * eye).L  # no error check: no host sync
+        Y = torch.linalg.solve_triangular(L, Y.mT, upper=False).mT  # Y L^-T
+    return Y
+
+
+def subspace_svd(M: Tensor, rank: int, oversample: int = 8, iters: int = 2,
+                 generator: torch.Generator | None = None) -> Svd:
+    """Top-`rank` SVD by subspace iteration on the small Gram matrix, built from batched kernels only.
+
+    For tall-skinny matrices whose small side is above 32 (SDXL's head dimension is 64), where
+    `torch.linalg.eigh` and `linalg.svd` loop over the batch on CUDA. X^T X is formed once (the
+    only product with the tall side besides the last), then `iters` products with it and Cholesky
+    QR find the dominant right singular subspace, and a Rayleigh-Ritz step solves a
+    (rank + oversample)-sized eigenproblem, small enough for cuSOLVER's batched Jacobi solver.
+    The small-matrix work runs in float64. Exact (the Gram route) when the sketch would span the
+    whole small side.
+    """
+    _check_matrix(M)
+    if rank < 1 or oversample < 0 or iters < 0:
+        raise ValueError(f"subspace_svd: bad rank={rank}, oversample={oversample} or iters={iters}")
+    out = output_dtype(M)
+    X = M.to(compute_dtype(out))
+    wide = X.shape[-2] < X.shape[-1]
+    if wide:
+        X = X.mT  # (..., m, n) with m >= n
+    k = min(rank, X.shape[-1])
+    width = min(k + oversample, X.shape[-1])
+    if width == X.shape[-1]:
+        s, V, XV = tall_gram_factors(X)
+    else:
+        scale = X.abs().amax(dim=(-2, -1), keepdim=True)
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+        G = ((X / scale).mT @ (X / scale)).double()  # (..., n, n)
+        Q = _orthonormalise(G @ _sketch(G, width, generator))
+        for _ in range(iters):
+            Q = _orthonormalise(G @ Q)
+        _, W = torch.linalg.eigh(Q.mT @ G @ Q)  # Rayleigh-Ritz: a (width x width) eigenproblem
+        V = (Q @ W).to(X.dtype)  # (..., n, width)
+        XV = X @ V
+        s = torch.linalg.vector_norm(XV, dim=-2)
+        s, order = torch.sort(s, dim=-1, descending=True)
+        V = V.gather(-1, order.unsqueeze(-2).expand_as(V))
+        XV = XV.gather(-1, order.unsqueeze(-2).expand_as(XV))
+    keep = numerical_rank_mask(s, tuple(X.shape[-2:]))
+    U = torch.where(keep.unsqueeze(-2), XV / torch.where(keep, s, 1.0).unsqueeze(-2), 0.0)
+    U, s, V = U[..., :k], s[..., :k], V[..., :k]
+    if wide:
+        U, V = V, U
+    return _cast(Svd(U, s, V.mT), out)

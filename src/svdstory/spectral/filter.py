@@ -54,3 +54,34 @@ def spectral_filter(M: Tensor, fn: SpectrumFn, method: str = "auto", rank: int |
         return _filter_gram(X, fn, shape).to(out)
     U, S, Vh = decompose(X, name, rank)
     return ((U * _apply(fn, S, shape).unsqueeze(-2)) @ Vh).to(out)
+
+
+def right_basis(M: Tensor, method: str = "auto", rank: int | None = None) -> Tensor:
+    """The right singular vectors `V (..., n, r)` of tall matrices `M (..., m, n)`, in float32."""
+    name = check_method(method)
+    if name == "auto":
+        name = choose_method(tuple(M.shape))
+    X = M.to(compute_dtype(output_dtype(M)))
+    if name == "gram" and rank is None:
+        return tall_gram_factors(X)[1]
+    return decompose(X, name, rank).Vh.mT
+
+
+def filter_in_basis(M: Tensor, fn: SpectrumFn, V: Tensor) -> Tensor:
+    """`spectral_filter` with the right singular vectors given, e.g. kept from an earlier step.
+
+    The singular values are re-measured as the norms of M V (exact when V is M's own basis), put
+    in descending order, and the result is M projected onto span(V) with those values replaced by
+    fn's: (M V) diag(f(s) / s) V^T. Only matrix products: no decomposition.
+    """
+    out = output_dtype(M)
+    X = M.to(compute_dtype(out))
+    XV = X @ V.to(X.dtype)  # (..., m, r)
+    s = torch.linalg.vector_norm(XV, dim=-2)
+    s, order = torch.sort(s, dim=-1, descending=True)
+    XV = XV.gather(-1, order.unsqueeze(-2).expand_as(XV))
+    V = V.to(X.dtype).gather(-1, order.unsqueeze(-2).expand_as(V))
+    f = _apply(fn, s, (M.shape[-2], M.shape[-1]))
+    keep = s > s.amax(dim=-1, keepdim=True) * torch.finfo(s.dtype).eps
+    ratio = torch.where(keep, f / torch.where(keep, s, 1.0), 0.0)
+    return ((XV * ratio.unsqueeze(-2)) @ V.mT).to(out)
