@@ -11,6 +11,7 @@ so a few steps suffice; a run that does not fit prints OOM.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -36,6 +37,7 @@ def peak_of(model, story, spec, sampling, lean: bool) -> dict:
     (vae.enable_tiling if lean else vae.disable_tiling)()
     if lean:
         options = {**LEAN_OPTIONS.get(name, {}), **options}
+    gc.collect()  # tensors of the previous run still in reference cycles would count in this peak
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()

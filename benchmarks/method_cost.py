@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import platform
 import sys
@@ -93,6 +94,7 @@ def measure(model, story, spec, sampling, device, breakdown: bool) -> dict:
 
     name, options = parse_method(spec)
     if device.startswith("cuda"):
+        gc.collect()  # tensors of the previous run still in reference cycles would count in this peak
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     table: dict = {}

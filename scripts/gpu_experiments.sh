@@ -7,7 +7,7 @@ WHAT=${1:-both}
 OUT=${OUT:-out/gpu}
 PROCS=${PROCS:-8}
 STORIES=${STORIES:-24}
-BENCH_MIN=${BENCH_MIN:-6}
+BENCH_SEC=${BENCH_SEC:-360}
 mkdir -p "$OUT"
 if ! python3 -c "import diffusers" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -34,9 +34,10 @@ if [ "$WHAT" = bench ] || [ "$WHAT" = both ]; then
   # 4 scenes a story: the mini text encoder's 24-token context must hold 1p1s's one prompt
   python3 -c "import json,sys; from svdstory.eval.synthworld import synthworld_suite; \
 json.dump(synthworld_suite($STORIES, seed=0, scenes_per_story=4), open('/tmp/suite.json','w'))"
+  [ -d .bench ] && cp -r .bench /tmp/bench  # records of an earlier call (carried): the bench resumes
   ARGS=(--suite /tmp/suite.json --device cuda:0 --dtype float32 --out /tmp/bench ${BENCH_ARGS:-})
   for m in "${METHODS[@]}"; do ARGS+=(--method "$m"); done
-  ACCELERATE_USE_CPU=1 timeout $((BENCH_MIN * 60)) torchrun --nproc_per_node "$PROCS" -m svdstory bench "${ARGS[@]}" \
+  ACCELERATE_USE_CPU=1 timeout "$BENCH_SEC" torchrun --nproc_per_node "$PROCS" -m svdstory bench "${ARGS[@]}" \
     > "$OUT/bench_log.txt" 2>&1
   echo "bench exit $?" | tee -a "$OUT/bench_log.txt"
   tail -5 "$OUT/bench_log.txt"

@@ -215,3 +215,15 @@ def test_synthworld_metrics_need_the_synthworld_module(monkeypatch):
     monkeypatch.setitem(sys.modules, "svdstory.eval.synthworld", None)
     with pytest.raises(SvdStoryError, match="--metrics synthworld"):
         build_scorers(MetricConfig(("synthworld",)))
+
+
+def test_an_option_added_later_counts_at_its_default(tmp_path, suite_file, tiny, monkeypatch):
+    """A folder recorded before `shared` had `share_uncond` resumes; a non-default value is refused."""
+    out = tmp_path / "b"
+    run_bench(config(suite_file, out, methods=("shared",), limit=1))
+    saved = json.loads((out / "bench.json").read_text())
+    del saved["identity"]["methods"]["shared"]["config"]["share_uncond"]  # as an older version wrote it
+    (out / "bench.json").write_text(json.dumps(saved))
+    assert [r["method"] for r in run_bench(config(suite_file, out, methods=("shared",), limit=1))] == ["shared"]
+    with pytest.raises(SvdStoryError, match=r"methods\.shared\.config\.share_uncond"):
+        run_bench(config(suite_file, out, methods=("shared=shared?share_uncond=false",), limit=1))

@@ -71,8 +71,8 @@ def test_bf16_run_decomposes_in_float32(bf16_sd, monkeypatch, method_run, core, 
     for name in ("svd", "eigh"):
         monkeypatch.setattr(torch.linalg, name, linalg_spy(getattr(torch.linalg, name)))
     rec = core.Recorder()
-    generate(bf16_sd, Story("a cat", ("on a beach", "in snow")), "svd", {"target": target, "zero": "rank:1"},
-             method_run.sampling(16), callback=rec)
+    options = {"target": target, "zero": "rank:1", "refresh": 1}  # refresh=1: spectral_filter at every step
+    generate(bf16_sd, Story("a cat", ("on a beach", "in snow")), "svd", options, method_run.sampling(16), callback=rec)
     # the attn target upcasts its probabilities itself; kv and hidden hand bf16 matrices to the filter
     assert {m for m, _ in seen} == ({torch.float32} if target == "attn" else {torch.bfloat16})
     assert all(m == o for m, o in seen) and set(linalg) == {torch.float32}
@@ -85,7 +85,7 @@ def test_refresh_decomposes_less_often_and_stays_close(method_run, monkeypatch):
     calls = []
     original = share.right_basis
     monkeypatch.setattr(share, "right_basis", lambda *a, **k: calls.append(1) or original(*a, **k))
-    _, every = method_run("sd", "svd", {"zero": "rank:2"})
+    _, every = method_run("sd", "svd", {"zero": "rank:2", "refresh": 1})
     _, kept = method_run("sd", "svd", {"zero": "rank:2", "refresh": 3})
     assert calls and not torch.equal(every, kept)
     steps = method_run.sampling().steps

@@ -89,3 +89,12 @@ def test_report_command(bench, tmp_path, capsys):
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "not a bench folder" in capsys.readouterr().err
+
+
+def test_records_without_their_images_still_report(bench):
+    """A folder of records copied back without the images (e.g. from a GPU machine) says so per story."""
+    shutil.rmtree(bench / "images")
+    md_path, html_path = build_report(bench, bench, ReportOptions(method="beta", n_boot=200, top=1))
+    md = md_path.read_text()
+    assert "best 1: cat (animal), dreamsim = 0.3000: images not in this bench folder." in md
+    assert not (bench / "report_files" / "beta-best-01.png").exists() and html_path.is_file()

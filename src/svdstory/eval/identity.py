@@ -45,8 +45,24 @@ def reconcile(existing: dict | None, new: dict, folder: str) -> dict:
 
 
 def _essence(method: dict) -> dict:
-    """Two specs that spell the same config alike (`energy:0.9` vs `energy:0.90`) are the same method."""
-    return {"name": method.get("name"), "config": method.get("config")}
+    """Two specs that spell the same config alike (`energy:0.9` vs `energy:0.90`) are the same method.
+
+    Options a folder's config lacks were added to the method later: they count at their defaults,
+    so a bench recorded before an option existed resumes while the option keeps its default.
+    """
+    config = dict(method.get("config") or {})
+    return {"name": method.get("name"), "config": {**_defaults(method.get("name")), **config}}
+
+
+def _defaults(name) -> dict:
+    from dataclasses import asdict
+
+    from ..generate import method_config
+
+    try:
+        return _plain(asdict(method_config(name, {})[1]))
+    except SvdStoryError:  # a method this version does not know: compare what is written
+        return {}
 
 
 def _changed(folder: str, key: str, old, new) -> SvdStoryError:

@@ -147,18 +147,20 @@ def _best_worst(data: BenchData, roles: dict, out: Path, options) -> list:
     for kind, chosen in (("best", ranked[:options.top]), ("worst", ranked[::-1][:options.top])):
         blocks.append(Heading(f"{len(chosen)} {kind}", 3))
         for rank, story in enumerate(chosen, start=1):
-            blocks.append(_strip(data, method, story, f"{kind} {rank}: {story} ({data.stories[story]['category']}), "
-                                 f"{metric} = {values[story]:.4f}", out / FILES / f"{method}-{kind}-{rank:02d}.png"))
+            title = f"{kind} {rank}: {story} ({data.stories[story]['category']}), {metric} = {values[story]:.4f}"
+            blocks.append(_strip(data, method, story, title, out / FILES / f"{method}-{kind}-{rank:02d}.png"))
     return blocks
 
 
-def _strip(data: BenchData, method: str, story: str, title: str, path: Path) -> Strip:
+def _strip(data: BenchData, method: str, story: str, title: str, path: Path) -> Strip | Text:
     from PIL import Image
 
     from ..output import image_grid
 
     record = data.record(method, story)
     images = tuple(data.root / p for p in record["images"])
+    if not all(p.is_file() for p in images):  # records copied without their images (e.g. from a GPU machine)
+        return Text(f"{title}: images not in this bench folder.")
     thumbs = []
     for p in images:
         with Image.open(p) as img:  # 128 px high, aspect kept

@@ -13,6 +13,7 @@ class SharedConfig:
     n_anchors: int = 2  # images whose tokens everyone sees (0: every other image)
     parts: tuple[str, ...] = ("up",)  # UNet parts with sharing (as ConsiStory's SDSA)
     steps: tuple[float, float] = (0.0, 1.0)  # fraction-of-run window
+    share_uncond: bool = True  # also share in the unconditional half of guidance (False: plain attention there)
     cache_device: str = "same"  # anchors+extras: "cpu" offloads the anchor cache
 
     def __post_init__(self):
@@ -20,7 +21,7 @@ class SharedConfig:
 
 
 def make_policy(ctx, config: SharedConfig, anchors, cache):
-    return SharePolicy(config.parts, config.steps, anchors, cache=cache)
+    return SharePolicy(config.parts, config.steps, anchors, cache=cache, uncond=config.share_uncond)
 
 
 register_sharing("shared", SharedConfig, make_policy, "mask-free extended self-attention (all anchor tokens)")
