@@ -9,6 +9,7 @@ SHARING = [
     ("svd", {"target": "kv", "zero": "rank:2"}),
     ("svd", {"target": "hidden", "zero": "rank:2", "cache_device": "cpu"}),
     ("svd", {"target": "attn", "zero": "rank:2"}),
+    ("svd", {"target": "kv", "zero": "rank:2", "anchor_pool": 2}),
     ("storydiffusion", {"n_anchors": 2}),
 ]
 

@@ -16,6 +16,7 @@ BAD = [
     ("svd", {"decomposition": "randomized"}, ["randomized", "rank"]),
     ("svd", {"rank": 0}, ["rank", "0"]),
     ("svd", {"refresh": 0}, ["refresh", "0"]),
+    ("shared", {"anchor_pool": 0}, ["anchor_pool", "0"]),
     ("svd", {"decomposition": "subspace"}, ["subspace", "rank"]),
     ("svd", {"n_anchors": -1}, ["n_anchors", "-1"]),
     ("shared", {"n_anchors": -2}, ["n_anchors", "-2"]),

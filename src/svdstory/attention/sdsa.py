@@ -17,6 +17,7 @@ class AnchorSlots:
     """
 
     anchors: tuple[int, ...]  # image index of each slot ((): a replayed cache, every row sees all)
+    bias: float = 0.0  # logit bias of every shared token (pooled tokens: log of the tokens each stands for)
 
     def dense(self, n_images: int, n_shared: int, device) -> torch.Tensor:
         if not self.anchors:
@@ -51,7 +52,7 @@ def shared_attention(q, k, v, shared_k, shared_v, allowed, layout, scale, chunk:
     `chunk` bounds the queries per SDPA call, which bounds memory where a kernel materialises scores.
     """
     if isinstance(allowed, AnchorSlots):
-        return _slot_attention(q, k, v, shared_k, shared_v, allowed.anchors, layout, scale, chunk)
+        return _slot_attention(q, k, v, shared_k, shared_v, allowed, layout, scale, chunk)
     c, n = layout.chunks, layout.n_images
     B, H, T, d = k.shape
     sk = shared_k.unsqueeze(1).expand(c, n, *shared_k.shape[1:]).reshape(B, H, -1, d)
@@ -73,7 +74,7 @@ def _sdpa(q, keys, values, mask, scale, chunk: int | None) -> torch.Tensor:
     return torch.cat(parts, dim=2)
 
 
-def _slot_attention(q, k, v, shared_k, shared_v, anchors, layout, scale, chunk) -> torch.Tensor:
+def _slot_attention(q, k, v, shared_k, shared_v, slots: AnchorSlots, layout, scale, chunk) -> torch.Tensor:
     """`shared_attention` for an `AnchorSlots` pattern, one mask-free SDPA per group of rows.
 
     Rows that are not anchors see [own | all slots]; the anchor of slot j sees [own | the other
@@ -81,7 +82,7 @@ def _slot_attention(q, k, v, shared_k, shared_v, anchors, layout, scale, chunk) 
     Only slices and concatenations: no index tensors, nothing that waits for the device.
     """
     c, n = layout.chunks, layout.n_images
-    S = shared_k.shape[2]
+    anchors, S = slots.anchors, shared_k.shape[2]
     width = S // len(anchors) if anchors else S
     skips = {a: j for j, a in enumerate(anchors) if a < n}  # image -> the slot it must not see
     qs, ks, vs = (layout.split(x) for x in (q, k, v))  # (c, n, H, T, d)
@@ -101,7 +102,11 @@ def _slot_attention(q, k, v, shared_k, shared_v, anchors, layout, scale, chunk) 
             seen_v = [x for x in (shared_v[:, :, :lo], shared_v[:, :, hi:]) if x.shape[2]]
         keys = torch.cat([rows(ks)] + [grow(x) for x in seen_k], dim=2)
         values = torch.cat([rows(vs)] + [grow(x) for x in seen_v], dim=2)
-        outs.append(_sdpa(rows(qs), keys, values, None, scale, chunk).view(c, m, *qs.shape[2:]))
+        bias = None
+        if slots.bias and keys.shape[2] > ks.shape[3]:  # a float mask: 0 on own tokens, the bias on shared ones
+            bias = torch.full((1, 1, 1, keys.shape[2]), slots.bias, dtype=q.dtype, device=q.device)
+            bias[..., :ks.shape[3]] = 0
+        outs.append(_sdpa(rows(qs), keys, values, bias, scale, chunk).view(c, m, *qs.shape[2:]))
         start = stop
     return layout.merge(torch.cat(outs, dim=1))
 

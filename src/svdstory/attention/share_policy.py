@@ -12,6 +12,7 @@ import torch
 from ..state import BatchLayout
 from ..steps import in_window
 from .policy import AttnCall, PlainPolicy, sdpa
+from .pooling import pool_bias, pool_tokens, poolable
 from .sdsa import AnchorSlots, anchor_keys, attend_shared
 
 
@@ -28,7 +29,7 @@ class SharePolicy(PlainPolicy):
     """
 
     def __init__(self, parts, steps, anchors, transform=plain_shared, select=None, cache=None, keep_hidden=False,
-                 uncond=True):
+                 uncond=True, pool=1):
         self.parts = parts
         self.steps = steps
         self.anchors = anchors  # image indices whose tokens are shared ([] when replaying a cache)
@@ -37,6 +38,7 @@ class SharePolicy(PlainPolicy):
         self.cache = cache
         self.keep_hidden = keep_hidden  # the `hidden` spectral target needs the anchors' inputs
         self.uncond = uncond  # share in the unconditional half of guidance too (False: plain attention there)
+        self.pool = pool  # average the anchors' tokens over pool x pool patches (1: every token)
         self.state = None
 
     def _active(self, call: AttnCall) -> bool:
@@ -46,17 +48,22 @@ class SharePolicy(PlainPolicy):
         """((sk, sv, hidden), allowed) from this batch's anchors or from the anchor cache."""
         key = (call.layer.name, state.step)
         n = state.layout.n_images
+        pooled = poolable(call.grid, self.pool)
+        bias = pool_bias(self.pool) if pooled else 0.0
         if self.cache is not None and self.cache.mode == "use":
             shared = tuple(None if x is None else x.to(call.query.device) for x in self.cache.kv[key])
-            allowed = AnchorSlots(())
+            allowed = AnchorSlots((), bias)
         else:
             layout = state.layout
             hidden = _anchor_hidden(call, layout, self.anchors) if self.keep_hidden else None
             shared = (anchor_keys(call.key, layout, self.anchors), anchor_keys(call.value, layout, self.anchors), hidden)
+            if pooled:
+                shared = tuple(None if x is None else pool_tokens(x, call.grid, len(self.anchors), self.pool)
+                               for x in shared)
             if self.cache is not None:
                 self.cache.kv[key] = tuple(None if x is None else self.cache.keep(x) for x in shared)
-            allowed = AnchorSlots(tuple(self.anchors))
-        if self.select is not None:
+            allowed = AnchorSlots(tuple(self.anchors), bias)
+        if self.select is not None:  # (methods with a select do not pool)
             allowed = allowed.dense(n, shared[0].shape[2], call.query.device)
             allowed = allowed & self.select(call, state, tuple(allowed.shape))
         return shared, allowed

@@ -79,6 +79,7 @@ def attn_target(spec, method: str = "auto", rank: int | None = None, refresh: in
         if fn is None:
             return attend_shared(call, sk, sv, allowed, state)
         layout = state.layout
+        bias = allowed.bias if isinstance(allowed, AnchorSlots) else 0.0
         if isinstance(allowed, AnchorSlots):
             allowed = allowed.dense(layout.n_images, sk.shape[2], sk.device)
         outs = []
@@ -86,7 +87,7 @@ def attn_target(spec, method: str = "auto", rank: int | None = None, refresh: in
             chunk, image = divmod(row, layout.n_images)
             q = call.query[row].float()  # (H, T, d)
             own = (q @ call.key[row].float().mT) * call.attn.scale  # (H, T, T)
-            cross = (q @ sk[chunk].float().mT) * call.attn.scale  # (H, T, S)
+            cross = (q @ sk[chunk].float().mT) * call.attn.scale + bias  # (H, T, S)
             if allowed is not None:
                 cross = cross.masked_fill(~allowed[image].view(1, 1, -1), float("-inf"))
             top = torch.maximum(own.amax(-1, keepdim=True), cross.amax(-1, keepdim=True))

@@ -22,6 +22,8 @@ def check_sharing(config) -> None:
         raise SvdStoryError(f"option parts must be among down, mid, up; got {list(config.parts)}")
     if config.cache_device not in ("same", "cpu"):
         raise SvdStoryError(f"option cache_device must be 'same' or 'cpu', got {config.cache_device!r}")
+    if getattr(config, "anchor_pool", 1) < 1:
+        raise SvdStoryError(f"option anchor_pool must be at least 1, got {config.anchor_pool}")
 
 
 def register_sharing(name: str, config_cls, make_policy, summary: str) -> Method:

@@ -28,6 +28,7 @@ class SvdConfig:
     decomposition: str = "auto"  # auto | exact | gram | randomized | subspace
     rank: int | None = None  # keep only the top `rank` directions (needed by randomized and subspace)
     refresh: int = 5  # decompose every `refresh` steps; in between, filter in the kept basis (kv, hidden)
+    anchor_pool: int = 1  # share each anchor's tokens averaged over k x k patches (our speed approximation)
     share_uncond: bool = True  # also share in the unconditional half of guidance (False: plain attention there)
     cache_device: str = "same"
 
@@ -59,8 +60,8 @@ def _parse(text: str, option: str):
 
 def make_policy(ctx, config: SvdConfig, anchors, cache):
     transform = TARGETS[config.target](config.spec(), config.decomposition, config.rank, config.refresh)
-    return SharePolicy(config.parts, config.steps, anchors, transform, cache=cache,
-                       keep_hidden=config.target == "hidden", uncond=config.share_uncond)
+    return SharePolicy(config.parts, config.steps, anchors, transform, cache=cache, keep_hidden=config.target == "hidden",
+                       uncond=config.share_uncond, pool=config.anchor_pool)
 
 
 register_sharing("svd", SvdConfig, make_policy, "mask-free sharing filtered through singular values (proposed)")
