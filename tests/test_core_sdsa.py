@@ -157,3 +157,20 @@ def test_anchor_slots_equal_the_masked_form_and_brute_force(cfg, anchors, chunk)
         torch.testing.assert_close(ours, expected, rtol=0, atol=1e-10)
     else:
         assert not torch.equal(ours, shared_attention(q, k, v, sk[..., :T, :], sv[..., :T, :], None, layout, SCALE))
+
+
+@pytest.mark.parametrize("seen", ["none", "one_row"])
+def test_compacted_shared_tokens_with_empty_rows(seen):
+    """Rows that may see no shared token attend to their own tokens only, even when every row is empty."""
+    layout = BatchLayout(3, True)
+    q, k, v = qkv(layout, seed=7)
+    sk, sv = anchor_keys(k, layout, [0, 1]), anchor_keys(v, layout, [0, 1])
+    allowed = torch.zeros(3, sk.shape[2], dtype=torch.bool)
+    if seen == "one_row":
+        allowed[2, 3:9] = True
+    ours = shared_attention(q, k, v, sk, sv, allowed, layout, SCALE)
+    own_only = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=SCALE)
+    rows = [0, 1, 3, 4] if seen == "one_row" else list(range(6))
+    torch.testing.assert_close(ours[rows], own_only[rows], rtol=0, atol=1e-10)
+    if seen == "one_row":
+        assert not torch.allclose(ours[[2, 5]], own_only[[2, 5]])

@@ -55,14 +55,20 @@ def shared_attention(q, k, v, shared_k, shared_v, allowed, layout, scale, chunk:
         return _slot_attention(q, k, v, shared_k, shared_v, allowed, layout, scale, chunk)
     c, n = layout.chunks, layout.n_images
     B, H, T, d = k.shape
-    sk = shared_k.unsqueeze(1).expand(c, n, *shared_k.shape[1:]).reshape(B, H, -1, d)
-    sv = shared_v.unsqueeze(1).expand(c, n, *shared_v.shape[1:]).reshape(B, H, -1, d)
-    keys, values = torch.cat([k, sk], dim=2), torch.cat([v, sv], dim=2)  # (B, H, T+S, d)
-    mask = None
-    if allowed is not None:
-        own = torch.ones(n, T, dtype=torch.bool, device=q.device)
-        mask = torch.cat([own, allowed], dim=1)  # (n, T+S)
-        mask = mask.unsqueeze(0).expand(c, n, -1).reshape(B, 1, 1, -1)
+    if allowed is None:
+        sk = shared_k.unsqueeze(1).expand(c, n, *shared_k.shape[1:]).reshape(B, H, -1, d)
+        sv = shared_v.unsqueeze(1).expand(c, n, *shared_v.shape[1:]).reshape(B, H, -1, d)
+        return _sdpa(q, torch.cat([k, sk], dim=2), torch.cat([v, sv], dim=2), None, scale, chunk)
+    # Compact: each image keeps only the shared tokens it may see (subject masks after dropout are a
+    # small part of the anchors), padded to the longest row and masked; the attention is unchanged.
+    counts = allowed.sum(dim=1)  # (n,)
+    L = int(counts.max())  # one host sync per call
+    order = torch.argsort((~allowed).to(torch.uint8), dim=1, stable=True)[:, :L]  # allowed first, in order
+    picked = lambda x: x[:, :, order].permute(0, 2, 1, 3, 4).reshape(B, H, L, d)  # (c, H, n, L, d) -> rows
+    keys, values = torch.cat([k, picked(shared_k)], dim=2), torch.cat([v, picked(shared_v)], dim=2)
+    own = torch.ones(n, T, dtype=torch.bool, device=q.device)
+    valid = torch.arange(L, device=q.device) < counts.unsqueeze(1)  # (n, L)
+    mask = torch.cat([own, valid], dim=1).unsqueeze(0).expand(c, n, -1).reshape(B, 1, 1, -1)  # (B, 1, 1, T+L)
     return _sdpa(q, keys, values, mask, scale, chunk)
 
 
