@@ -5,29 +5,29 @@
 set -uo pipefail
 WHAT=${1:-both}
 OUT=${OUT:-out/gpu}
-PROCS=${PROCS:-8}
-STORIES=${STORIES:-24}
+PROCS=${PROCS:-16}
+STORIES=${STORIES:-112}
 BENCH_SEC=${BENCH_SEC:-360}
 mkdir -p "$OUT"
 if ! python3 -c "import diffusers" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site
 fi
-export PYTHONPATH=src:${PYTHONPATH:-} PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=${OMP:-2}
+export PYTHONPATH=src:${PYTHONPATH:-} PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=${OMP:-1}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/device.txt"
 
 METHODS=(vanilla consistory shared storydiffusion 1p1s
-  'svd=svd?target=kv&zero=energy:0.9'
-  'svd_e50=svd?target=kv&zero=energy:0.5' 'svd_e70=svd?target=kv&zero=energy:0.7'
-  'svd_e97=svd?target=kv&zero=energy:0.97'
-  'svd_exp01=svd?target=kv&zero=energy:0.9&reweight=exp:0.01+norm'
-  'svd_exp02=svd?target=kv&zero=energy:0.9&reweight=exp:0.02+norm'
-  'svd_exp05=svd?target=kv&zero=energy:0.9&reweight=exp:0.05+norm'
-  'svd_hidden=svd?target=hidden&zero=energy:0.9'
-  'svd_cond=svd?target=kv&zero=energy:0.9&share_uncond=false'
+  'svd=svd?target=kv&zero=energy:0.9&refresh=1'
+  'svd_e50=svd?target=kv&zero=energy:0.5&refresh=1' 'svd_e70=svd?target=kv&zero=energy:0.7&refresh=1'
+  'svd_e97=svd?target=kv&zero=energy:0.97&refresh=1'
+  'svd_exp01=svd?target=kv&zero=energy:0.9&reweight=exp:0.01+norm&refresh=1'
+  'svd_exp02=svd?target=kv&zero=energy:0.9&reweight=exp:0.02+norm&refresh=1'
+  'svd_exp05=svd?target=kv&zero=energy:0.9&reweight=exp:0.05+norm&refresh=1'
+  'svd_hidden=svd?target=hidden&zero=energy:0.9&refresh=1'
+  'svd_cond=svd?target=kv&zero=energy:0.9&share_uncond=false&refresh=1'
   'svd_refresh5=svd?target=kv&zero=energy:0.9&refresh=5'
   'shared_all=shared?parts=down,mid,up&n_anchors=0'
-  'svd_all=svd?parts=down,mid,up&n_anchors=0&target=kv&zero=energy:0.9'
+  'svd_all=svd?parts=down,mid,up&n_anchors=0&target=kv&zero=energy:0.9&refresh=1'
   'consistory_fast=consistory?prepass_steps=10')
 
 if [ "$WHAT" = bench ] || [ "$WHAT" = both ]; then
@@ -50,10 +50,8 @@ fi
 if [ "$WHAT" = perf ] || [ "$WHAT" = both ]; then
   # the decompositions alone: the 20 x 3072x64, then the shapes of SDXL's keys with 2 anchors
   timeout 120 python3 benchmarks/svd_decompositions.py --device cuda > "$OUT/decomp_cuda.txt" 2>&1
-  timeout 120 python3 benchmarks/svd_decompositions.py --device cuda --decay 0.9 --batch 20 --shapes 8192x64,2048x64 \
-    >> "$OUT/decomp_cuda.txt" 2>&1
-  timeout 120 python3 benchmarks/svd_decompositions.py --device cuda --decay 0.9 --batch 40 --shapes 2048x64 \
-    >> "$OUT/decomp_cuda.txt" 2>&1
+  timeout 120 python3 benchmarks/svd_decompositions.py --device cuda --decay 0.9 --batch 40 --rank 24 \
+    --shapes 8192x64,2048x64 >> "$OUT/decomp_cuda.txt" 2>&1
   cat "$OUT/decomp_cuda.txt"
   timeout ${PERF_SEC:-330} python3 benchmarks/method_cost.py --scale sdxl --device cuda --dtype float16 --images 4 --steps 50 \
     ${PERF_ARGS:-} --json "$OUT/perf_sdxl.json" > "$OUT/perf_log.txt" 2>&1  # unbuffered, so a timeout keeps every line

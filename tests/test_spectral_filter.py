@@ -99,3 +99,29 @@ def test_filtering_in_the_own_basis_equals_the_filter_and_a_stale_basis_stays_in
     out = filter_in_basis(moved, parse_spec("none"), V)
     torch.testing.assert_close(out, moved @ V @ V.mT, rtol=1e-4, atol=1e-5)  # identity fn: the projection
     assert torch.linalg.matrix_rank(out[0, 0]).item() == 6
+
+
+@pytest.mark.parametrize("text", ["energy:0.9", "gd", "tau:0.2"])
+def test_a_rank_capped_route_decides_as_the_full_spectrum_when_the_cap_holds(text):
+    """The subspace route knows 24 of 64 values; fn still sees 64 (the tail from the exact energy)."""
+    g = torch.Generator().manual_seed(2)
+    Q1 = torch.linalg.qr(torch.randn(2, 1024, 64, generator=g, dtype=torch.float64)).Q
+    Q2 = torch.linalg.qr(torch.randn(2, 64, 64, generator=g, dtype=torch.float64)).Q
+    spectrum = torch.cat([10 * 0.7 ** torch.arange(8.0), 0.05 * torch.ones(56)]).double()  # 8 strong, a noise floor
+    M = ((Q1 * spectrum) @ Q2.mT).float()
+    fn = parse_spec(text)
+    capped, exact = spectral_filter(M, fn, "subspace", 24), spectral_filter(M, fn, "exact")
+    assert torch.linalg.matrix_rank(exact[0]).item() <= 24  # the exact filter keeps fewer than the cap
+    torch.testing.assert_close(capped, exact, rtol=1e-3, atol=1e-3)
+    assert capped.abs().amax() > 0.5 * exact.abs().amax()  # not everything zeroed
+
+
+def test_energy_rules_count_the_energy_beyond_the_cap():
+    """A slowly decaying spectrum: energy:0.5 needs 12 of 64 directions, counted against all 64."""
+    g = torch.Generator().manual_seed(2)
+    Q1 = torch.linalg.qr(torch.randn(1024, 64, generator=g, dtype=torch.float64)).Q
+    Q2 = torch.linalg.qr(torch.randn(64, 64, generator=g, dtype=torch.float64)).Q
+    M = ((Q1 * 0.97 ** torch.arange(64.0).double()) @ Q2.mT).float()
+    capped, exact = (spectral_filter(M, parse_spec("energy:0.5"), *route) for route in (("subspace", 24), ("exact",)))
+    assert torch.linalg.matrix_rank(capped).item() == torch.linalg.matrix_rank(exact).item() == 12
+    torch.testing.assert_close(capped, exact, rtol=0, atol=5e-3)

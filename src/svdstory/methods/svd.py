@@ -2,7 +2,7 @@
 
 Targets: `kv` (the anchors' keys and values), `hidden` (the anchors' stacked hidden states before
 the key/value projections), `attn` (the cross-image block of the attention probabilities).
-`zero` drops the lower singular values (against background leakage); `reweight` reshapes the kept
+`zero` drops the lower singular values (meant against background leakage; docs/results.md); `reweight` reshapes the kept
 ones (for subject similarity); both take the spectral spec grammar of `svdstory.spectral.spec`.
 """
 from __future__ import annotations

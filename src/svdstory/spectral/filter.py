@@ -14,11 +14,20 @@ from .select import check_method, choose_method, decompose
 SpectrumFn = Callable[[Tensor, tuple[int, int]], Tensor]
 
 
-def _apply(fn: SpectrumFn, s: Tensor, shape: tuple[int, int]) -> Tensor:
+def _apply(fn: SpectrumFn, s: Tensor, shape: tuple[int, int], energy: Tensor | None = None) -> Tensor:
+    """fn over the spectrum. With `energy` (the matrices' squared Frobenius norms) and fewer values
+    than min(m, n) (a rank-capped decomposition), fn sees the whole spectrum: the known top values,
+    then the unknown rest as equal values holding the remaining energy exactly. Energy rules then
+    decide as on the full spectrum whenever they keep no more than the known values, and median-based
+    thresholds (Gavish-Donoho) see a full-length spectrum. Only the known values come back."""
+    full, k = min(shape), s.shape[-1]
+    if energy is not None and k < full:
+        rest = (energy - (s * s).sum(-1)).clamp_min(0) / (full - k)
+        s = torch.cat([s, rest.sqrt().unsqueeze(-1).expand(*s.shape[:-1], full - k)], dim=-1)
     filtered = fn(s, shape)
     if filtered.shape != s.shape:
         raise ValueError(f"spectrum function changed the shape {tuple(s.shape)} -> {tuple(filtered.shape)}")
-    return filtered.to(s.dtype)
+    return filtered[..., :k].to(s.dtype)
 
 
 def _filter_gram(X: Tensor, fn: SpectrumFn, shape: tuple[int, int]) -> Tensor:
@@ -40,8 +49,9 @@ def spectral_filter(M: Tensor, fn: SpectrumFn, method: str = "auto", rank: int |
     """Replace the singular values of each matrix in `M (..., m, n)` by `fn(s, (m, n))`.
 
     `method` names a registered decomposition; "auto" takes the Gram route for tall or wide
-    matrices. With `rank` (required by "randomized") only the top `rank` triplets are kept, so
-    the result is also truncated to that rank and `fn` sees only those values.
+    matrices. With `rank` (required by "randomized" and "subspace") only the top `rank` triplets
+    are kept, so the result is also truncated to that rank (a cap); `fn` sees the whole spectrum,
+    its unknown tail filled in from the exact remaining energy (see `_apply`).
     Computes in float32 and returns `M`'s dtype.
     """
     name = check_method(method)
@@ -53,7 +63,8 @@ def spectral_filter(M: Tensor, fn: SpectrumFn, method: str = "auto", rank: int |
     if name == "gram" and rank is None:
         return _filter_gram(X, fn, shape).to(out)
     U, S, Vh = decompose(X, name, rank)
-    return ((U * _apply(fn, S, shape).unsqueeze(-2)) @ Vh).to(out)
+    energy = (X * X).sum(dim=(-2, -1))
+    return ((U * _apply(fn, S, shape, energy).unsqueeze(-2)) @ Vh).to(out)
 
 
 def right_basis(M: Tensor, method: str = "auto", rank: int | None = None) -> Tensor:
@@ -81,7 +92,7 @@ def filter_in_basis(M: Tensor, fn: SpectrumFn, V: Tensor) -> Tensor:
     s, order = torch.sort(s, dim=-1, descending=True)
     XV = XV.gather(-1, order.unsqueeze(-2).expand_as(XV))
     V = V.to(X.dtype).gather(-1, order.unsqueeze(-2).expand_as(V))
-    f = _apply(fn, s, (M.shape[-2], M.shape[-1]))
+    f = _apply(fn, s, (M.shape[-2], M.shape[-1]), (X * X).sum(dim=(-2, -1)))
     keep = s > s.amax(dim=-1, keepdim=True) * torch.finfo(s.dtype).eps
     ratio = torch.where(keep, f / torch.where(keep, s, 1.0), 0.0)
     return ((XV * ratio.unsqueeze(-2)) @ V.mT).to(out)
