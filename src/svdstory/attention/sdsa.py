@@ -100,14 +100,10 @@ def _slot_attention(q, k, v, shared_k, shared_v, slots: AnchorSlots, layout, sca
         m, skip = stop - start, skips.get(start)
         rows = lambda x: x[:, start:stop].reshape(c * m, *x.shape[2:])  # (c*m, H, T, d)
         grow = lambda x: x.unsqueeze(1).expand(c, m, *x.shape[1:]).reshape(c * m, *x.shape[1:])
-        if skip is None:
-            seen_k, seen_v = [shared_k], [shared_v]
-        else:  # the slots before and after its own
-            lo, hi = skip * width, (skip + 1) * width
-            seen_k = [x for x in (shared_k[:, :, :lo], shared_k[:, :, hi:]) if x.shape[2]]
-            seen_v = [x for x in (shared_v[:, :, :lo], shared_v[:, :, hi:]) if x.shape[2]]
-        keys = torch.cat([rows(ks)] + [grow(x) for x in seen_k], dim=2)
-        values = torch.cat([rows(vs)] + [grow(x) for x in seen_v], dim=2)
+        lo, hi = (0, 0) if skip is None else (skip * width, (skip + 1) * width)  # the slot it skips
+        seen = lambda x: [grow(p) for p in (x[:, :, :lo], x[:, :, hi:]) if p.shape[2]]
+        keys = torch.cat([rows(ks)] + seen(shared_k), dim=2)
+        values = torch.cat([rows(vs)] + seen(shared_v), dim=2)
         bias = None
         if slots.bias and keys.shape[2] > ks.shape[3]:  # a float mask: 0 on own tokens, the bias on shared ones
             bias = torch.full((1, 1, 1, keys.shape[2]), slots.bias, dtype=q.dtype, device=q.device)

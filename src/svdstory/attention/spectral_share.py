@@ -79,9 +79,9 @@ def attn_target(spec, method: str = "auto", rank: int | None = None, refresh: in
         if fn is None:
             return attend_shared(call, sk, sv, allowed, state)
         layout = state.layout
-        bias = allowed.bias if isinstance(allowed, AnchorSlots) else 0.0
+        bias = 0.0
         if isinstance(allowed, AnchorSlots):
-            allowed = allowed.dense(layout.n_images, sk.shape[2], sk.device)
+            bias, allowed = allowed.bias, allowed.dense(layout.n_images, sk.shape[2], sk.device)
         outs = []
         for row in range(call.query.shape[0]):  # one image at a time bounds the (T x S) blocks in memory
             chunk, image = divmod(row, layout.n_images)

@@ -27,9 +27,10 @@ from .zeroing import (
 
 __all__ = [
     "ParamDef", "Ramp", "SpectralSpec", "SpectrumFn", "StrategyDef", "StrategySpec", "Svd",
-    "active_steps", "choose_method", "compose", "filter_in_basis", "right_basis", "decompose", "decomposition_names", "exp_reweight",
-    "gavish_donoho", "gd_lambda", "gd_omega", "gd_threshold", "get_strategy", "gram_svd", "head_route",
-    "hard_threshold", "identity", "keep_energy", "keep_rank", "parse_spec", "power_reweight",
-    "preserve_norm", "randomized_svd", "subspace_svd", "register", "register_decomposition", "relative_threshold",
-    "resolve", "soft_threshold", "spectral_filter", "strategy_names", "svd", "topk_boost",
+    "active_steps", "choose_method", "compose", "decompose", "decomposition_names", "exp_reweight",
+    "filter_in_basis", "gavish_donoho", "gd_lambda", "gd_omega", "gd_threshold", "get_strategy", "gram_svd",
+    "hard_threshold", "head_route", "identity", "keep_energy", "keep_rank", "parse_spec", "power_reweight",
+    "preserve_norm", "randomized_svd", "register", "register_decomposition", "relative_threshold",
+    "resolve", "right_basis", "soft_threshold", "spectral_filter", "strategy_names", "subspace_svd", "svd",
+    "topk_boost",
 ]

@@ -56,6 +56,15 @@ def svd(M: Tensor) -> Svd:
     return _cast(Svd(U, S, Vh), out)
 
 
+def factors_in_basis(X: Tensor, V: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """`(s, V, X V)` for a right basis `V (..., n, r)` of `X (..., m, n)`: s as the column norms of
+    X V, columns of V and X V sorted by s, descending."""
+    XV = X @ V  # (..., m, r)
+    s, order = torch.sort(torch.linalg.vector_norm(XV, dim=-2), dim=-1, descending=True)
+    pick = lambda A: A.gather(-1, order.unsqueeze(-2).expand_as(A))
+    return s, pick(V), pick(XV)
+
+
 def tall_gram_factors(X: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """`(s, V, X V)` of a tall matrix `X (..., m, n)`, m >= n, from the eigenvectors of X^T X.
 
@@ -68,11 +77,7 @@ def tall_gram_factors(X: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     Xs = X / scale
     _, V = torch.linalg.eigh(Xs.mT @ Xs)  # (..., n, n); eigenvalues unused, see above
-    XV = Xs @ V  # (..., m, n)
-    s = torch.linalg.vector_norm(XV, dim=-2)  # (..., n)
-    s, order = torch.sort(s, dim=-1, descending=True)
-    V = V.gather(-1, order.unsqueeze(-2).expand_as(V))
-    XV = XV.gather(-1, order.unsqueeze(-2).expand_as(XV))
+    s, V, XV = factors_in_basis(Xs, V)
     return s * scale.squeeze(-1), V, XV * scale
 
 
@@ -186,12 +191,7 @@ def subspace_svd(M: Tensor, rank: int, oversample: int = 8, iters: int = 2,
         for _ in range(iters):
             Q = _orthonormalise(G @ Q)
         _, W = torch.linalg.eigh(Q.mT @ G @ Q)  # Rayleigh-Ritz: a (width x width) eigenproblem
-        V = (Q @ W).to(X.dtype)  # (..., n, width)
-        XV = X @ V
-        s = torch.linalg.vector_norm(XV, dim=-2)
-        s, order = torch.sort(s, dim=-1, descending=True)
-        V = V.gather(-1, order.unsqueeze(-2).expand_as(V))
-        XV = XV.gather(-1, order.unsqueeze(-2).expand_as(XV))
+        s, V, XV = factors_in_basis(X, (Q @ W).to(X.dtype))
     keep = numerical_rank_mask(s, tuple(X.shape[-2:]))
     U = torch.where(keep.unsqueeze(-2), XV / torch.where(keep, s, 1.0).unsqueeze(-2), 0.0)
     U, s, V = U[..., :k], s[..., :k], V[..., :k]

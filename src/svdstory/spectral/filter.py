@@ -7,22 +7,22 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .decompose import compute_dtype, output_dtype, tall_gram_factors
+from .decompose import compute_dtype, factors_in_basis, output_dtype, tall_gram_factors
 from .select import check_method, choose_method, decompose
 
 # fn(s, shape) -> s': s is (..., r) descending, shape is the matrices' (m, n); same shape out.
 SpectrumFn = Callable[[Tensor, tuple[int, int]], Tensor]
 
 
-def _apply(fn: SpectrumFn, s: Tensor, shape: tuple[int, int], energy: Tensor | None = None) -> Tensor:
-    """fn over the spectrum. With `energy` (the matrices' squared Frobenius norms) and fewer values
-    than min(m, n) (a rank-capped decomposition), fn sees the whole spectrum: the known top values,
-    then the unknown rest as equal values holding the remaining energy exactly. Energy rules then
-    decide as on the full spectrum whenever they keep no more than the known values, and median-based
-    thresholds (Gavish-Donoho) see a full-length spectrum. Only the known values come back."""
+def _apply(fn: SpectrumFn, s: Tensor, shape: tuple[int, int], X: Tensor | None = None) -> Tensor:
+    """fn over the spectrum. With the matrices `X` and fewer values than min(m, n) (a rank-capped
+    decomposition), fn sees the whole spectrum: the known top values, then the unknown rest as
+    equal values holding X's remaining energy exactly. Energy rules then decide as on the full
+    spectrum whenever they keep no more than the known values, and median-based thresholds
+    (Gavish-Donoho) see a full-length spectrum. Only the known values come back."""
     full, k = min(shape), s.shape[-1]
-    if energy is not None and k < full:
-        rest = (energy - (s * s).sum(-1)).clamp_min(0) / (full - k)
+    if X is not None and k < full:
+        rest = ((X * X).sum(dim=(-2, -1)) - (s * s).sum(-1)).clamp_min(0) / (full - k)
         s = torch.cat([s, rest.sqrt().unsqueeze(-1).expand(*s.shape[:-1], full - k)], dim=-1)
     filtered = fn(s, shape)
     if filtered.shape != s.shape:
@@ -36,13 +36,16 @@ def _filter_gram(X: Tensor, fn: SpectrumFn, shape: tuple[int, int]) -> Tensor:
     if wide:
         X = X.mT  # (..., n, m): keep the Gram matrix on the small side
     s, V, XV = tall_gram_factors(X)
-    f = _apply(fn, s, shape)
-    # Only skip s ~ 0 to rounding: above that (X V)_i / s_i has unit norm, so the ratio is safe
-    # and an identity fn reproduces X exactly even for the tiny directions.
+    out = _recompose(s, V, XV, _apply(fn, s, shape))  # (..., m, n) of the tall orientation
+    return out.mT if wide else out
+
+
+def _recompose(s: Tensor, V: Tensor, XV: Tensor, f: Tensor) -> Tensor:
+    """(X V) diag(f / s) V^T. Only s ~ 0 to rounding is skipped: above that (X V)_i / s_i has unit
+    norm, so the ratio is safe and an identity f reproduces X even for the tiny directions."""
     keep = s > s.amax(dim=-1, keepdim=True) * torch.finfo(s.dtype).eps
     ratio = torch.where(keep, f / torch.where(keep, s, 1.0), 0.0)  # (..., r)
-    out = (XV * ratio.unsqueeze(-2)) @ V.mT  # (..., m, n) of the tall orientation
-    return out.mT if wide else out
+    return (XV * ratio.unsqueeze(-2)) @ V.mT
 
 
 def spectral_filter(M: Tensor, fn: SpectrumFn, method: str = "auto", rank: int | None = None) -> Tensor:
@@ -63,8 +66,7 @@ def spectral_filter(M: Tensor, fn: SpectrumFn, method: str = "auto", rank: int |
     if name == "gram" and rank is None:
         return _filter_gram(X, fn, shape).to(out)
     U, S, Vh = decompose(X, name, rank)
-    energy = (X * X).sum(dim=(-2, -1))
-    return ((U * _apply(fn, S, shape, energy).unsqueeze(-2)) @ Vh).to(out)
+    return ((U * _apply(fn, S, shape, X).unsqueeze(-2)) @ Vh).to(out)
 
 
 def right_basis(M: Tensor, method: str = "auto", rank: int | None = None) -> Tensor:
@@ -87,12 +89,5 @@ def filter_in_basis(M: Tensor, fn: SpectrumFn, V: Tensor) -> Tensor:
     """
     out = output_dtype(M)
     X = M.to(compute_dtype(out))
-    XV = X @ V.to(X.dtype)  # (..., m, r)
-    s = torch.linalg.vector_norm(XV, dim=-2)
-    s, order = torch.sort(s, dim=-1, descending=True)
-    XV = XV.gather(-1, order.unsqueeze(-2).expand_as(XV))
-    V = V.to(X.dtype).gather(-1, order.unsqueeze(-2).expand_as(V))
-    f = _apply(fn, s, (M.shape[-2], M.shape[-1]), (X * X).sum(dim=(-2, -1)))
-    keep = s > s.amax(dim=-1, keepdim=True) * torch.finfo(s.dtype).eps
-    ratio = torch.where(keep, f / torch.where(keep, s, 1.0), 0.0)
-    return ((XV * ratio.unsqueeze(-2)) @ V.mT).to(out)
+    s, V, XV = factors_in_basis(X, V.to(X.dtype))
+    return _recompose(s, V, XV, _apply(fn, s, (M.shape[-2], M.shape[-1]), X)).to(out)
