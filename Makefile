@@ -17,8 +17,8 @@ install: $(STAMP)
 DEMO_OUT ?= out/demo-$(shell date +%Y%m%d-%H%M%S)
 demo: $(STAMP)
 	$(VENV)/bin/svdstory generate --subject "a giraffe" --scene "in a forest" --scene "on a beach" \
-		--scene "in the snow" --scene "in a city" --method consistory --out $(DEMO_OUT)
-	@echo "images, masks and run.json are in $(DEMO_OUT)"
+		--scene "in the snow" --scene "in a city" --method svd --out $(DEMO_OUT)
+	@echo "images, grid and run.json are in $(DEMO_OUT)"
 
 test: $(STAMP)
 	$(PY) -m pytest
