@@ -24,6 +24,8 @@ BAD = [
     ("storydiffusion", {"sample_rate": 2}, ["sample_rate", "2"]),
     ("storydiffusion", {"sample_rate": -0.1}, ["sample_rate", "-0.1"]),
     ("shared", {"parts": ("up", "left")}, ["parts", "left"]),
+    ("svd", {"parts": ("up.x",)}, ["parts", "up.x"]),
+    ("consistory", {"sdsa_parts": ("mid.0",)}, ["sdsa_parts", "mid.0"]),
     ("svd", {"steps": (0.5, 0.2)}, ["steps"]),
     ("shared", {"scheduler": "euler"}, ["scheduler", "'euler'"]),
     ("svd", {"scheduler": "euler"}, ["scheduler", "'euler'"]),

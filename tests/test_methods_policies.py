@@ -105,6 +105,15 @@ def test_shared_policy_is_plain_attention_outside_its_parts_and_steps(layer, ste
     assert torch.equal(policy.self_attention(call), sdpa(call))
 
 
+@pytest.mark.parametrize("parts,shares", [(("up.1",), True), (("up.0",), False), (("down", "up.1"), True)])
+def test_parts_name_whole_parts_or_single_blocks(parts, shares):
+    layout = BatchLayout(3, True)
+    call = make_call(layout, attention(), layer=UP)  # a layer of up-block 1
+    assert UP.block == 1
+    policy = attach(SharePolicy(parts, (0.0, 1.0), [0, 1]), layout)
+    assert torch.equal(policy.self_attention(call), sdpa(call)) != shares
+
+
 def _target_policy(target, zero, anchors):
     transform = TARGETS[target](parse_spec(zero))
     return SharePolicy(("up",), (0.0, 1.0), anchors, transform, keep_hidden=target == "hidden")

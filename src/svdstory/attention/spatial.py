@@ -1,6 +1,7 @@
 """Recover the 2-D grid of an attention layer's tokens without assuming square maps."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..errors import SvdStoryError
@@ -31,3 +32,17 @@ class LayerInfo:
         part = {"down_blocks": "down", "mid_block": "mid", "up_blocks": "up"}.get(head[0], head[0])
         block = int(head[1]) if part in ("down", "up") and head[1].isdigit() else 0
         return cls(name=name, part=part, block=block, is_cross=".attn2." in f".{name}")
+
+    def within(self, parts) -> bool:
+        """True if `parts` names this layer's part ("up") or its block ("up.0")."""
+        return self.part in parts or f"{self.part}.{self.block}" in parts
+
+
+_PART = re.compile(r"(down|up)(\.\d+)?|mid")
+
+
+def check_parts(parts, option: str) -> None:
+    """UNet parts are down, mid, up, or one block of down/up such as up.0 (SDXL's 32x32 decoder block)."""
+    bad = [p for p in parts if not _PART.fullmatch(p)]
+    if bad:
+        raise SvdStoryError(f"option {option} must be among down, mid, up or a block such as up.0; got {bad}")

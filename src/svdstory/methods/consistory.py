@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..anchors import AnchorCache
+from ..attention.spatial import check_parts
 from ..attention.subject_policy import Injection, SubjectPolicy
 from ..config import check_fraction, check_range, check_scheduler
 from ..context import RunOutput
@@ -73,9 +74,8 @@ class ConsiStoryConfig:
             raise SvdStoryError(f"option prepass must be 'feature' or 'full', got {self.prepass!r}")
         if self.cache_device not in ("same", "cpu"):
             raise SvdStoryError(f"option cache_device must be 'same' or 'cpu', got {self.cache_device!r}")
-        bad = (set(self.sdsa_parts) | set(self.injection_parts)) - {"down", "mid", "up"}
-        if bad:
-            raise SvdStoryError(f"UNet parts must be among down, mid, up; got {sorted(bad)}")
+        check_parts(self.sdsa_parts, "sdsa_parts")
+        check_parts(self.injection_parts, "injection_parts")
 
 
 def _main_pass(ctx, config, anchors, injection=None, cache=None, resume: Resume | None = None):

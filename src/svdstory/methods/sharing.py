@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..anchors import AnchorCache
+from ..attention.spatial import check_parts
 from ..config import check_range, check_scheduler
 from ..context import RunOutput
 from ..errors import SvdStoryError
@@ -18,8 +19,7 @@ def check_sharing(config) -> None:
     check_range("steps", config.steps)
     if config.n_anchors < 0:
         raise SvdStoryError(f"option n_anchors must be >= 0 (0: every image), got {config.n_anchors}")
-    if set(config.parts) - {"down", "mid", "up"}:
-        raise SvdStoryError(f"option parts must be among down, mid, up; got {list(config.parts)}")
+    check_parts(config.parts, "parts")
     if config.cache_device not in ("same", "cpu"):
         raise SvdStoryError(f"option cache_device must be 'same' or 'cpu', got {config.cache_device!r}")
     if getattr(config, "anchor_pool", 1) < 1:
