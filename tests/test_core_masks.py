@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from svdstory.masks import MapAccumulator, binarize, dropout_keep, otsu_threshold, resize_maps, token_maps
+from svdstory.masks import (MapAccumulator, binarize, dropout_keep, otsu_threshold, otsu_thresholds, resize_maps,
+                            token_maps)
 
 GRID = (6, 10)  # deliberately not square
 
@@ -92,3 +93,22 @@ def test_dropout_keep_is_seeded_and_has_the_requested_rate():
     assert not torch.equal(a, dropout_keep(4000, 0.5, 124, "cpu"))
     assert 0.45 < a.float().mean() < 0.55
     assert dropout_keep(10, 0.0, 1, "cpu").all()
+
+
+def test_batched_otsu_matches_an_exhaustive_search_per_row():
+    """Each row's threshold maximises the between-class variance over the histogram's bin edges."""
+    g = torch.Generator().manual_seed(3)
+    rows = torch.cat([torch.rand(4, 300, generator=g) ** 3, torch.randn(3, 300, generator=g)])
+    bins = 64
+    for row, threshold in zip(rows, otsu_thresholds(rows, bins)):
+        lo, hi = float(row.min()), float(row.max())
+        edges = [lo + (k + 1) * (hi - lo) / bins for k in range(bins - 1)]
+        centers = torch.tensor([lo + (k + 0.5) * (hi - lo) / bins for k in range(bins)], dtype=torch.float64)
+        hist = torch.histc(row, bins=bins, min=lo, max=hi).double()
+        def between(k):  # classes: bins 0..k and k+1..end, each bin at its centre
+            w0, w1 = hist[:k + 1].sum(), hist[k + 1:].sum()
+            m0 = (hist[:k + 1] * centers[:k + 1]).sum() / w0
+            m1 = (hist[k + 1:] * centers[k + 1:]).sum() / w1
+            return float(w0 * w1 * (m0 - m1) ** 2) if w0 > 0 and w1 > 0 else -1.0
+        best = max(range(bins - 1), key=between)
+        assert float(threshold) == pytest.approx(edges[best], rel=1e-5)

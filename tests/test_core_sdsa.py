@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from svdstory.anchors import AnchorCache
-from svdstory.attention.sdsa import AnchorSlots, allowed_anchor_tokens, anchor_keys, shared_attention
+from svdstory.attention.sdsa import AnchorSlots, allowed_anchor_tokens, anchor_keys, compact, shared_attention
 from svdstory.state import BatchLayout
 
 H, T, D = 2, 12, 4
@@ -174,3 +174,10 @@ def test_compacted_shared_tokens_with_empty_rows(seen):
     torch.testing.assert_close(ours[rows], own_only[rows], rtol=0, atol=1e-10)
     if seen == "one_row":
         assert not torch.allclose(ours[[2, 5]], own_only[[2, 5]])
+
+
+def test_compact_groups_consecutive_identical_rows_and_lists_their_tokens():
+    allowed = torch.tensor([[1, 0, 1, 0], [0, 1, 1, 0], [1, 1, 0, 1], [1, 1, 0, 1], [0, 1, 1, 0]], dtype=torch.bool)
+    out = compact(allowed, "cpu")
+    assert out.groups == ((0, 1), (1, 2), (2, 4), (4, 5))  # rows 2 and 3 alike; row 4 equals row 1 but not next to it
+    assert [idx.tolist() for idx in out.indices] == [[0, 2], [1, 2], [0, 1, 3], [1, 2]]

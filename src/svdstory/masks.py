@@ -7,25 +7,35 @@ import torch
 import torch.nn.functional as F
 
 
+def otsu_thresholds(rows: torch.Tensor, bins: int = 256) -> torch.Tensor:
+    """Otsu's threshold (maximum between-class variance) of each row of `rows (R, N)`, batched and
+    computed on the rows' device without reading anything back: (R,) float32.
+
+    Non-finite values are ignored; a row with no finite value gets +inf, a constant row its value.
+    The threshold is the upper edge of the last "low" bin of a `bins`-bin histogram over [min, max].
+    """
+    rows = rows.detach().float()
+    finite = torch.isfinite(rows)
+    lo = torch.where(finite, rows, float("inf")).amin(dim=1)
+    hi = torch.where(finite, rows, float("-inf")).amax(dim=1)
+    width = (hi - lo).clamp_min(1e-12)
+    position = ((rows - lo[:, None]) / width[:, None] * bins).nan_to_num(0.0).clamp(0, bins - 1)
+    hist = torch.zeros(rows.shape[0], bins, dtype=torch.float64, device=rows.device)
+    hist.scatter_add_(1, position.long(), finite.double())
+    hist = hist / hist.sum(dim=1, keepdim=True).clamp_min(1)
+    centers = (torch.arange(bins, dtype=torch.float64, device=rows.device) + 0.5) / bins  # in units of width
+    weight_low, mean_low = hist.cumsum(1), (hist * centers).cumsum(1)
+    between = (mean_low[:, -1:] * weight_low - mean_low) ** 2 / (weight_low * (1 - weight_low)).clamp_min(1e-12)
+    between = between.masked_fill(weight_low >= 1 - 1e-12, -1)  # a split must leave both classes non-empty
+    k = between.argmax(dim=1)
+    threshold = lo + (k + 1).float() * width / bins
+    threshold = torch.where(hi - lo < 1e-12, hi, threshold)
+    return torch.where(finite.any(dim=1), threshold, float("inf"))
+
+
 def otsu_threshold(values: torch.Tensor, bins: int = 256) -> float:
-    """Otsu's threshold (maximum between-class variance) of a 1-D set of values."""
-    values = values.detach().float().flatten()
-    values = values[torch.isfinite(values)]
-    if values.numel() == 0:
-        return float("inf")
-    lo, hi = float(values.min()), float(values.max())
-    if hi - lo < 1e-12:
-        return hi
-    hist = torch.histc(values, bins=bins, min=lo, max=hi)
-    centers = lo + (torch.arange(bins, dtype=torch.float64, device=values.device) + 0.5) * (hi - lo) / bins
-    hist = hist.double() / hist.sum()
-    weight_low = torch.cumsum(hist, 0)
-    mean_low = torch.cumsum(hist * centers, 0)
-    total_mean = mean_low[-1]
-    between = (total_mean * weight_low - mean_low) ** 2 / (weight_low * (1 - weight_low)).clamp_min(1e-12)
-    between[weight_low >= 1 - 1e-12] = -1  # a split must leave both classes non-empty
-    k = int(torch.argmax(between))
-    return float(lo + (k + 1) * (hi - lo) / bins)  # the upper edge of the last "low" bin
+    """Otsu's threshold of a 1-D set of values (see `otsu_thresholds`)."""
+    return float(otsu_thresholds(values.reshape(1, -1), bins)[0])
 
 
 def binarize(maps: torch.Tensor) -> torch.Tensor:
@@ -33,8 +43,7 @@ def binarize(maps: torch.Tensor) -> torch.Tensor:
     flat = maps.reshape(-1, maps.shape[-2] * maps.shape[-1]).float()
     lo, hi = flat.min(dim=1, keepdim=True).values, flat.max(dim=1, keepdim=True).values
     norm = (flat - lo) / (hi - lo).clamp_min(1e-12)
-    out = torch.stack([row > otsu_threshold(row) for row in norm]) if len(norm) else norm.bool()
-    return out.reshape(maps.shape)
+    return (norm > otsu_thresholds(norm)[:, None]).reshape(maps.shape)
 
 
 def resize_maps(maps: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
@@ -65,11 +74,25 @@ class MapAccumulator:
         return torch.stack(list(self.history)).mean(0) if self.history else None
 
 
-def token_maps(probs: torch.Tensor, positions: list[list[list[int]]], grid: tuple[int, int]) -> torch.Tensor:
-    """Cross-attention probabilities (n, heads, T, L) -> per-subject maps (n, S, h, w) (sub-tokens summed)."""
+def token_selector(positions: list[list[list[int]]], n_images: int, length: int) -> torch.Tensor:
+    """(n, L, S) float on the host: 1 where text token p is one of subject s's sub-tokens in image i."""
+    selector = torch.zeros(n_images, length, len(positions))
+    for s, per_image in enumerate(positions):
+        for i, pos in enumerate(per_image):
+            selector[i, pos, s] = 1.0
+    return selector
+
+
+def token_maps(probs: torch.Tensor, positions, grid: tuple[int, int]) -> torch.Tensor:
+    """Cross-attention probabilities (n, heads, T, L) -> per-subject maps (n, S, h, w) (sub-tokens summed).
+
+    `positions`: [subject][image] token positions, or their `token_selector` already on the device
+    (one product then, with no index list to copy to the GPU at every layer)."""
     mean = probs.float().mean(1)  # (n, T, L)
-    maps = [[mean[i][:, pos].sum(-1) for i, pos in enumerate(per_image)] for per_image in positions]
-    return torch.stack([torch.stack(m) for m in maps], dim=1).view(mean.shape[0], len(positions), *grid)
+    if not isinstance(positions, torch.Tensor):
+        positions = token_selector(positions, mean.shape[0], mean.shape[2]).to(mean.device)
+    maps = mean @ positions  # (n, T, S)
+    return maps.transpose(1, 2).reshape(mean.shape[0], positions.shape[2], *grid)
 
 
 def dropout_keep(n_tokens: int, rate: float, seed: int, device) -> torch.Tensor:

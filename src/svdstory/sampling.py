@@ -90,15 +90,20 @@ def denoise(model, state: RunState, latents: torch.Tensor, cond: Conditioning, s
     else:  # a copy of its scheduler, so that the resume stays reusable
         first, latents, scheduler = resume.step, resume.latents, copy.deepcopy(resume.scheduler)
     with torch.no_grad(), story_processors(unet, state), forward_hooks(hooks):
-        for i, t in list(enumerate(scheduler.timesteps))[first:]:
+        # The scheduler works on host copies of the timesteps and the UNet on the device's, so that no
+        # step has to read a number back from the GPU: the host can queue work steps ahead of it.
+        on_host = scheduler.timesteps.cpu()
+        for i in range(first, len(on_host)):
             if state.stop_at is not None and i >= state.stop_at:
                 break
+            t = on_host[i]
             state.step, state.timestep = i, int(t)
             model_in = torch.cat([latents] * layout.chunks)
             model_in = scheduler.scale_model_input(model_in, t)
             for mode in state.policy.passes(state):
                 state.mode = mode
-                noise = unet(model_in, t, encoder_hidden_states=cond.embeds, added_cond_kwargs=added).sample
+                noise = unet(model_in, scheduler.timesteps[i], encoder_hidden_states=cond.embeds,
+                             added_cond_kwargs=added).sample
             state.mode = "main"
             if layout.cfg:
                 uncond, text = noise.chunk(2)

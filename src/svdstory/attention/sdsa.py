@@ -3,8 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+# Kernels for key lengths that change from call to call (masked sharing): cuDNN's attention builds
+# an execution plan per shape, which costs more than the attention when every call has a new length.
+VARIABLE_LENGTH = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
 @dataclass(frozen=True)
@@ -27,26 +34,65 @@ class AnchorSlots:
         return allowed_anchor_tokens(everything, list(self.anchors), n_images)
 
 
+@dataclass(frozen=True)
+class Compacted:
+    """The shared tokens each image may see, as index lists instead of a mask: consecutive images
+    that see the same tokens form a group, and each group is one mask-free attention call."""
+
+    groups: tuple[tuple[int, int], ...]  # (start, stop) image ranges
+    indices: tuple[torch.Tensor, ...]  # per group, (k,) positions in the shared tokens, on the device
+
+
+def compact(allowed: torch.Tensor, device) -> Compacted:
+    """`Compacted` form of an (n, S) bool pattern, its indices placed on `device`. Reads the pattern
+    on the host: one wait for the GPU if it lives there (build it once per step and grid)."""
+    rows = allowed.cpu()
+    groups, indices, start = [], [], 0
+    while start < rows.shape[0]:
+        stop = start + 1
+        while stop < rows.shape[0] and torch.equal(rows[stop], rows[start]):
+            stop += 1
+        groups.append((start, stop))
+        indices.append(to_device(rows[start].nonzero().squeeze(1), device))
+        start = stop
+    return Compacted(tuple(groups), tuple(indices))
+
+
+def to_device(x: torch.Tensor, device) -> torch.Tensor:
+    """A host tensor moved without making the host wait for the GPU's queue: a non-blocking copy from
+    the host to a GPU stages the data before it returns, so the host tensor may change right after."""
+    return x.to(device, non_blocking=x.device.type == "cpu" and torch.device(device).type == "cuda")
+
+
 def anchor_keys(x: torch.Tensor, layout, anchors: list[int]) -> torch.Tensor:
     """(chunks*n, H, T, d) -> (chunks, H, A*T, d): the anchors' tokens of each guidance chunk, side by side."""
-    split = layout.split(x)[:, anchors]  # (c, A, H, T, d)
+    split = pick_images(layout.split(x), anchors)  # (c, A, H, T, d)
     c, a, h, t, d = split.shape
     return split.permute(0, 2, 1, 3, 4).reshape(c, h, a * t, d)
 
 
+def pick_images(split: torch.Tensor, images: list[int]) -> torch.Tensor:
+    """split[:, images] for (chunks, n, ...) tensors; a run of consecutive images (anchors always are)
+    is a slice, since indexing with a list copies the list to the GPU and waits for it there."""
+    images = list(images)
+    if images and images == list(range(images[0], images[0] + len(images))):
+        return split[:, images[0]:images[0] + len(images)]
+    return split[:, images]
+
+
 def allowed_anchor_tokens(share: torch.Tensor, anchors: list[int], n_images: int) -> torch.Tensor:
     """(n, A*T) bool: image i may see anchor a's token p if it is in a's (dropped-out) mask and a != i."""
-    own = torch.tensor(anchors, device=share.device)
     mask = share[anchors].reshape(1, -1).expand(n_images, -1).clone()  # (n, A*T)
     T = share.shape[1]
-    for slot, a in enumerate(own.tolist()):
+    for slot, a in enumerate(anchors):
         if a < n_images:
             mask[a, slot * T:(slot + 1) * T] = False
     return mask
 
 
 def shared_attention(q, k, v, shared_k, shared_v, allowed, layout, scale, chunk: int | None = None) -> torch.Tensor:
-    """Attention over [own keys | shared keys]; `allowed` (n, S) masks the shared part (None: all).
+    """Attention over [own keys | shared keys]; `allowed` (n, S) bool, or its `Compacted` form, masks
+    the shared part (None: all; `AnchorSlots`: a structured pattern without a mask).
 
     q, k, v: (chunks*n, H, T, d); shared_k/v: (chunks, H, S, d), the same for every image of a chunk.
     `chunk` bounds the queries per SDPA call, which bounds memory where a kernel materialises scores.
@@ -59,17 +105,12 @@ def shared_attention(q, k, v, shared_k, shared_v, allowed, layout, scale, chunk:
         sk = shared_k.unsqueeze(1).expand(c, n, *shared_k.shape[1:]).reshape(B, H, -1, d)
         sv = shared_v.unsqueeze(1).expand(c, n, *shared_v.shape[1:]).reshape(B, H, -1, d)
         return _sdpa(q, torch.cat([k, sk], dim=2), torch.cat([v, sv], dim=2), None, scale, chunk)
-    # Compact: each image keeps only the shared tokens it may see (subject masks after dropout are a
-    # small part of the anchors), padded to the longest row and masked; the attention is unchanged.
-    counts = allowed.sum(dim=1)  # (n,)
-    L = int(counts.max())  # one host sync per call
-    order = torch.argsort((~allowed).to(torch.uint8), dim=1, stable=True)[:, :L]  # allowed first, in order
-    picked = lambda x: x[:, :, order].permute(0, 2, 1, 3, 4).reshape(B, H, L, d)  # (c, H, n, L, d) -> rows
-    keys, values = torch.cat([k, picked(shared_k)], dim=2), torch.cat([v, picked(shared_v)], dim=2)
-    own = torch.ones(n, T, dtype=torch.bool, device=q.device)
-    valid = torch.arange(L, device=q.device) < counts.unsqueeze(1)  # (n, L)
-    mask = torch.cat([own, valid], dim=1).unsqueeze(0).expand(c, n, -1).reshape(B, 1, 1, -1)  # (B, 1, 1, T+L)
-    return _sdpa(q, keys, values, mask, scale, chunk)
+    if not isinstance(allowed, Compacted):
+        allowed = compact(allowed, q.device)
+    groups = [(start, stop, shared_k[:, :, idx], shared_v[:, :, idx], 0.0)
+              for (start, stop), idx in zip(allowed.groups, allowed.indices)]
+    with sdpa_kernel(VARIABLE_LENGTH) if q.is_cuda else contextlib.nullcontext():
+        return _attend_groups(q, k, v, groups, layout, scale, chunk)
 
 
 def _sdpa(q, keys, values, mask, scale, chunk: int | None) -> torch.Tensor:
@@ -81,35 +122,47 @@ def _sdpa(q, keys, values, mask, scale, chunk: int | None) -> torch.Tensor:
 
 
 def _slot_attention(q, k, v, shared_k, shared_v, slots: AnchorSlots, layout, scale, chunk) -> torch.Tensor:
-    """`shared_attention` for an `AnchorSlots` pattern, one mask-free SDPA per group of rows.
-
-    Rows that are not anchors see [own | all slots]; the anchor of slot j sees [own | the other
-    slots]. Key order does not change attention, so this equals the masked form up to rounding.
-    Only slices and concatenations: no index tensors, nothing that waits for the device.
-    """
-    c, n = layout.chunks, layout.n_images
-    anchors, S = slots.anchors, shared_k.shape[2]
-    width = S // len(anchors) if anchors else S
-    skips = {a: j for j, a in enumerate(anchors) if a < n}  # image -> the slot it must not see
-    qs, ks, vs = (layout.split(x) for x in (q, k, v))  # (c, n, H, T, d)
-    outs, start = [], 0
+    """`shared_attention` for an `AnchorSlots` pattern: rows that are not anchors see every slot, the
+    anchor of slot j all slots but j. Only slices: no index tensors, nothing that waits for the device."""
+    n, S = layout.n_images, shared_k.shape[2]
+    width = S // len(slots.anchors) if slots.anchors else S
+    skips = {a: j for j, a in enumerate(slots.anchors) if a < n}  # image -> the slot it must not see
+    groups, start = [], 0
     while start < n:  # runs of consecutive images that see the same slots
         stop = start + 1
         while stop < n and skips.get(stop) == skips.get(start):
             stop += 1
-        m, skip = stop - start, skips.get(start)
-        rows = lambda x: x[:, start:stop].reshape(c * m, *x.shape[2:])  # (c*m, H, T, d)
-        grow = lambda x: x.unsqueeze(1).expand(c, m, *x.shape[1:]).reshape(c * m, *x.shape[1:])
+        skip = skips.get(start)
         lo, hi = (0, 0) if skip is None else (skip * width, (skip + 1) * width)  # the slot it skips
-        seen = lambda x: [grow(p) for p in (x[:, :, :lo], x[:, :, hi:]) if p.shape[2]]
-        keys = torch.cat([rows(ks)] + seen(shared_k), dim=2)
-        values = torch.cat([rows(vs)] + seen(shared_v), dim=2)
-        bias = None
-        if slots.bias and keys.shape[2] > ks.shape[3]:  # a float mask: 0 on own tokens, the bias on shared ones
-            bias = torch.full((1, 1, 1, keys.shape[2]), slots.bias, dtype=q.dtype, device=q.device)
-            bias[..., :ks.shape[3]] = 0
-        outs.append(_sdpa(rows(qs), keys, values, bias, scale, chunk).view(c, m, *qs.shape[2:]))
+        seen = lambda x: x if hi == lo else x[:, :, hi:] if lo == 0 else x[:, :, :lo] if hi == S else \
+            torch.cat([x[:, :, :lo], x[:, :, hi:]], dim=2)
+        groups.append((start, stop, seen(shared_k), seen(shared_v), slots.bias))
         start = stop
+    return _attend_groups(q, k, v, groups, layout, scale, chunk)
+
+
+def _attend_groups(q, k, v, groups, layout, scale, chunk) -> torch.Tensor:
+    """Attention of each group of consecutive images over [own tokens | the group's shared tokens].
+
+    groups: (start, stop, sk, sv, bias) with sk/sv (chunks, H, L, d) seen by images start..stop-1 of
+    every guidance chunk, and a logit bias on them (0: none). Without a bias, SDPA runs unmasked and
+    can take its flash kernel; the order of keys does not change attention.
+    """
+    c = layout.chunks
+    qs, ks, vs = (layout.split(x) for x in (q, k, v))  # (c, n, H, T, d)
+    outs = []
+    for start, stop, sk, sv, bias in groups:
+        m = stop - start
+        rows = lambda x: x[:, start:stop].reshape(c * m, *x.shape[2:])  # (c*m, H, T, d)
+        # [own | shared] built in one copy: the 5-D cat writes (c, m, H, T+L, d), a view of (c*m, H, T+L, d)
+        extend = lambda x, shared: torch.cat([x[:, start:stop], shared.unsqueeze(1).expand(c, m, *shared.shape[1:])],
+                                             dim=3).view(c * m, *x.shape[2:3], -1, x.shape[-1])
+        keys, values = extend(ks, sk), extend(vs, sv)
+        mask = None
+        if bias and sk.shape[2]:  # a float mask: 0 on own tokens, the bias on shared ones
+            mask = torch.full((1, 1, 1, keys.shape[2]), bias, dtype=q.dtype, device=q.device)
+            mask[..., :ks.shape[3]] = 0
+        outs.append(_sdpa(rows(qs), keys, values, mask, scale, chunk).view(c, m, *qs.shape[2:]))
     return layout.merge(torch.cat(outs, dim=1))
 
 

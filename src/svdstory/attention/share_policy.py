@@ -13,7 +13,7 @@ from ..state import BatchLayout
 from ..steps import in_window
 from .policy import AttnCall, PlainPolicy, sdpa
 from .pooling import pool_bias, pool_tokens, poolable
-from .sdsa import AnchorSlots, anchor_keys, attend_shared
+from .sdsa import AnchorSlots, anchor_keys, attend_shared, compact, pick_images
 
 
 def plain_shared(call: AttnCall, shared, allowed, state) -> torch.Tensor:
@@ -25,7 +25,7 @@ class SharePolicy(PlainPolicy):
     """Sharing in the self-attention layers of `parts` during the `steps` window.
 
     transform(call, (sk, sv, hidden), allowed, state) -> output: how shared tokens are attended;
-    select(call, state, shape) -> bool mask of the shared tokens each image may see (None: all).
+    select(call, state, shape) -> (n, S) bool on the host: the shared tokens each image may see (None: all).
     """
 
     def __init__(self, parts, steps, anchors, transform=plain_shared, select=None, cache=None, keep_hidden=False,
@@ -42,7 +42,7 @@ class SharePolicy(PlainPolicy):
         self.state = None
 
     def _active(self, call: AttnCall) -> bool:
-        return call.layer.part in self.parts and in_window(self.state.step, self.state.num_steps, self.steps)
+        return call.layer.within(self.parts) and in_window(self.state.step, self.state.num_steps, self.steps)
 
     def _shared_tokens(self, call: AttnCall, state):
         """((sk, sv, hidden), allowed) from this batch's anchors or from the anchor cache."""
@@ -63,10 +63,15 @@ class SharePolicy(PlainPolicy):
             if self.cache is not None:
                 self.cache.kv[key] = tuple(None if x is None else self.cache.keep(x) for x in shared)
             allowed = AnchorSlots(tuple(self.anchors), bias)
-        if self.select is not None:  # (methods with a select do not pool)
-            allowed = allowed.dense(n, shared[0].shape[2], call.query.device)
-            allowed = allowed & self.select(call, state, tuple(allowed.shape))
+        if self.select is not None:  # (methods with a select do not pool); built on the host: no sync
+            allowed = allowed.dense(n, shared[0].shape[2], "cpu")
+            allowed = compact(allowed & self.select(call, state, tuple(allowed.shape)).cpu(), call.query.device)
         return shared, allowed
+
+    def end_step(self, state) -> None:
+        end = getattr(self.transform, "end_step", None)  # e.g. the svd filter's batched basis refresh
+        if end is not None:
+            end()
 
     def self_attention(self, call: AttnCall) -> torch.Tensor:
         if not self._active(call):
@@ -89,5 +94,5 @@ def _rows(call: AttnCall, rows: slice) -> AttnCall:
 
 def _anchor_hidden(call: AttnCall, layout, anchors) -> torch.Tensor:
     """(chunks, A*T, C): the anchors' normalised hidden states, the input of to_k / to_v."""
-    split = layout.split(call.hidden_states)[:, anchors]  # (c, A, T, C)
+    split = pick_images(layout.split(call.hidden_states), anchors)  # (c, A, T, C)
     return split.reshape(split.shape[0], -1, split.shape[-1])

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import torch
 
 from ..correspondence import Correspondence
-from ..masks import MapAccumulator, binarize, dropout_keep, resize_maps, token_maps
+from ..masks import MapAccumulator, binarize, dropout_keep, resize_maps, token_maps, token_selector
 from ..steps import in_window, ramp
 from .policy import AttnCall, PlainPolicy, sdpa
-from .sdsa import allowed_anchor_tokens, anchor_keys, attend_shared
+from .sdsa import Compacted, allowed_anchor_tokens, anchor_keys, attend_shared, compact, to_device
 
 
 @dataclass
@@ -39,10 +39,11 @@ class SubjectPolicy(PlainPolicy):
         self.average: torch.Tensor | None = None  # (n, S, h, w) maps of the previous steps
         self.vanilla_queries: dict[str, torch.Tensor] = {}
         self._share: dict[tuple[int, int], torch.Tensor] = {}
+        self._selectors: dict = {}
 
     # ---- which layers and steps --------------------------------------------------------------
     def _sdsa_layer(self, call: AttnCall) -> bool:
-        return self.config.sdsa and call.layer.part in self.config.sdsa_parts
+        return self.config.sdsa and call.layer.within(self.config.sdsa_parts)
 
     def _sdsa_now(self) -> bool:
         return self.average is not None and in_window(self.state.step, self.state.num_steps, self.config.sdsa_steps)
@@ -73,9 +74,17 @@ class SubjectPolicy(PlainPolicy):
             masks = self.subject_masks(grid).any(1)
             keep = [dropout_keep(masks.shape[1], self.config.mask_dropout,
                                  (self.seeds[i] * 1_000_003 + self.state.step * 7919 + grid[0] * 31 + grid[1]) % 2**63,
-                                 masks.device) for i in range(masks.shape[0])]
-            self._share[grid] = masks & torch.stack(keep)
+                                 "cpu") for i in range(masks.shape[0])]
+            self._share[grid] = masks & to_device(torch.stack(keep), masks.device)
         return self._share[grid]
+
+    def allowed(self, grid) -> Compacted:
+        """The anchors' tokens each image may see at `grid`, compacted once per step (one host sync)."""
+        key = ("allowed", grid)
+        if key not in self._share:
+            share = allowed_anchor_tokens(self.share_mask(grid), self.anchors, self.state.layout.n_images)
+            self._share[key] = compact(share, share.device)
+        return self._share[key]
 
     def snapshot(self) -> dict:
         """What later steps read from earlier ones: the map history and its average. Vanilla queries are
@@ -102,13 +111,23 @@ class SubjectPolicy(PlainPolicy):
         return sdpa(call)
 
     def _record_maps(self, call: AttnCall) -> None:
+        if self.maps and self.map_grid() != call.grid and call.grid in self.maps:
+            return  # only the maps of `map_grid` are ever read; the others were needed only to find it
         layout = self.state.layout
         query, key = layout.cond(call.query).float(), layout.cond(call.key).float()
         scores = (query @ key.transpose(-1, -2)) * call.attn.scale  # (n, H, T, L)
         if call.attention_mask is not None:
             scores = scores + layout.cond(call.attention_mask).float()
         acc = self.maps.setdefault(call.grid, MapAccumulator(self.config.mask_window))
-        acc.add(token_maps(scores.softmax(-1), self.positions, call.grid))
+        acc.add(token_maps(scores.softmax(-1), self._selector(scores), call.grid))
+
+    def _selector(self, scores: torch.Tensor) -> torch.Tensor:
+        """The subjects' token selector for these (n, H, T, L) scores, built once per length and device."""
+        key = (scores.shape[-1], scores.device)
+        if key not in self._selectors:
+            selector = token_selector(self.positions, scores.shape[0], scores.shape[-1])
+            self._selectors[key] = to_device(selector, scores.device)
+        return self._selectors[key]
 
     def self_attention(self, call: AttnCall) -> torch.Tensor:
         layer, state = call.layer, self.state
@@ -134,14 +153,13 @@ class SubjectPolicy(PlainPolicy):
         if self.cache is not None and self.cache.mode == "record":
             self.cache.store_kv(self.stage, layer.name, state.step, call.key, call.value, share, state.layout)
         sk, sv = anchor_keys(call.key, state.layout, self.anchors), anchor_keys(call.value, state.layout, self.anchors)
-        allowed = allowed_anchor_tokens(share, self.anchors, state.layout.n_images)
-        return attend_shared(call, sk, sv, allowed, state, query)
+        return attend_shared(call, sk, sv, self.allowed(call.grid), state, query)
 
     def after_attention(self, call: AttnCall, output: torch.Tensor) -> torch.Tensor:
         inj, state = self.injection, self.state
         if inj is None or call.layer.is_cross or state.mode == "vanilla" or call.grid != inj.grid:
             return output
-        if call.layer.part not in self.config.injection_parts:
+        if not call.layer.within(self.config.injection_parts):
             return output
         if not in_window(state.step, state.num_steps, self.config.injection_steps):
             return output
@@ -155,11 +173,8 @@ class SubjectPolicy(PlainPolicy):
             if self.cache is not None and self.cache.mode == "record":
                 self.cache.out[(call.layer.name, state.step)] = self.cache.keep(sources)
         match = inj.match
-        for i in range(cond.shape[0]):
-            use = match.use[i]
-            if use.any():
-                picked = sources[match.source[i, use], match.position[i, use]]
-                cond[i, use] = inj.alpha * picked + (1 - inj.alpha) * cond[i, use]
+        picked = sources[match.source, match.position]  # (n, T, C): every patch's source, used or not
+        cond.copy_(torch.where(match.use.unsqueeze(-1), inj.alpha * picked + (1 - inj.alpha) * cond, cond))
         return layout.merge(split)
 
     def final_maps(self) -> torch.Tensor | None:

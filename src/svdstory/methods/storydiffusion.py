@@ -34,7 +34,7 @@ def make_policy(ctx, config: StoryDiffusionConfig, anchors, cache):
         salt = zlib.crc32(call.layer.name.encode()) + 7919 * state.step
         rows = [torch.rand(shape[1], generator=torch.Generator("cpu").manual_seed((seeds[i] * 1_000_003 + salt) % 2**63))
                 for i in range(shape[0])]
-        return (torch.stack(rows) < config.sample_rate).to(call.query.device)
+        return torch.stack(rows) < config.sample_rate  # on the host: SharePolicy compacts it there
 
     return SharePolicy(config.parts, config.steps, anchors, select=select, cache=cache)
 
