@@ -1,4 +1,6 @@
 """`svd` end to end on the tiny models: the identity transform is `shared`, a truncation changes the images."""
+import math
+
 import pytest
 import torch
 
@@ -79,18 +81,24 @@ def test_bf16_run_decomposes_in_float32(bf16_sd, monkeypatch, method_run, core, 
     assert all(x.dtype == torch.bfloat16 and torch.isfinite(x).all() for x in rec.latents)
 
 
-def test_refresh_decomposes_less_often_and_stays_close(method_run, monkeypatch):
+def test_refresh_decomposes_each_layer_once_then_all_layers_in_one_batch(method_run, monkeypatch):
     import svdstory.attention.spectral_share as share
 
     calls = []
-    original = share.right_basis
-    monkeypatch.setattr(share, "right_basis", lambda *a, **k: calls.append(1) or original(*a, **k))
-    _, every = method_run("sd", "svd", {"zero": "rank:2", "refresh": 1})
-    _, kept = method_run("sd", "svd", {"zero": "rank:2", "refresh": 3})
-    assert calls and not torch.equal(every, kept)
+    original = share.basis_from_gram
+    monkeypatch.setattr(share, "basis_from_gram", lambda G, *a, **k: calls.append(G.shape) or original(G, *a, **k))
     steps = method_run.sampling().steps
-    layers = len(calls) // -(-steps // 3)  # decompositions happen at steps 0, 3, 6, ...
-    assert len(calls) == layers * -(-steps // 3)
+    _, never = method_run("sd", "svd", {"zero": "rank:2", "refresh": steps + 1})
+    first = list(calls)  # without a renewal, each layer decomposes once, at its first call
+    layers, widths = len(first), {shape[-1] for shape in first}
+    calls.clear()
+    _, kept = method_run("sd", "svd", {"zero": "rank:2", "refresh": 2})
+    renewals = (steps - 1) // 2  # after steps 1, 3, ...; never after the last step
+    assert layers > 1 and renewals >= 1 and len(calls) == layers + renewals * len(widths)
+    for shape in calls[layers:]:  # one call per head width holds the matrices of every layer of that width
+        assert shape[0] == sum(math.prod(s[:-2]) for s in first if s[-1] == shape[-1])
+    _, every = method_run("sd", "svd", {"zero": "rank:2", "refresh": 1})
+    assert not torch.equal(every, kept) and not torch.equal(kept, never)
     assert (every - kept).abs().mean() < (every.abs().mean() * 0.5)
 
 

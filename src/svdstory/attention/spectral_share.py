@@ -1,9 +1,11 @@
 """The `svd` method's three targets: filter what crosses between images through its spectrum."""
 from __future__ import annotations
 
+import math
+
 import torch
 
-from ..spectral import filter_in_basis, head_route, resolve, right_basis, spectral_filter
+from ..spectral import basis_from_gram, filter_matrix, gram_matrix, head_route, resolve, spectral_filter
 from .sdsa import AnchorSlots, attend_shared
 
 
@@ -14,58 +16,92 @@ def _heads(x: torch.Tensor, attn) -> torch.Tensor:
 
 
 class _Filter:
-    """`spectral_filter` that, with `refresh` > 1, decomposes a layer's matrices only every `refresh`
-    steps and in between filters in the right singular basis it kept (see `filter_in_basis`)."""
+    """`spectral_filter`, or with `refresh` > 1, a filter decided every `refresh` steps and applied
+    in between as one fixed matrix.
+
+    With refresh, a layer's first call decomposes its matrices (from their Gram matrix) and turns the
+    spectrum function's decision into the n x n matrix V diag(f(s)/s) V^T (`filter_matrix`); each
+    call then costs one product with it. Every `refresh` steps the Gram matrices of the step are set
+    aside and, once the step ends (`end_step`), decomposed in one batched call for all layers; the
+    new matrices serve the next `refresh` steps. One wait for the eigensolver per refresh and a few
+    operations per layer keep the host ahead of the GPU.
+    """
 
     def __init__(self, method: str, rank: int | None, refresh: int):
         self.method, self.rank, self.refresh = method, rank, refresh
-        self.bases = {}  # (layer, what) -> (step, V); one filter per run, so no state leaks between runs
+        self.matrices = {}  # (layer, what) -> (..., n, n); one filter per run, so no state leaks between runs
+        self.pending = {}  # (layer, what) -> (G, fn, shape, method, rank, dtype) of this step
 
-    def __call__(self, M, fn, key, step, method=None, rank=None):
+    def __call__(self, M, fn, key, renew: bool, method=None, rank=None):
+        """Filter M; `renew`: set its Gram matrix aside for the batched decomposition after this step."""
         method, rank = method or self.method, rank or self.rank
         if self.refresh <= 1:
             return spectral_filter(M, fn, method, rank)
-        kept = self.bases.get(key)
-        if kept is None or step - kept[0] >= self.refresh or step < kept[0] or kept[1].shape[:-2] != M.shape[:-2]:
-            kept = self.bases[key] = (step, right_basis(M, method, rank))
-        return filter_in_basis(M, fn, kept[1])
+        shape = (M.shape[-2], M.shape[-1])
+        P = self.matrices.get(key)
+        if P is None or P.shape[:-2] != M.shape[:-2] or P.shape[-1] != shape[1]:
+            G = gram_matrix(M)
+            P = self.matrices[key] = filter_matrix(G, basis_from_gram(G, method, rank), fn, shape).to(M.dtype)
+        elif renew:
+            self.pending[key] = (gram_matrix(M), fn, shape, method, rank, M.dtype)
+        return M @ P
+
+    def end_step(self) -> None:
+        groups = {}  # layers whose new filters come out of one batched computation
+        for key, (G, fn, shape, method, rank, dtype) in self.pending.items():
+            groups.setdefault((method, rank, fn, shape, dtype, G.shape[-1], G.dtype, G.device), []).append((key, G))
+        for (method, rank, fn, shape, dtype, *_), items in groups.items():
+            flat = torch.cat([G.reshape(-1, *G.shape[-2:]) for _, G in items])
+            P = filter_matrix(flat, basis_from_gram(flat, method, rank), fn, shape).to(dtype)
+            start = 0
+            for key, G in items:
+                count = math.prod(G.shape[:-2])
+                self.matrices[key] = P[start:start + count].reshape(G.shape)
+                start += count
+        self.pending = {}
 
 
-def _filtering_target(filter_shared, spec, method: str, rank: int | None, refresh: int):
-    """A transform that replaces the shared keys/values by `filter_shared(call, shared, fn, filt, step)`."""
-    filt = _Filter(method, rank, refresh)
+class _FilteringTarget:
+    """A transform that replaces the shared keys/values by `filter_shared(call, shared, fn, filt, renew)`."""
 
-    def transform(call, shared, allowed, state):
+    def __init__(self, filter_shared, spec, method: str, rank: int | None, refresh: int):
+        self.filter_shared, self.spec = filter_shared, spec
+        self.filt = _Filter(method, rank, refresh)
+
+    def __call__(self, call, shared, allowed, state):
         sk, sv, _ = shared
-        fn = resolve(spec, state.step, state.num_steps, call.layer.name)
+        fn = resolve(self.spec, state.step, state.num_steps, call.layer.name)
         if fn is not None:
-            sk, sv = filter_shared(call, shared, fn, filt, state.step)
+            step, refresh = state.step, self.filt.refresh
+            renew = refresh > 1 and (step + 1) % refresh == 0 and step + 1 < state.num_steps
+            sk, sv = self.filter_shared(call, shared, fn, self.filt, renew)
         return attend_shared(call, sk, sv, allowed, state)
 
-    return transform
+    def end_step(self) -> None:
+        self.filt.end_step()
 
 
-def _filter_kv(call, shared, fn, filt, step):
+def _filter_kv(call, shared, fn, filt, renew):
     sk, sv, _ = shared
     method, rank = head_route(sk.shape[-1], filt.method, filt.rank)
     both = torch.stack([sk, sv])  # one batched call for keys and values
-    return filt(both, fn, call.layer.name, step, method, rank).unbind(0)
+    return filt(both, fn, call.layer.name, renew, method, rank).unbind(0)
 
 
-def _filter_hidden(call, shared, fn, filt, step):
-    filtered = filt(shared[2], fn, call.layer.name, step)  # (c, A*T, C)
+def _filter_hidden(call, shared, fn, filt, renew):
+    filtered = filt(shared[2], fn, call.layer.name, renew)  # (c, A*T, C)
     sk, sv = _heads(call.attn.to_k(filtered), call.attn), _heads(call.attn.to_v(filtered), call.attn)
     return (sk if call.attn.norm_k is None else call.attn.norm_k(sk)), sv
 
 
 def kv_target(spec, method: str = "auto", rank: int | None = None, refresh: int = 1):
     """Filter the anchors' keys and values, each (tokens x head_dim) per guidance chunk and head."""
-    return _filtering_target(_filter_kv, spec, method, rank, refresh)
+    return _FilteringTarget(_filter_kv, spec, method, rank, refresh)
 
 
 def hidden_target(spec, method: str = "auto", rank: int | None = None, refresh: int = 1):
     """Filter the anchors' stacked hidden states (tokens x channels), then project them to keys/values."""
-    return _filtering_target(_filter_hidden, spec, method, rank, refresh)
+    return _FilteringTarget(_filter_hidden, spec, method, rank, refresh)
 
 
 def attn_target(spec, method: str = "auto", rank: int | None = None, refresh: int = 1):

@@ -27,7 +27,7 @@ class SvdConfig:
     reweight: str = "none"  # reweighting chain, e.g. exp:0.01:1.0, power:0.8, topk:4:1.5
     decomposition: str = "auto"  # auto | exact | gram | randomized | subspace
     rank: int | None = None  # keep only the top `rank` directions (needed by randomized and subspace)
-    refresh: int = 5  # decompose every `refresh` steps; in between, filter in the kept basis (kv, hidden)
+    refresh: int = 5  # decide the filter every `refresh` steps, apply it unchanged in between (kv, hidden)
     anchor_pool: int = 1  # share each anchor's tokens averaged over k x k patches (our speed approximation)
     share_uncond: bool = True  # also share in the unconditional half of guidance (False: plain attention there)
     cache_device: str = "same"

@@ -159,6 +159,26 @@ def _orthonormalise(Y: Tensor) -> Tensor:
     return Y
 
 
+def subspace_basis(G: Tensor, rank: int, oversample: int = 8, iters: int = 2,
+                   generator: torch.Generator | None = None) -> Tensor:
+    """The top `rank` eigenvectors `(..., n, rank)` of symmetric positive semi-definite `G (..., n, n)`,
+    descending, by subspace iteration: `iters` products with G and Cholesky QR from a Gaussian sketch
+    of width rank + oversample, then a Rayleigh-Ritz eigenproblem of that width. Batched kernels
+    only (cuSOLVER's batched Jacobi covers the Ritz problem up to 32 wide); float64 inside.
+    """
+    n = G.shape[-1]
+    width = min(rank + oversample, n)
+    trace = G.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
+    Gd = (G / torch.where(trace > 0, trace, torch.ones_like(trace))).double()  # a scale-free problem
+    if width == n:
+        return torch.linalg.eigh(Gd).eigenvectors.flip(-1)[..., :rank].to(G.dtype)
+    Q = _orthonormalise(Gd @ _sketch(Gd, width, generator))
+    for _ in range(iters):
+        Q = _orthonormalise(Gd @ Q)
+    _, W = torch.linalg.eigh(Q.mT @ Gd @ Q)  # Rayleigh-Ritz: a (width x width) eigenproblem, ascending
+    return (Q @ W.flip(-1))[..., :rank].to(G.dtype)
+
+
 def subspace_svd(M: Tensor, rank: int, oversample: int = 8, iters: int = 2,
                  generator: torch.Generator | None = None) -> Svd:
     """Top-`rank` SVD by subspace iteration on the small Gram matrix, built from batched kernels only.
@@ -186,12 +206,8 @@ def subspace_svd(M: Tensor, rank: int, oversample: int = 8, iters: int = 2,
     else:
         scale = X.abs().amax(dim=(-2, -1), keepdim=True)
         scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-        G = ((X / scale).mT @ (X / scale)).double()  # (..., n, n)
-        Q = _orthonormalise(G @ _sketch(G, width, generator))
-        for _ in range(iters):
-            Q = _orthonormalise(G @ Q)
-        _, W = torch.linalg.eigh(Q.mT @ G @ Q)  # Rayleigh-Ritz: a (width x width) eigenproblem
-        s, V, XV = factors_in_basis(X, (Q @ W).to(X.dtype))
+        G = (X / scale).mT @ (X / scale)  # (..., n, n)
+        s, V, XV = factors_in_basis(X, subspace_basis(G, width, 0, iters, generator))
     keep = numerical_rank_mask(s, tuple(X.shape[-2:]))
     U = torch.where(keep.unsqueeze(-2), XV / torch.where(keep, s, 1.0).unsqueeze(-2), 0.0)
     U, s, V = U[..., :k], s[..., :k], V[..., :k]
