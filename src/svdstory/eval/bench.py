@@ -20,7 +20,7 @@ from ..output import atomic_write_json, package_versions
 from .identity import bench_identity, reconcile
 from .layout import RECORD_FORMAT, Layout, Unit, plan_units, read_json
 from .metrics import MetricConfig, build_scorers
-from .shard import process_device, process_state
+from .shard import process_device, process_state, wait_for_everyone
 from .suites import Suite, to_story
 from .tables import summary_text, write_tables
 
@@ -62,7 +62,7 @@ def run_bench(cfg: BenchConfig, command=None) -> list[dict] | None:
     todo = [u for u in units if not layout.is_done(u)]
     if todo:
         _run_units(cfg, layout, todo, len(units), state, model_source, device)
-    state.wait_for_everyone()
+    wait_for_everyone(state)
     if not state.is_main_process:
         return None
     records = layout.records()

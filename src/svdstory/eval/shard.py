@@ -30,6 +30,17 @@ def process_state(device: str | None = None):
     return PartialState(cpu=use_cpu, timeout=BARRIER_TIMEOUT)
 
 
+def wait_for_everyone(state) -> None:
+    """All processes meet. Accelerate's barrier names a device per process (cuda:<local rank>), which
+    does not exist when several processes share one GPU; a gloo group meets on the host instead."""
+    import torch.distributed as dist
+
+    if state.num_processes > 1 and dist.is_available() and dist.is_initialized() and dist.get_backend() == "gloo":
+        dist.barrier()
+    else:
+        state.wait_for_everyone()
+
+
 class SingleProcess:
     """The part of accelerate.PartialState the bench uses, without initialising anything."""
 
