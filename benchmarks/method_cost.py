@@ -75,8 +75,8 @@ def timed_calls(table: dict, device: str):
         return module, name, original
 
     patches = [wrap(share, "spectral_filter", "spectral decompositions"),
-               wrap(share, "right_basis", "spectral decompositions"),
-               wrap(share, "filter_in_basis", "filtering in a kept basis"),
+               wrap(share, "basis_from_gram", "spectral decompositions"),
+               wrap(share, "filter_matrix", "filter matrices"),
                wrap(cons, "correspond", "correspondence search"),
                wrap(context, "decode", "VAE decode")]
     try:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One device call: the SynthWorld research bench (several bench processes share the GPU through
 # torchrun, with a gloo group for the barrier) and/or the SDXL-scale cost benchmark.
-# Usage: scripts/gpu_experiments.sh bench|perf|memory|both (several: one call each) ; results go to $OUT (or out/gpu).
+# Usage: scripts/gpu_experiments.sh bench|profile|perf|memory|both (several: one call each) ; results go to $OUT (or out/gpu).
 set -uo pipefail
 WHAT=${1:-both}
 OUT=${OUT:-out/gpu}
@@ -46,6 +46,12 @@ json.dump(synthworld_suite($STORIES, seed=0, scenes_per_story=4), open('/tmp/sui
   python3 -m svdstory report /tmp/bench --vs consistory svd --method svd --out /tmp/report > "$OUT/report_log.txt" 2>&1
   cp /tmp/report/report.md /tmp/report/*.png "$OUT/" 2>/dev/null
   tar czf "$OUT/report_html.tgz" -C /tmp/report . 2>/dev/null
+fi
+if [ "$WHAT" = profile ]; then
+  # kernel-level profile of 10 steps per method: GPU busy time, host-bound gaps, svdstory's regions
+  timeout ${PROF_SEC:-170} python3 benchmarks/profile_method.py --scale sdxl --device cuda --dtype float16 --steps 10 \
+    ${PROF_ARGS:-} > "$OUT/profile.txt" 2>&1
+  grep -E "^## |^wall|^host" "$OUT/profile.txt"
 fi
 if [ "$WHAT" = perf ] || [ "$WHAT" = both ]; then
   # the decompositions alone: the issue's 20 x 3072x64, then the shapes of SDXL's keys with 2 anchors
