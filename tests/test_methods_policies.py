@@ -272,3 +272,14 @@ def test_ipca_extends_only_the_conditional_half(cfg):
     expected = torch.softmax(q[cond] @ K.mT * attn.scale, dim=-1) @ V
     torch.testing.assert_close(ours[cond], expected, rtol=0, atol=1e-6)
     assert not torch.allclose(ours[cond], plain[cond], atol=1e-4)
+
+
+def test_parts_that_select_no_attention_layer_fail_in_one_line():
+    from svdstory.attention.spatial import check_parts_match
+    from svdstory.errors import SvdStoryError
+
+    layers = [UP, DOWN, LayerInfo.from_name("up_blocks.1.attentions.0.transformer_blocks.0.attn2.processor")]
+    check_parts_match(("up",), layers, "parts")
+    check_parts_match(("down.1",), layers, "parts")
+    with pytest.raises(SvdStoryError, match=r"parts=up\.0 selects no attention layer.*down\.1, up\.1"):
+        check_parts_match(("up.0",), layers, "parts")

@@ -115,3 +115,18 @@ def test_sharing_only_in_the_conditional_half(method_run):
     both = generate(model, method_run.story, "svd", {}, unguided).images
     cond = generate(model, method_run.story, "svd", {"share_uncond": False}, unguided).images
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(both, cond))
+
+
+def test_refresh_filter_keeps_the_rank_cap_and_follows_a_changed_rule():
+    from svdstory.attention.spectral_share import _Filter
+
+    M = torch.randn(2, 40, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    keep_all = lambda s, shape: s
+    capped = _Filter("auto", 3, refresh=5)(M, keep_all, "layer", False)
+    assert torch.linalg.matrix_rank(capped).tolist() == [3, 3]  # rank=3 caps the exact route too
+
+    filt = _Filter("auto", None, refresh=5)
+    top_one = lambda s, shape: torch.where(torch.arange(s.shape[-1]) < 1, s, 0.0)
+    assert torch.linalg.matrix_rank(filt(M, top_one, "layer", False)).tolist() == [1, 1]
+    # a scheduled rule change (here: keep everything) applies at the next call, not at the next refresh
+    torch.testing.assert_close(filt(M, keep_all, "layer", False), M)

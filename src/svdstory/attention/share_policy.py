@@ -14,6 +14,7 @@ from ..steps import in_window
 from .policy import AttnCall, PlainPolicy, sdpa
 from .pooling import pool_bias, pool_tokens, poolable
 from .sdsa import AnchorSlots, anchor_keys, attend_shared, compact, pick_images
+from .spatial import check_parts_match
 
 
 def plain_shared(call: AttnCall, shared, allowed, state) -> torch.Tensor:
@@ -67,6 +68,9 @@ class SharePolicy(PlainPolicy):
             allowed = allowed.dense(n, shared[0].shape[2], "cpu")
             allowed = compact(allowed & self.select(call, state, tuple(allowed.shape)).cpu(), call.query.device)
         return shared, allowed
+
+    def check_layers(self, layers) -> None:
+        check_parts_match(self.parts, layers, "parts")
 
     def end_step(self, state) -> None:
         end = getattr(self.transform, "end_step", None)  # e.g. the svd filter's batched basis refresh

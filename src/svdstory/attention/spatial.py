@@ -44,5 +44,14 @@ _PART = re.compile(r"(down|up)(\.\d+)?|mid")
 def check_parts(parts, option: str) -> None:
     """UNet parts are down, mid, up, or one block of down/up such as up.0 (SDXL's 32x32 decoder block)."""
     bad = [p for p in parts if not _PART.fullmatch(p)]
-    if bad:
-        raise SvdStoryError(f"option {option} must be among down, mid, up or a block such as up.0; got {bad}")
+    if bad or not parts:
+        raise SvdStoryError(f"option {option} must be among down, mid, up or a block such as up.0; got {list(parts)}")
+
+
+def check_parts_match(parts, layers, option: str) -> None:
+    """Fail in one line if `parts` selects none of the self-attention `layers` of this model."""
+    own = [layer for layer in layers if not layer.is_cross]
+    if own and not any(layer.within(parts) for layer in own):
+        blocks = sorted({layer.part if layer.part == "mid" else f"{layer.part}.{layer.block}" for layer in own})
+        raise SvdStoryError(f"option {option}={','.join(parts)} selects no attention layer of this model "
+                            f"(its attention blocks: {', '.join(blocks)})")

@@ -22,14 +22,15 @@ class _Filter:
     With refresh, a layer's first call decomposes its matrices (from their Gram matrix) and turns the
     spectrum function's decision into the n x n matrix V diag(f(s)/s) V^T (`filter_matrix`); each
     call then costs one product with it. Every `refresh` steps the Gram matrices of the step are set
-    aside and, once the step ends (`end_step`), decomposed in one batched call for all layers; the
-    new matrices serve the next `refresh` steps. One wait for the eigensolver per refresh and a few
-    operations per layer keep the host ahead of the GPU.
+    aside and, once the step ends (`end_step`), decomposed in one batched call per group of layers
+    of one shape (two on SDXL); the new matrices serve the next `refresh` steps. A scheduled change
+    of the rule (a step range, a ramp) takes effect at once, in the kept basis. One wait for the
+    eigensolver per group and refresh, and a few operations per layer, keep the host ahead of the GPU.
     """
 
     def __init__(self, method: str, rank: int | None, refresh: int):
         self.method, self.rank, self.refresh = method, rank, refresh
-        self.matrices = {}  # (layer, what) -> (..., n, n); one filter per run, so no state leaks between runs
+        self.matrices = {}  # (layer, what) -> (filter (..., n, n), its rule, its basis); one filter per run
         self.pending = {}  # (layer, what) -> (G, fn, shape, method, rank, dtype) of this step
 
     def __call__(self, M, fn, key, renew: bool, method=None, rank=None):
@@ -38,13 +39,16 @@ class _Filter:
         if self.refresh <= 1:
             return spectral_filter(M, fn, method, rank)
         shape = (M.shape[-2], M.shape[-1])
-        P = self.matrices.get(key)
-        if P is None or P.shape[:-2] != M.shape[:-2] or P.shape[-1] != shape[1]:
+        kept = self.matrices.get(key)
+        if kept is None or kept[0].shape[:-2] != M.shape[:-2] or kept[0].shape[-1] != shape[1]:
             G = gram_matrix(M)
-            P = self.matrices[key] = filter_matrix(G, basis_from_gram(G, method, rank), fn, shape).to(M.dtype)
-        elif renew:
+            V = basis_from_gram(G, method, rank)
+            kept = self.matrices[key] = (filter_matrix(G, V, fn, shape).to(M.dtype), fn, V)
+        elif kept[1] != fn:  # the schedule changed the rule (a step range, a ramp): apply it now, in the kept basis
+            kept = self.matrices[key] = (filter_matrix(gram_matrix(M), kept[2], fn, shape).to(M.dtype), fn, kept[2])
+        if renew:
             self.pending[key] = (gram_matrix(M), fn, shape, method, rank, M.dtype)
-        return M @ P
+        return M @ kept[0]
 
     def end_step(self) -> None:
         groups = {}  # layers whose new filters come out of one batched computation
@@ -52,11 +56,13 @@ class _Filter:
             groups.setdefault((method, rank, fn, shape, dtype, G.shape[-1], G.dtype, G.device), []).append((key, G))
         for (method, rank, fn, shape, dtype, *_), items in groups.items():
             flat = torch.cat([G.reshape(-1, *G.shape[-2:]) for _, G in items])
-            P = filter_matrix(flat, basis_from_gram(flat, method, rank), fn, shape).to(dtype)
+            V = basis_from_gram(flat, method, rank)
+            P = filter_matrix(flat, V, fn, shape).to(dtype)
             start = 0
             for key, G in items:
                 count = math.prod(G.shape[:-2])
-                self.matrices[key] = P[start:start + count].reshape(G.shape)
+                part = slice(start, start + count)
+                self.matrices[key] = (P[part].reshape(G.shape), fn, V[part].reshape(*G.shape[:-2], *V.shape[-2:]))
                 start += count
         self.pending = {}
 

@@ -12,6 +12,7 @@ from ..masks import MapAccumulator, binarize, dropout_keep, resize_maps, token_m
 from ..steps import in_window, ramp
 from .policy import AttnCall, PlainPolicy, sdpa
 from .sdsa import Compacted, allowed_anchor_tokens, anchor_keys, attend_shared, compact, to_device
+from .spatial import check_parts_match
 
 
 @dataclass
@@ -40,6 +41,10 @@ class SubjectPolicy(PlainPolicy):
         self.vanilla_queries: dict[str, torch.Tensor] = {}
         self._share: dict[tuple[int, int], torch.Tensor] = {}
         self._selectors: dict = {}
+
+    def check_layers(self, layers) -> None:
+        if self.config.sdsa:
+            check_parts_match(self.config.sdsa_parts, layers, "sdsa_parts")
 
     # ---- which layers and steps --------------------------------------------------------------
     def _sdsa_layer(self, call: AttnCall) -> bool:

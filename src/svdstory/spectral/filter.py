@@ -117,9 +117,10 @@ def filter_matrix(G: Tensor, V: Tensor, fn: SpectrumFn, shape: tuple[int, int]) 
 def basis_from_gram(G: Tensor, method: str = "auto", rank: int | None = None) -> Tensor:
     """`right_basis` from Gram matrices `G (..., n, n)` alone: their top eigenvectors, descending.
 
-    With a rank (the `subspace` and `randomized` routes), the top `rank` by subspace iteration on
-    G, every step batched; otherwise all n from `linalg.eigh`.
+    With a rank, only the top `rank`: by subspace iteration on G for the `subspace` and
+    `randomized` routes (every step batched), from `linalg.eigh` for the others (`exact`, `gram`,
+    `auto`: with only G at hand, all three are its eigendecomposition).
     """
     if check_method(method) in ("subspace", "randomized") and rank is not None and rank < G.shape[-1]:
         return subspace_basis(G, rank)
-    return torch.linalg.eigh(G).eigenvectors.flip(-1)
+    return torch.linalg.eigh(G).eigenvectors.flip(-1)[..., :rank]  # a rank caps every route
