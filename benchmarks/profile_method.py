@@ -1,4 +1,4 @@
-"""Where a method's time goes on a GPU, kernel by kernel: torch.profiler over a short run.
+r"""Where a method's time goes on a GPU, kernel by kernel: torch.profiler over a short run.
 
     python benchmarks/profile_method.py --scale sdxl --device cuda --dtype float16 --steps 10 \
         --method vanilla --method shared --method svd
@@ -28,7 +28,8 @@ REGIONS = [  # (module, function, label): svdstory's own work, labelled in the t
     ("svdstory.attention.spectral_share", "spectral_filter", "svd: decompose and filter"),
     ("svdstory.attention.sdsa", "shared_attention", "extended attention"),
     ("svdstory.attention.share_policy", "anchor_keys", "gathering anchor tokens"),
-    ("svdstory.attention.sdsa", "compact", "masked sharing: index lists"),
+    ("svdstory.attention.share_policy", "compact", "masked sharing: index lists"),
+    ("svdstory.attention.subject_policy", "compact", "masked sharing: index lists"),
     ("svdstory.attention.subject_policy", "binarize", "consistory: subject masks"),
     ("svdstory.attention.spectral_share", "attend_shared", "extended attention (svd)"),
 ]
@@ -77,24 +78,25 @@ def profile_one(model, story, spec, sampling, top: int, device: str) -> str:
         wall = time.perf_counter() - start
     kernels = kernel_events(prof)
     busy = sum(e.device_time for e in kernels) / 1e6
-    lines = [f"## {spec}", f"wall {wall:.2f} s under the profiler; GPU kernels {busy:.2f} s "
-             f"({len(kernels)} launches); host-bound gap {wall - busy:.2f} s", ""]
+    summary = (f"GPU kernels {busy:.2f} s ({len(kernels)} launches); host-bound gap {wall - busy:.2f} s"
+               if device.startswith("cuda") else "no GPU: host regions and ops only")
+    lines = [f"## {spec}", f"wall {wall:.2f} s under the profiler; {summary}", ""]
     averages = prof.key_averages()
     lines.append("| region | calls | device time (s) | host time (s) |")
     lines.append("| --- | --- | --- | --- |")
-    for *_, label in REGIONS:
+    for label in dict.fromkeys(label for *_, label in REGIONS):
         rows = [a for a in averages if a.key == label]
         if rows:
             a = rows[0]
             lines.append(f"| {label} | {a.count} | {a.device_time_total / 1e6:.3f} | {a.cpu_time_total / 1e6:.3f} |")
-    lines += ["", "| kernel / op | calls | self device time (s) |", "| --- | --- | --- |"]
-    by_device = sorted((a for a in averages if a.self_device_time_total > 0),
-                       key=lambda a: a.self_device_time_total, reverse=True)
-    for a in by_device[:top]:
-        lines.append(f"| {a.key[:90]} | {a.count} | {a.self_device_time_total / 1e6:.3f} |")
-    syncs = [a for a in averages if a.key in ("cudaStreamSynchronize", "cudaDeviceSynchronize", "aten::item",
-                                              "aten::_local_scalar_dense", "cudaMemcpyAsync")]
-    lines += [""] + [f"host: {a.key} x{a.count}, {a.cpu_time_total / 1e6:.3f} s" for a in syncs]
+    gpu = device.startswith("cuda")
+    own = (lambda a: a.self_device_time_total) if gpu else (lambda a: a.self_cpu_time_total)
+    lines += ["", f"| kernel / op | calls | self {'device' if gpu else 'host'} time (s) |", "| --- | --- | --- |"]
+    for a in sorted((a for a in averages if own(a) > 0), key=own, reverse=True)[:top]:
+        lines.append(f"| {a.key[:90]} | {a.count} | {own(a) / 1e6:.3f} |")
+    waits = [a for a in averages if a.key in ("cudaStreamSynchronize", "cudaDeviceSynchronize")]
+    lines += ["", f"host syncs (stream and device synchronisations): {sum(a.count for a in waits)}, "
+                  f"{sum(a.cpu_time_total for a in waits) / 1e6:.3f} s waiting"]
     return "\n".join(lines) + "\n"
 
 

@@ -51,7 +51,7 @@ if [ "$WHAT" = profile ]; then
   # kernel-level profile of 10 steps per method: GPU busy time, host-bound gaps, svdstory's regions
   timeout ${PROF_SEC:-170} python3 benchmarks/profile_method.py --scale sdxl --device cuda --dtype float16 --steps 10 \
     ${PROF_ARGS:-} > "$OUT/profile.txt" 2>&1
-  grep -E "^## |^wall|^host" "$OUT/profile.txt"
+  grep -E "^## |^wall|^host syncs" "$OUT/profile.txt"
 fi
 if [ "$WHAT" = perf ] || [ "$WHAT" = both ]; then
   # the decompositions alone: the 20 x 3072x64, then the shapes of SDXL's keys with 2 anchors
