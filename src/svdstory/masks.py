@@ -96,8 +96,9 @@ def token_maps(probs: torch.Tensor, positions, grid: tuple[int, int]) -> torch.T
 
 
 def dropout_keep(n_tokens: int, rate: float, seed: int, device) -> torch.Tensor:
-    """A keep-mask for mask dropout, drawn from its own generator so a batch split changes nothing."""
+    """A keep-mask for mask dropout, drawn from its own generator so a batch split changes nothing; moved
+    to `device` without making the host wait for a GPU's queue."""
     if rate <= 0:
         return torch.ones(n_tokens, dtype=torch.bool, device=device)
     draw = torch.rand(n_tokens, generator=torch.Generator("cpu").manual_seed(seed))
-    return (draw >= rate).to(device)
+    return (draw >= rate).to(device, non_blocking=True)

@@ -1,9 +1,8 @@
 """Subject-driven self-attention: each image's queries see their own tokens plus shared subject tokens."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import contextlib
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -47,15 +46,20 @@ def compact(allowed: torch.Tensor, device) -> Compacted:
     """`Compacted` form of an (n, S) bool pattern, its indices placed on `device`. Reads the pattern
     on the host: one wait for the GPU if it lives there (build it once per step and grid)."""
     rows = allowed.cpu()
-    groups, indices, start = [], [], 0
-    while start < rows.shape[0]:
+    groups = _runs(rows.shape[0], lambda i, j: torch.equal(rows[i], rows[j]))
+    return Compacted(groups, tuple(to_device(rows[start].nonzero().squeeze(1), device) for start, _ in groups))
+
+
+def _runs(n: int, same) -> tuple[tuple[int, int], ...]:
+    """(start, stop) ranges of consecutive items 0..n-1 with `same(i, start)` for every i in a range."""
+    runs, start = [], 0
+    while start < n:
         stop = start + 1
-        while stop < rows.shape[0] and torch.equal(rows[stop], rows[start]):
+        while stop < n and same(stop, start):
             stop += 1
-        groups.append((start, stop))
-        indices.append(to_device(rows[start].nonzero().squeeze(1), device))
+        runs.append((start, stop))
         start = stop
-    return Compacted(tuple(groups), tuple(indices))
+    return tuple(runs)
 
 
 def to_device(x: torch.Tensor, device) -> torch.Tensor:
@@ -127,17 +131,13 @@ def _slot_attention(q, k, v, shared_k, shared_v, slots: AnchorSlots, layout, sca
     n, S = layout.n_images, shared_k.shape[2]
     width = S // len(slots.anchors) if slots.anchors else S
     skips = {a: j for j, a in enumerate(slots.anchors) if a < n}  # image -> the slot it must not see
-    groups, start = [], 0
-    while start < n:  # runs of consecutive images that see the same slots
-        stop = start + 1
-        while stop < n and skips.get(stop) == skips.get(start):
-            stop += 1
+    groups = []
+    for start, stop in _runs(n, lambda i, j: skips.get(i) == skips.get(j)):  # images that see the same slots
         skip = skips.get(start)
         lo, hi = (0, 0) if skip is None else (skip * width, (skip + 1) * width)  # the slot it skips
         seen = lambda x: x if hi == lo else x[:, :, hi:] if lo == 0 else x[:, :, :lo] if hi == S else \
             torch.cat([x[:, :, :lo], x[:, :, hi:]], dim=2)
         groups.append((start, stop, seen(shared_k), seen(shared_v), slots.bias))
-        start = stop
     return _attend_groups(q, k, v, groups, layout, scale, chunk)
 
 

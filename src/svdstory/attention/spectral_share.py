@@ -40,14 +40,15 @@ class _Filter:
             return spectral_filter(M, fn, method, rank)
         shape = (M.shape[-2], M.shape[-1])
         kept = self.matrices.get(key)
-        if kept is None or kept[0].shape[:-2] != M.shape[:-2] or kept[0].shape[-1] != shape[1]:
-            G = gram_matrix(M)
+        fresh = kept is None or kept[0].shape[:-2] != M.shape[:-2] or kept[0].shape[-1] != shape[1]
+        G = gram_matrix(M) if fresh or renew or kept[1] != fn else None  # only on the steps that need it
+        if fresh:
             V = basis_from_gram(G, method, rank)
             kept = self.matrices[key] = (filter_matrix(G, V, fn, shape).to(M.dtype), fn, V)
         elif kept[1] != fn:  # the schedule changed the rule (a step range, a ramp): apply it now, in the kept basis
-            kept = self.matrices[key] = (filter_matrix(gram_matrix(M), kept[2], fn, shape).to(M.dtype), fn, kept[2])
+            kept = self.matrices[key] = (filter_matrix(G, kept[2], fn, shape).to(M.dtype), fn, kept[2])
         if renew:
-            self.pending[key] = (gram_matrix(M), fn, shape, method, rank, M.dtype)
+            self.pending[key] = (G, fn, shape, method, rank, M.dtype)
         return M @ kept[0]
 
     def end_step(self) -> None:

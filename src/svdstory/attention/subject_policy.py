@@ -79,8 +79,8 @@ class SubjectPolicy(PlainPolicy):
             masks = self.subject_masks(grid).any(1)
             keep = [dropout_keep(masks.shape[1], self.config.mask_dropout,
                                  (self.seeds[i] * 1_000_003 + self.state.step * 7919 + grid[0] * 31 + grid[1]) % 2**63,
-                                 "cpu") for i in range(masks.shape[0])]
-            self._share[grid] = masks & to_device(torch.stack(keep), masks.device)
+                                 masks.device) for i in range(masks.shape[0])]
+            self._share[grid] = masks & torch.stack(keep)
         return self._share[grid]
 
     def allowed(self, grid) -> Compacted:

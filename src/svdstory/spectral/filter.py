@@ -43,9 +43,13 @@ def _filter_gram(X: Tensor, fn: SpectrumFn, shape: tuple[int, int]) -> Tensor:
 def _recompose(s: Tensor, V: Tensor, XV: Tensor, f: Tensor) -> Tensor:
     """(X V) diag(f / s) V^T. Only s ~ 0 to rounding is skipped: above that (X V)_i / s_i has unit
     norm, so the ratio is safe and an identity f reproduces X even for the tiny directions."""
+    return (XV * _gains(s, f).unsqueeze(-2)) @ V.mT
+
+
+def _gains(s: Tensor, f: Tensor) -> Tensor:
+    """f / s per direction, 0 where s is zero to rounding (s_i <= eps * s_max)."""
     keep = s > s.amax(dim=-1, keepdim=True) * torch.finfo(s.dtype).eps
-    ratio = torch.where(keep, f / torch.where(keep, s, 1.0), 0.0)  # (..., r)
-    return (XV * ratio.unsqueeze(-2)) @ V.mT
+    return torch.where(keep, f / torch.where(keep, s, 1.0), 0.0)  # (..., r)
 
 
 def spectral_filter(M: Tensor, fn: SpectrumFn, method: str = "auto", rank: int | None = None) -> Tensor:
@@ -70,14 +74,9 @@ def spectral_filter(M: Tensor, fn: SpectrumFn, method: str = "auto", rank: int |
 
 
 def right_basis(M: Tensor, method: str = "auto", rank: int | None = None) -> Tensor:
-    """The right singular vectors `V (..., n, r)` of tall matrices `M (..., m, n)`, in float32."""
-    name = check_method(method)
-    if name == "auto":
-        name = choose_method(tuple(M.shape))
-    X = M.to(compute_dtype(output_dtype(M)))
-    if name == "gram" and rank is None:
-        return tall_gram_factors(X)[1]
-    return decompose(X, name, rank).Vh.mT
+    """The right singular vectors `V (..., n, r)` of matrices `M (..., m, n)`, descending, in float32
+    (float64 stays): the eigenvectors of M^T M, see `basis_from_gram`."""
+    return basis_from_gram(gram_matrix(M), method, rank)
 
 
 def gram_matrix(M: Tensor) -> Tensor:
@@ -109,9 +108,7 @@ def filter_matrix(G: Tensor, V: Tensor, fn: SpectrumFn, shape: tuple[int, int]) 
     s, order = torch.sort(s, dim=-1, descending=True)
     V = V.gather(-1, order.unsqueeze(-2).expand_as(V))
     f = _apply(fn, s, shape, G.diagonal(dim1=-2, dim2=-1).sum(-1))
-    keep = s > s.amax(dim=-1, keepdim=True) * torch.finfo(s.dtype).eps
-    ratio = torch.where(keep, f / torch.where(keep, s, 1.0), 0.0)  # (..., r)
-    return (V * ratio.unsqueeze(-2)) @ V.mT
+    return (V * _gains(s, f).unsqueeze(-2)) @ V.mT
 
 
 def basis_from_gram(G: Tensor, method: str = "auto", rank: int | None = None) -> Tensor:
