@@ -101,3 +101,49 @@ def test_prepass_steps_gives_the_prepass_its_own_schedule(counted):
     # t = 667, 334, 1: the pre-pass stops after 334, with vanilla queries at step 1 (3); the main pass runs 5 + 2
     assert short_calls == 10
     assert not torch.equal(short_final, off_final)  # DIFT features and masks from another schedule
+
+
+@pytest.mark.parametrize("kind", ["sd", "sdxl"])
+def test_vanilla_query_passes_reuse_the_down_and_mid_blocks_exactly(models, base_story, core, monkeypatch, kind):
+    """With SDSA in the decoder only, a vanilla-query pass and the SDSA pass of its step compute the down and
+    mid blocks alike: the second pass takes the first one's outputs, and the images and masks stay the same,
+    bit for bit (steps with injection in the encoder run both passes whole)."""
+    from svdstory.attention.subject_policy import SubjectPolicy
+
+    unet = models[kind].pipe.unet
+
+    def run():
+        calls, rec = [], core.Recorder()
+        handle = unet.down_blocks[0].resnets[0].register_forward_pre_hook(lambda *_: calls.append(None))
+        try:
+            result = generate(models[kind], base_story, "consistory", core.base_options,
+                              core.sampling(core.base_steps), callback=rec)
+        finally:
+            handle.remove()
+        return result, rec.final, len(calls)
+
+    replayed, replayed_final, replayed_calls = run()
+    monkeypatch.setattr(SubjectPolicy, "encoder_alike", lambda self, state: False)
+    whole, whole_final, whole_calls = run()
+    assert torch.equal(replayed_final, whole_final)
+    assert all((np.asarray(a) == np.asarray(b)).all() for m, n in zip(replayed.masks, whole.masks) for a, b in zip(m, n))
+    assert replayed_calls < whole_calls  # the down blocks ran once for some two-pass step
+
+
+def test_packed_sharing_gives_the_images_of_grouped_sharing(sd_model, base_story, consistory_base, core, monkeypatch):
+    """On a GPU in half precision SDSA runs as one variable-length call over keys gathered by index
+    (`Packed`); forced here on the CPU (per-row reference calls), the images are those of grouped calls."""
+    import svdstory.attention.subject_policy as subject_policy
+
+    _, grouped = consistory_base
+    calls = []
+
+    def always(q, chunk):
+        calls.append(q.shape)
+        return True
+
+    monkeypatch.setattr(subject_policy, "packs", always)
+    packed = core.Recorder()
+    generate(sd_model, base_story, "consistory", core.base_options, core.sampling(core.base_steps), callback=packed)
+    assert calls  # the packed route ran
+    torch.testing.assert_close(packed.final, grouped.final, rtol=1e-4, atol=1e-4)

@@ -181,3 +181,20 @@ def test_compact_groups_consecutive_identical_rows_and_lists_their_tokens():
     out = compact(allowed, "cpu")
     assert out.groups == ((0, 1), (1, 2), (2, 4), (4, 5))  # rows 2 and 3 alike; row 4 equals row 1 but not next to it
     assert [idx.tolist() for idx in out.indices] == [[0, 2], [1, 2], [0, 1, 3], [1, 2]]
+
+
+@pytest.mark.parametrize("anchors", [[0, 1], [1, 3]])
+def test_packed_attention_equals_brute_force(anchors):
+    """Each batch row over its own tokens and the shared tokens it may see, gathered from the batch's
+    keys by one index list (the variable-length route; per-row calls where that kernel does not run)."""
+    from svdstory.attention.sdsa import pack, packed_attention
+
+    layout = BatchLayout(4, True)
+    q, k, v = qkv(layout, seed=11)
+    q = q.transpose(1, 2).contiguous().transpose(1, 2)  # the processor's storage
+    share = planted_share(4, seed=12)
+    packed = pack(allowed_anchor_tokens(share, anchors, 4), anchors, layout, T, "cpu")
+    assert packed.lengths[0] == T + sum(int(share[a].sum()) for a in anchors if a != 0)
+    ours = shared_attention(q, k, v, None, None, packed, layout, SCALE)
+    expected = brute_force(q, k, v, layout, in_batch_visibility(k, v, layout, share, anchors))
+    torch.testing.assert_close(ours, expected, rtol=0, atol=1e-10)

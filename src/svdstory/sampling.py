@@ -8,6 +8,7 @@ import torch
 
 from .attention.install import forward_hooks, story_processors
 from .errors import SvdStoryError
+from .replay import passes_with_replay
 from .state import BatchLayout, RunState
 
 
@@ -100,10 +101,13 @@ def denoise(model, state: RunState, latents: torch.Tensor, cond: Conditioning, s
             state.step, state.timestep = i, int(t)
             model_in = torch.cat([latents] * layout.chunks)
             model_in = scheduler.scale_model_input(model_in, t)
-            for mode in state.policy.passes(state):
+            state.policy.begin_step(state)
+            modes = state.policy.passes(state)
+            for mode, blocks in passes_with_replay(unet, modes, state.policy.encoder_alike(state)):
                 state.mode = mode
-                noise = unet(model_in, scheduler.timesteps[i], encoder_hidden_states=cond.embeds,
-                             added_cond_kwargs=added).sample
+                with blocks:
+                    noise = unet(model_in, scheduler.timesteps[i], encoder_hidden_states=cond.embeds,
+                                 added_cond_kwargs=added).sample
             state.mode = "main"
             if layout.cfg:
                 uncond, text = noise.chunk(2)

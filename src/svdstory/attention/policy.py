@@ -41,8 +41,17 @@ class PlainPolicy:
         """Hook on the projected output (B, tokens, C), e.g. for feature injection."""
         return output
 
+    def begin_step(self, state) -> None:
+        """Called at the start of a step, before its UNet passes: the place to prepare what the passes will
+        read from the host, while the GPU's queue still holds the previous step's work."""
+
     def end_step(self, state) -> None:
         """Called once the sampler has stepped: a policy may update what it learnt at this step."""
+
+    def encoder_alike(self, state) -> bool:
+        """True if this step's passes compute the UNet's down and mid blocks alike (the later pass then
+        reuses the first one's outputs there)."""
+        return False
 
     def passes(self, state) -> tuple[str, ...]:
         """UNet passes to run at the current step; the last one drives the sampler."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -40,6 +41,80 @@ class Compacted:
 
     groups: tuple[tuple[int, int], ...]  # (start, stop) image ranges
     indices: tuple[torch.Tensor, ...]  # per group, (k,) positions in the shared tokens, on the device
+
+
+@dataclass(frozen=True)
+class Packed:
+    """Masked sharing as one variable-length attention call: every row of the batch attends to its own
+    tokens followed by the shared tokens it may see, both gathered from the batch's own keys (the
+    anchors' tokens are rows of the same tensor), so no group needs a call of its own."""
+
+    index: torch.Tensor  # (total keys,) positions on the batch's (B*T) token axis, on the device
+    cu_q: torch.Tensor  # (B+1,) int32 offsets of each row's queries in the packed queries
+    cu_k: torch.Tensor  # (B+1,) int32 offsets of each row's keys in the packed keys
+    lengths: tuple[int, ...]  # keys per row (host copy)
+
+
+def pack(allowed: torch.Tensor, anchors, layout, tokens: int, device) -> Packed:
+    """`Packed` form of an (n, A*T) pattern over the anchors' tokens (slot j: image anchors[j]) of the
+    same batch. Built on the host from a host copy of the pattern (one wait if it lives on a GPU), with
+    NumPy (microseconds per row) and sent to the device in one copy."""
+    rows, n, T = allowed.cpu().numpy(), layout.n_images, tokens
+    # position of slot j's token p inside one guidance chunk of the batch
+    source = (np.repeat(np.asarray(anchors, dtype=np.int64), T) * T + np.tile(np.arange(T), len(anchors)))
+    pieces, lengths = [], []
+    for c in range(layout.chunks):
+        for i in range(n):
+            b = c * n + i
+            seen = source[rows[i]] + c * n * T
+            pieces += [np.arange(b * T, (b + 1) * T), seen]
+            lengths.append(T + seen.size)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    starts = np.arange(len(lengths) + 1) * T
+    both = to_device(torch.from_numpy(np.concatenate([starts, offsets, *pieces])), device)  # one copy
+    B = len(lengths)
+    return Packed(both[2 * (B + 1):], both[:B + 1].to(torch.int32), both[B + 1:2 * (B + 1)].to(torch.int32),
+                  tuple(lengths))
+
+
+def _varlen():
+    """PyTorch's variable-length attention (`torch.nn.attention.varlen`, 2.10+ with a `scale`), or None."""
+    try:
+        import inspect
+
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    return varlen_attn if "scale" in inspect.signature(varlen_attn).parameters else None
+
+
+VARLEN = _varlen()
+
+
+def _varlen_runs(q: torch.Tensor) -> bool:
+    return VARLEN is not None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16)
+
+
+def packs(q: torch.Tensor, chunk: int | None) -> bool:
+    """Whether masked sharing runs as one `Packed` call: PyTorch's variable-length attention runs on
+    this tensor (a GPU, half precision) and queries are not chunked."""
+    return _varlen_runs(q) and not chunk
+
+
+def packed_attention(q, k, v, packed: Packed, scale) -> torch.Tensor:
+    """Attention of every batch row over its packed keys; q, k, v (B, H, T, d) -> (B, H, T, d)."""
+    B, H, T, d = q.shape
+    flat = lambda x: x.transpose(1, 2).reshape(B * T, H, d)  # a view for the processor's (B, T, H, d) storage
+    keys, values = flat(k).index_select(0, packed.index), flat(v).index_select(0, packed.index)
+    if _varlen_runs(q):
+        out = VARLEN(flat(q), keys, values, packed.cu_q, packed.cu_k, T, max(packed.lengths), scale=scale)
+        return out.view(B, T, H, d).transpose(1, 2)
+    # one call per row where the variable-length kernel does not run (the reference for tests)
+    starts = [0, *torch.tensor(packed.lengths).cumsum(0).tolist()]
+    rows = [F.scaled_dot_product_attention(q[b], keys[starts[b]:starts[b + 1]].transpose(0, 1),
+                                           values[starts[b]:starts[b + 1]].transpose(0, 1), scale=scale)
+            for b in range(B)]
+    return torch.stack(rows)
 
 
 def compact(allowed: torch.Tensor, device) -> Compacted:
@@ -96,13 +171,16 @@ def allowed_anchor_tokens(share: torch.Tensor, anchors: list[int], n_images: int
 
 def shared_attention(q, k, v, shared_k, shared_v, allowed, layout, scale, chunk: int | None = None) -> torch.Tensor:
     """Attention over [own keys | shared keys]; `allowed` (n, S) bool, or its `Compacted` form, masks
-    the shared part (None: all; `AnchorSlots`: a structured pattern without a mask).
+    the shared part (None: all; `AnchorSlots`: a structured pattern without a mask; `Packed`: the
+    pattern over this batch's anchors, gathered from k and v, shared_k/v unused).
 
     q, k, v: (chunks*n, H, T, d); shared_k/v: (chunks, H, S, d), the same for every image of a chunk.
     `chunk` bounds the queries per SDPA call, which bounds memory where a kernel materialises scores.
     """
     if isinstance(allowed, AnchorSlots):
         return _slot_attention(q, k, v, shared_k, shared_v, allowed, layout, scale, chunk)
+    if isinstance(allowed, Packed):  # the shared tokens are gathered from k and v themselves
+        return packed_attention(q, k, v, allowed, scale)
     c, n = layout.chunks, layout.n_images
     B, H, T, d = k.shape
     if allowed is None:

@@ -66,6 +66,7 @@ class SharePolicy(PlainPolicy):
             allowed = AnchorSlots(tuple(self.anchors), bias)
         if self.select is not None:  # (methods with a select do not pool); built on the host: no sync
             allowed = allowed.dense(n, shared[0].shape[2], "cpu")
+            # compacted into groups: a pattern new at every layer costs more to pack than packing saves
             allowed = compact(allowed & self.select(call, state, tuple(allowed.shape)).cpu(), call.query.device)
         return shared, allowed
 

@@ -11,7 +11,8 @@ from ..correspondence import Correspondence
 from ..masks import MapAccumulator, binarize, dropout_keep, resize_maps, token_maps, token_selector
 from ..steps import in_window, ramp
 from .policy import AttnCall, PlainPolicy, sdpa
-from .sdsa import Compacted, allowed_anchor_tokens, anchor_keys, attend_shared, compact, to_device
+from .sdsa import (Compacted, Packed, allowed_anchor_tokens, anchor_keys, attend_shared, compact, pack, packs,
+                   to_device)
 from .spatial import check_parts_match
 
 
@@ -41,6 +42,7 @@ class SubjectPolicy(PlainPolicy):
         self.vanilla_queries: dict[str, torch.Tensor] = {}
         self._share: dict[tuple[int, int], torch.Tensor] = {}
         self._selectors: dict = {}
+        self._sdsa_grids: dict[tuple[int, int], torch.Tensor] = {}  # grids with SDSA -> an empty query-like tensor
 
     def check_layers(self, layers) -> None:
         if self.config.sdsa:
@@ -59,6 +61,13 @@ class SubjectPolicy(PlainPolicy):
 
     def passes(self, state) -> tuple[str, ...]:
         return ("vanilla", "main") if self._mix_now() else ("main",)
+
+    def encoder_alike(self, state) -> bool:
+        """The vanilla-query pass and the main pass differ in the down and mid blocks only through SDSA or
+        feature injection there (cross-attention maps are recorded by the vanilla pass instead)."""
+        up = lambda parts: all(part.split(".")[0] == "up" for part in parts)
+        injecting = self.injection is not None and in_window(state.step, state.num_steps, self.config.injection_steps)
+        return (not self.config.sdsa or up(self.config.sdsa_parts)) and (not injecting or up(self.config.injection_parts))
 
     # ---- masks ---------------------------------------------------------------------------------
     def map_grid(self) -> tuple[int, int] | None:
@@ -83,22 +92,33 @@ class SubjectPolicy(PlainPolicy):
             self._share[grid] = masks & torch.stack(keep)
         return self._share[grid]
 
-    def allowed(self, grid) -> Compacted:
-        """The anchors' tokens each image may see at `grid`, compacted once per step (one host sync)."""
+    def allowed(self, grid, query: torch.Tensor) -> Compacted | Packed:
+        """The anchors' tokens each image may see at `grid`, read on the host once per step (one sync):
+        packed for one variable-length call where that kernel runs, else compacted into groups."""
         key = ("allowed", grid)
         if key not in self._share:
             share = allowed_anchor_tokens(self.share_mask(grid), self.anchors, self.state.layout.n_images)
-            self._share[key] = compact(share, share.device)
+            self._share[key] = (pack(share, self.anchors, self.state.layout, grid[0] * grid[1], query.device)
+                                if packs(query, self.state.attention_chunk) else compact(share, share.device))
         return self._share[key]
 
     def snapshot(self) -> dict:
         """What later steps read from earlier ones: the map history and its average. Vanilla queries are
         left out: a step that mixes records them in its own vanilla pass before they are read."""
-        return {"maps": copy.deepcopy(self.maps), "average": self.average}
+        return {"maps": copy.deepcopy(self.maps), "average": self.average, "grids": dict(self._sdsa_grids)}
 
     def restore(self, snapshot: dict) -> None:
         """Continue from `snapshot()` of another run (the main pass taking over from the pre-pass)."""
         self.maps, self.average = copy.deepcopy(snapshot["maps"]), snapshot["average"]
+        self._sdsa_grids = dict(snapshot["grids"])
+
+    def begin_step(self, state) -> None:
+        """Read this step's sharing patterns back to the host before the UNet runs. Read at the first SDSA
+        layer instead, the wait would empty the GPU's queue mid-pass and leave the host issuing the rest of
+        the pass's small decoder kernels one by one, with the GPU waiting on it."""
+        if self._sdsa_now() and not (self.cache is not None and self.cache.mode == "use"):
+            for grid, like in self._sdsa_grids.items():
+                self.allowed(grid, like)
 
     def end_step(self, state) -> None:
         for acc in self.maps.values():
@@ -110,8 +130,10 @@ class SubjectPolicy(PlainPolicy):
 
     # ---- attention ------------------------------------------------------------------------------
     def cross_attention(self, call: AttnCall) -> torch.Tensor:
-        if self.state.mode != "vanilla":
-            self._record_maps(call)
+        state = self.state
+        if state.mode != "vanilla" or (call.layer.part != "up" and len(self.passes(state)) > 1
+                                       and self.encoder_alike(state)):
+            self._record_maps(call)  # the main pass reuses the vanilla pass's down and mid blocks
         # the output stays stock SDPA: with every mechanism off a run reproduces vanilla bit for bit
         return sdpa(call)
 
@@ -119,12 +141,12 @@ class SubjectPolicy(PlainPolicy):
         if self.maps and self.map_grid() != call.grid and call.grid in self.maps:
             return  # only the maps of `map_grid` are ever read; the others were needed only to find it
         layout = self.state.layout
-        query, key = layout.cond(call.query).float(), layout.cond(call.key).float()
-        scores = (query @ key.transpose(-1, -2)) * call.attn.scale  # (n, H, T, L)
+        # logits in the model's precision (as the attention itself computes them), softmax in float32
+        scores = (layout.cond(call.query) @ layout.cond(call.key).transpose(-1, -2)) * call.attn.scale  # (n, H, T, L)
         if call.attention_mask is not None:
-            scores = scores + layout.cond(call.attention_mask).float()
+            scores = scores + layout.cond(call.attention_mask)
         acc = self.maps.setdefault(call.grid, MapAccumulator(self.config.mask_window))
-        acc.add(token_maps(scores.softmax(-1), self._selector(scores), call.grid))
+        acc.add(token_maps(scores.softmax(-1, dtype=torch.float32), self._selector(scores), call.grid))
 
     def _selector(self, scores: torch.Tensor) -> torch.Tensor:
         """The subjects' token selector for these (n, H, T, L) scores, built once per length and device."""
@@ -157,8 +179,13 @@ class SubjectPolicy(PlainPolicy):
         share = self.share_mask(call.grid)
         if self.cache is not None and self.cache.mode == "record":
             self.cache.store_kv(self.stage, layer.name, state.step, call.key, call.value, share, state.layout)
+        if call.grid not in self._sdsa_grids:
+            self._sdsa_grids[call.grid] = query.new_empty(0)
+        allowed = self.allowed(call.grid, query)
+        if isinstance(allowed, Packed):  # gathers the anchors' tokens from the keys themselves
+            return attend_shared(call, None, None, allowed, state, query)
         sk, sv = anchor_keys(call.key, state.layout, self.anchors), anchor_keys(call.value, state.layout, self.anchors)
-        return attend_shared(call, sk, sv, self.allowed(call.grid), state, query)
+        return attend_shared(call, sk, sv, allowed, state, query)
 
     def after_attention(self, call: AttnCall, output: torch.Tensor) -> torch.Tensor:
         inj, state = self.injection, self.state

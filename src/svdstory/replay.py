@@ -1,0 +1,46 @@
+"""One run of the UNet's down and mid blocks for two passes of a step that compute them alike."""
+from __future__ import annotations
+
+import contextlib
+
+
+class EncoderReplay:
+    """Records the outputs of the down and mid blocks in a first pass and hands them to a second pass in
+    place of running the blocks again (exact when nothing in those blocks differs between the passes)."""
+
+    def __init__(self, unet):
+        self.blocks = [*unet.down_blocks] + ([unet.mid_block] if unet.mid_block is not None else [])
+        self.outputs: dict[int, object] = {}
+
+    @contextlib.contextmanager
+    def record(self):
+        keep = lambda i: (lambda module, args, output: self.outputs.__setitem__(i, output))
+        handles = [block.register_forward_hook(keep(i)) for i, block in enumerate(self.blocks)]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    @contextlib.contextmanager
+    def replay(self):
+        if len(self.outputs) != len(self.blocks):  # the recording pass did not run every block
+            yield
+            return
+        for i, block in enumerate(self.blocks):
+            block.forward = lambda *args, __out=self.outputs[i], **kwargs: __out
+        try:
+            yield
+        finally:
+            for block in self.blocks:
+                del block.forward
+            self.outputs = {}
+
+
+def passes_with_replay(unet, modes, alike: bool):
+    """(mode, context) for each UNet pass of a step: with `alike` and two passes, the first records its
+    down and mid blocks and the second reuses them."""
+    if not alike or len(modes) != 2:
+        return [(mode, contextlib.nullcontext()) for mode in modes]
+    replay = EncoderReplay(unet)
+    return [(modes[0], replay.record()), (modes[1], replay.replay())]
