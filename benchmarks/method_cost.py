@@ -91,9 +91,29 @@ def count_passes(model, table: dict):
     return unet.register_forward_pre_hook(lambda *_: table.__setitem__("unet passes", table.get("unet passes", 0) + 1))
 
 
+@contextlib.contextmanager
+def one_call_sharing():
+    """ConsiStory's SDSA as one attention call over [own | shared] keys per group of images (the route
+    before the packed variable-length call; storydiffusion always takes it)."""
+    import svdstory.attention.subject_policy as subject_policy
+
+    original = subject_policy.packs
+    subject_policy.packs = lambda *_: False
+    try:
+        yield
+    finally:
+        subject_policy.packs = original
+
+
+ONE_CALL = " (one call over own + shared keys)"
+
+
 def measure(model, story, spec, sampling, device, breakdown: bool) -> dict:
     from svdstory import generate
 
+    if spec.endswith(ONE_CALL):
+        with one_call_sharing():
+            return {**measure(model, story, spec[:-len(ONE_CALL)], sampling, device, breakdown), "method": spec}
     name, options = parse_method(spec)
     if device.startswith("cuda"):
         gc.collect()  # tensors of the previous run still in reference cycles would count in this peak
@@ -142,6 +162,8 @@ def main() -> int:
                         help="re-run with the breakdown timers only for these methods (default: all)")
     parser.add_argument("--vae", default="tiny", choices=["tiny", "sdxl"],
                         help="sdxl scale: a tiny VAE (default; the denoising peak shows) or SDXL's VAE architecture")
+    parser.add_argument("--one-call", action="append", default=[],
+                        help="also time this method with SDSA as one call over [own | shared] keys per group")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
@@ -150,7 +172,7 @@ def main() -> int:
     model = load(args.scale, args.device, args.dtype, args.vae == "sdxl")
     story = Story("a cat", SCENES[: args.images])
     sampling = SamplingConfig(steps=args.steps, height=args.size, width=args.size, seed=0)
-    methods = args.method or DEFAULT_METHODS
+    methods = (args.method or DEFAULT_METHODS) + [spec + ONE_CALL for spec in args.one_call]
     measure(model, Story("a cat", SCENES[:2]), "vanilla", SamplingConfig(steps=2, height=args.size, width=args.size),
             args.device, False)  # warm-up: kernels, allocator, lazy imports
     rows = []

@@ -32,6 +32,9 @@ REGIONS = [  # (module, function, label): svdstory's own work, labelled in the t
     ("svdstory.attention.subject_policy", "compact", "masked sharing: index lists"),
     ("svdstory.attention.subject_policy", "binarize", "consistory: subject masks"),
     ("svdstory.attention.spectral_share", "attend_shared", "extended attention (svd)"),
+    ("svdstory.attention.subject_policy", "SubjectPolicy._record_maps", "consistory: cross-attention maps"),
+    ("svdstory.attention.subject_policy", "SubjectPolicy.after_attention", "consistory: feature injection"),
+    ("svdstory.attention.subject_policy", "SubjectPolicy.self_attention", "consistory: self-attention layers"),
 ]
 
 
@@ -41,8 +44,11 @@ def labelled():
 
     undo = []
     for module_name, name, label in REGIONS:
-        module = importlib.import_module(module_name)
-        original = getattr(module, name, None)
+        owner = importlib.import_module(module_name)
+        *path, name = name.split(".")  # "Class.method": patch the class
+        for part in path:
+            owner = getattr(owner, part)
+        original = getattr(owner, name, None)
         if original is None:  # a region this version does not have
             continue
 
@@ -50,13 +56,13 @@ def labelled():
             with record_function(__label):
                 return __original(*args, **kwargs)
 
-        setattr(module, name, wrapped)
-        undo.append((module, name, original))
+        setattr(owner, name, wrapped)
+        undo.append((owner, name, original))
     try:
         yield
     finally:
-        for module, name, original in undo:
-            setattr(module, name, original)
+        for owner, name, original in undo:
+            setattr(owner, name, original)
 
 
 def kernel_events(prof):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One device call: the SynthWorld research bench (several bench processes share the GPU through
 # torchrun, with a gloo group for the barrier) and/or the SDXL-scale cost benchmark.
-# Usage: scripts/gpu_experiments.sh bench|profile|perf|memory|both (several: one call each) ; results go to $OUT (or out/gpu).
+# Usage: scripts/gpu_experiments.sh bench|profile|perf|memory|sharing|both (several: one call each) ; results go to $OUT (or out/gpu).
 set -uo pipefail
 WHAT=${1:-both}
 OUT=${OUT:-out/gpu}
@@ -67,4 +67,17 @@ if [ "$WHAT" = memory ] || [ "$WHAT" = both ]; then
   timeout ${MEM_SEC:-150} python3 benchmarks/memory.py --scale sdxl --device cuda --dtype float16 \
     --json "$OUT/memory_sdxl.json" > "$OUT/memory_log.txt" 2>&1
   grep -v -i "warn\|torchvision" "$OUT/memory_log.txt" | tail -14
+fi
+if [ "$WHAT" = sharing ]; then
+  # masked sharing: its attention calls alone, its cost with and without the packed variable-length
+  # call, and a kernel profile of ConsiStory
+  timeout 150 python3 benchmarks/attention_kernels.py --device cuda > "$OUT/attention_kernels.txt" 2>&1
+  cat "$OUT/attention_kernels.txt"
+  timeout ${PERF_SEC:-300} python3 benchmarks/method_cost.py --scale sdxl --device cuda --dtype float16 --images 4 \
+    --steps 50 --no-breakdown --repeats 2 --method vanilla --method consistory --method storydiffusion \
+    --one-call consistory --one-call storydiffusion ${PERF_ARGS:-} --json "$OUT/perf_sdxl.json" > "$OUT/perf_log.txt" 2>&1
+  grep "^|" "$OUT/perf_log.txt"
+  timeout ${PROF_SEC:-150} python3 benchmarks/profile_method.py --scale sdxl --device cuda --dtype float16 --steps 10 \
+    --top 30 --method consistory > "$OUT/profile.txt" 2>&1
+  grep -E "^## |^wall|^host syncs" "$OUT/profile.txt"
 fi
