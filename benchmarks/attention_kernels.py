@@ -5,7 +5,8 @@ r"""Masked sharing's attention calls alone, kernel against kernel, at SDXL's sha
 ConsiStory's SDSA gives each group of images its own number of shared keys, different at every call.
 This times, per layer call (CUDA events, median over calls whose shared lengths vary as in a run):
 - `own keys only`: the plain self-attention of the layer, with each SDPA backend;
-- `groups, <backend>`: what masked sharing did, one call per group of images over [own | shared];
+- `groups, <backend>`: one call per group of images over [own | shared] (what runs on a CPU, with
+  PyTorch before 2.10 and for storydiffusion);
 - `packed`: one variable-length FlashAttention call for the whole batch over keys gathered by one
   index list per step (`attention.sdsa.Packed`), what runs on a GPU.
 """

@@ -69,13 +69,13 @@ if [ "$WHAT" = memory ] || [ "$WHAT" = both ]; then
   grep -v -i "warn\|torchvision" "$OUT/memory_log.txt" | tail -14
 fi
 if [ "$WHAT" = sharing ]; then
-  # masked sharing: its attention calls alone, its cost with and without the packed variable-length
-  # call, and a kernel profile of ConsiStory
+  # masked sharing: its attention calls alone, ConsiStory's cost with and without the packed
+  # variable-length call, and a kernel profile of ConsiStory
   timeout 150 python3 benchmarks/attention_kernels.py --device cuda > "$OUT/attention_kernels.txt" 2>&1
   cat "$OUT/attention_kernels.txt"
   timeout ${PERF_SEC:-300} python3 benchmarks/method_cost.py --scale sdxl --device cuda --dtype float16 --images 4 \
     --steps 50 --no-breakdown --repeats 2 --method vanilla --method consistory --method storydiffusion \
-    --one-call consistory --one-call storydiffusion ${PERF_ARGS:-} --json "$OUT/perf_sdxl.json" > "$OUT/perf_log.txt" 2>&1
+    --one-call consistory ${PERF_ARGS:-} --json "$OUT/perf_sdxl.json" > "$OUT/perf_log.txt" 2>&1
   grep "^|" "$OUT/perf_log.txt"
   timeout ${PROF_SEC:-150} python3 benchmarks/profile_method.py --scale sdxl --device cuda --dtype float16 --steps 10 \
     --top 30 --method consistory > "$OUT/profile.txt" 2>&1

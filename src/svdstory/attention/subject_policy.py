@@ -131,8 +131,7 @@ class SubjectPolicy(PlainPolicy):
     # ---- attention ------------------------------------------------------------------------------
     def cross_attention(self, call: AttnCall) -> torch.Tensor:
         state = self.state
-        if state.mode != "vanilla" or (call.layer.part != "up" and len(self.passes(state)) > 1
-                                       and self.encoder_alike(state)):
+        if state.mode != "vanilla" or (call.layer.part != "up" and self.encoder_alike(state)):
             self._record_maps(call)  # the main pass reuses the vanilla pass's down and mid blocks
         # the output stays stock SDPA: with every mechanism off a run reproduces vanilla bit for bit
         return sdpa(call)
