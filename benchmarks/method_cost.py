@@ -106,11 +106,36 @@ def one_call_sharing():
 
 
 ONE_CALL = " (one call over own + shared keys)"
+EAGER = " (sharing patterns read at the start of each step)"
+
+
+@contextlib.contextmanager
+def eager_patterns():
+    """ConsiStory's sharing patterns read back to the host as soon as they are queued, at the start of
+    each step (the route before the copy was read only at the first SDSA layer)."""
+    from svdstory.attention.subject_policy import SubjectPolicy
+
+    original = SubjectPolicy.begin_step
+
+    def begin_step(self, state):
+        original(self, state)
+        for key, pending in list(self._share.items()):
+            if isinstance(key, tuple) and key[0] == "allowed":
+                pending.get()
+
+    SubjectPolicy.begin_step = begin_step
+    try:
+        yield
+    finally:
+        SubjectPolicy.begin_step = original
 
 
 def measure(model, story, spec, sampling, device, breakdown: bool) -> dict:
     from svdstory import generate
 
+    if spec.endswith(EAGER):
+        with eager_patterns():
+            return {**measure(model, story, spec[:-len(EAGER)], sampling, device, breakdown), "method": spec}
     if spec.endswith(ONE_CALL):
         with one_call_sharing():
             return {**measure(model, story, spec[:-len(ONE_CALL)], sampling, device, breakdown), "method": spec}
@@ -164,6 +189,8 @@ def main() -> int:
                         help="sdxl scale: a tiny VAE (default; the denoising peak shows) or SDXL's VAE architecture")
     parser.add_argument("--one-call", action="append", default=[],
                         help="also time this method with SDSA as one call over [own | shared] keys per group")
+    parser.add_argument("--eager-patterns", action="append", default=[],
+                        help="also time this consistory spec with its sharing patterns read at the start of each step")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
@@ -172,7 +199,8 @@ def main() -> int:
     model = load(args.scale, args.device, args.dtype, args.vae == "sdxl")
     story = Story("a cat", SCENES[: args.images])
     sampling = SamplingConfig(steps=args.steps, height=args.size, width=args.size, seed=0)
-    methods = (args.method or DEFAULT_METHODS) + [spec + ONE_CALL for spec in args.one_call]
+    methods = ((args.method or DEFAULT_METHODS) + [spec + ONE_CALL for spec in args.one_call]
+               + [spec + EAGER for spec in args.eager_patterns])
     measure(model, Story("a cat", SCENES[:2]), "vanilla", SamplingConfig(steps=2, height=args.size, width=args.size),
             args.device, False)  # warm-up: kernels, allocator, lazy imports
     rows = []

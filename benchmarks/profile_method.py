@@ -10,6 +10,7 @@ attention), and the kernels that took the most device time.
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import sys
 import time
@@ -71,7 +72,60 @@ def kernel_events(prof):
             and not e.name.startswith(tuple(label for *_, label in REGIONS))]
 
 
-def profile_one(model, story, spec, sampling, top: int, device: str) -> str:
+def idle_gaps(trace: dict, top: int) -> list[str]:
+    """Where the GPU waited: gaps between consecutive kernels, each charged to the host operation that
+    launched the kernel after it (innermost op and innermost svdstory region), and to a host wait
+    (stream, event or device synchronisation, or a blocking copy) that ended inside the gap."""
+    events = trace["traceEvents"]
+    kernels = sorted((e for e in events if e.get("cat") == "kernel"), key=lambda e: e["ts"])
+    launches = {e["args"].get("correlation"): e for e in events if e.get("cat") == "cuda_runtime"}
+    labels = {label for *_, label in REGIONS}
+    spans = lambda keep: sorted((e for e in events if e.get("cat") in ("cpu_op", "user_annotation") and "dur" in e
+                                 and keep(e["name"] in labels)), key=lambda e: e["ts"])
+    ops, regions = spans(lambda labelled: not labelled), spans(lambda labelled: labelled)
+    waits = [e for e in events if e.get("cat") == "cuda_runtime" and "Synchronize" in e.get("name", "")]
+    wait_ends = sorted(w["ts"] + w["dur"] for w in waits)
+    by_op, by_region, after_wait, total, end = {}, {}, 0.0, 0.0, None
+    starts, region_starts = [e["ts"] for e in ops], [e["ts"] for e in regions]
+    for k in kernels:
+        if end is not None and k["ts"] - end > 2.0:
+            gap = k["ts"] - end
+            total += gap
+            launch = launches.get(k["args"].get("correlation"))
+            op = region = "(unknown)"
+            if launch is not None:
+                around = lambda spans, at: [e["name"] for e in spans[max(0, at - 400):at]
+                                            if e["ts"] + e["dur"] >= launch["ts"]]  # the innermost last
+                names = around(ops, bisect.bisect_right(starts, launch["ts"]))
+                op = names[-1] if names else "(none)"
+                names = around(regions, bisect.bisect_right(region_starts, launch["ts"]))
+                region = names[-1] if names else "(outside svdstory regions)"
+            by_op[op] = by_op.get(op, 0.0) + gap
+            by_region[region] = by_region.get(region, 0.0) + gap
+            if bisect.bisect_right(wait_ends, k["ts"]) > bisect.bisect_left(wait_ends, end):
+                after_wait += gap  # the host had been waiting for the GPU just before
+        end = max(end or 0.0, k["ts"] + k.get("dur", 0))
+    synced = sum(w["dur"] for w in waits)
+    lines = [f"GPU idle between kernels: {total / 1e6:.3f} s, of which after a host wait: {after_wait / 1e6:.3f} s; "
+             f"host waiting in synchronisations: {synced / 1e6:.3f} s ({len(waits)} calls)", "",
+             "| host op launching the kernel after a gap | idle (s) |", "| --- | --- |"]
+    lines += [f"| {k[:80]} | {v / 1e6:.3f} |" for k, v in sorted(by_op.items(), key=lambda kv: -kv[1])[:top]]
+    lines += ["", "| svdstory region at that launch | idle (s) |", "| --- | --- |"]
+    lines += [f"| {k} | {v / 1e6:.3f} |" for k, v in sorted(by_region.items(), key=lambda kv: -kv[1])]
+    return lines
+
+
+def kernel_totals(prof) -> dict:
+    """{kernel name: [calls, device microseconds]} of a finished profile."""
+    totals: dict = {}
+    for e in kernel_events(prof):
+        row = totals.setdefault(e.name, [0, 0.0])
+        row[0] += 1
+        row[1] += e.device_time
+    return totals
+
+
+def profile_one(model, story, spec, sampling, top: int, device: str, trace_dir: str | None = None) -> str:
     from svdstory import generate
 
     name, options = parse_method(spec)
@@ -103,6 +157,19 @@ def profile_one(model, story, spec, sampling, top: int, device: str) -> str:
     waits = [a for a in averages if a.key in ("cudaStreamSynchronize", "cudaDeviceSynchronize")]
     lines += ["", f"host syncs (stream and device synchronisations): {sum(a.count for a in waits)}, "
                   f"{sum(a.cpu_time_total for a in waits) / 1e6:.3f} s waiting"]
+    if trace_dir and gpu:
+        import gzip
+        import json
+        import re
+
+        stem = Path(trace_dir) / re.sub(r"[^A-Za-z0-9_.=-]+", "_", spec)
+        prof.export_chrome_trace(str(stem) + ".trace.json")
+        trace = json.loads(Path(str(stem) + ".trace.json").read_text())
+        lines += [""] + idle_gaps(trace, top)
+        with gzip.open(str(stem) + ".trace.json.gz", "wt") as f:
+            json.dump(trace, f)
+        Path(str(stem) + ".trace.json").unlink()
+        Path(str(stem) + ".kernels.json").write_text(json.dumps(kernel_totals(prof)))
     return "\n".join(lines) + "\n"
 
 
@@ -115,6 +182,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--method", action="append", default=None)
     parser.add_argument("--top", type=int, default=18)
+    parser.add_argument("--trace", help="folder: write each method's trace (gzip), kernel totals and where the GPU idled")
     args = parser.parse_args()
 
     from svdstory import SamplingConfig, Story
@@ -127,7 +195,7 @@ def main() -> int:
     generate(model, Story("a cat", SCENES[:2]), "vanilla", {}, SamplingConfig(steps=2))  # warm-up
     print(f"device: {device_name(args.device)}; {args.images} images; {args.steps} steps; torch {torch.__version__}\n")
     for spec in args.method or ["vanilla", "shared", "svd"]:
-        print(profile_one(model, story, spec, sampling, args.top, args.device), flush=True)
+        print(profile_one(model, story, spec, sampling, args.top, args.device, args.trace), flush=True)
     return 0
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One device call: the SynthWorld research bench (several bench processes share the GPU through
 # torchrun, with a gloo group for the barrier) and/or the SDXL-scale cost benchmark.
-# Usage: scripts/gpu_experiments.sh bench|profile|perf|memory|sharing|both (several: one call each) ; results go to $OUT (or out/gpu).
+# Usage: scripts/gpu_experiments.sh bench|profile|perf|memory|sharing|host|ab|both (several: one call each) ; results go to $OUT (or out/gpu).
 set -uo pipefail
 WHAT=${1:-both}
 OUT=${OUT:-out/gpu}
@@ -80,4 +80,36 @@ if [ "$WHAT" = sharing ]; then
   timeout ${PROF_SEC:-150} python3 benchmarks/profile_method.py --scale sdxl --device cuda --dtype float16 --steps 10 \
     --top 30 --method consistory > "$OUT/profile.txt" 2>&1
   grep -E "^## |^wall|^host syncs" "$OUT/profile.txt"
+fi
+if [ "$WHAT" = host ]; then
+  # where the GPU waits for the host: a traced profile of 10 steps (idle gaps charged to the host op that
+  # launched the next kernel), ConsiStory with its sharing patterns read early or late in the same run,
+  # and the same at 512 px, where the GPU's work is a quarter and the host's pace shows
+  timeout ${PROF_SEC:-200} python3 benchmarks/profile_method.py --scale sdxl --device cuda --dtype float16 --steps 10 \
+    --top 25 --trace "$OUT" --method vanilla --method consistory > "$OUT/profile.txt" 2>&1
+  grep -E "^## |^wall|^host syncs|^GPU idle" "$OUT/profile.txt"
+  timeout ${PERF_SEC:-240} python3 benchmarks/method_cost.py --scale sdxl --device cuda --dtype float16 --images 4 \
+    --steps 50 --no-breakdown --repeats 2 --method vanilla --method consistory --eager-patterns consistory \
+    ${PERF_ARGS:-} --json "$OUT/perf_sdxl.json" > "$OUT/perf_log.txt" 2>&1
+  grep "^|" "$OUT/perf_log.txt"
+  timeout ${SMALL_SEC:-100} python3 benchmarks/method_cost.py --scale sdxl --device cuda --dtype float16 --images 4 \
+    --steps 50 --size 512 --no-breakdown --method vanilla --method consistory --eager-patterns consistory \
+    > "$OUT/perf_512.txt" 2>&1
+  grep "^|" "$OUT/perf_512.txt"
+fi
+if [ "$WHAT" = ab ]; then
+  # vanilla and ConsiStory timed by an earlier version of the package (BASE: a folder holding its
+  # svdstory, e.g. from `git archive`) and by this one, one after the other on the same machine, at 1024
+  # and at 512 px (a quarter of the GPU's work: the host's pace shows); then a traced profile of this one
+  for size in 1024 512; do
+    for src in ${BASE:+$BASE} src; do
+      PYTHONPATH=$src:${PYTHONPATH#src:} timeout ${AB_SEC:-110} python3 benchmarks/method_cost.py --scale sdxl \
+        --device cuda --dtype float16 --images 4 --steps 50 --size $size --no-breakdown --repeats 2 \
+        --method vanilla --method consistory ${AB_ARGS:-} > "$OUT/ab_${size}_$(basename $(dirname $src))_$(basename $src).txt" 2>&1
+      echo "== $src at $size px"; grep "^| [a-z]" "$OUT"/ab_${size}_$(basename $(dirname $src))_$(basename $src).txt
+    done
+  done
+  timeout ${PROF_SEC:-150} python3 benchmarks/profile_method.py --scale sdxl --device cuda --dtype float16 --steps 10 \
+    --top 25 --trace "$OUT" --method consistory > "$OUT/profile.txt" 2>&1
+  grep -E "^## |^wall|^host syncs|^GPU idle" "$OUT/profile.txt"
 fi

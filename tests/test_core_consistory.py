@@ -147,3 +147,31 @@ def test_packed_sharing_gives_the_images_of_grouped_sharing(sd_model, base_story
     generate(sd_model, base_story, "consistory", core.base_options, core.sampling(core.base_steps), callback=packed)
     assert calls  # the packed route ran
     torch.testing.assert_close(packed.final, grouped.final, rtol=1e-4, atol=1e-4)
+
+
+def test_maps_batched_over_layers_equal_maps_layer_by_layer(sd_model, base_story, core, monkeypatch):
+    """Cross-attention maps are held and computed for several layers in one product; computed one layer at
+    a time (a batch limit of one score), the subject masks and the images are the same."""
+    import svdstory.attention.subject_policy as subject_policy
+
+    original = subject_policy.SubjectPolicy._flush_maps
+
+    def run(limit):
+        flushed = []
+
+        def counting(self, key=None):
+            flushed.append(sum(len(v) for k, v in self._pending.items() if key is None or k == key))
+            return original(self, key)
+
+        monkeypatch.setattr(subject_policy.SubjectPolicy, "_flush_maps", counting)
+        monkeypatch.setattr(subject_policy, "MAP_BATCH_SCORES", limit)
+        rec = core.Recorder()
+        result = generate(sd_model, base_story, "consistory", core.base_options, core.sampling(core.base_steps),
+                          callback=rec)
+        return result, rec.final, max(flushed)
+
+    batched, batched_final, most = run(2**26)
+    single, single_final, one = run(1)
+    assert most > 1 and one == 1  # several layers in one product, then every layer on its own
+    torch.testing.assert_close(single_final, batched_final, rtol=1e-4, atol=1e-4)
+    assert all((np.asarray(a) == np.asarray(b)).all() for m, n in zip(single.masks, batched.masks) for a, b in zip(m, n))

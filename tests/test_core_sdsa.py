@@ -198,3 +198,19 @@ def test_packed_attention_equals_brute_force(anchors):
     ours = shared_attention(q, k, v, None, None, packed, layout, SCALE)
     expected = brute_force(q, k, v, layout, in_batch_visibility(k, v, layout, share, anchors))
     torch.testing.assert_close(ours, expected, rtol=0, atol=1e-10)
+
+
+def test_picking_images_by_slice_or_index_tensor_gives_list_indexing():
+    """pick_images never indexes with a Python list (a blocking copy on a GPU) yet returns the same rows."""
+    from svdstory.attention.sdsa import pick_images
+
+    split = torch.arange(2 * 5 * 3).view(2, 5, 3)
+    for images in ([1, 2], [0, 3], [4, 1, 2]):
+        assert torch.equal(pick_images(split, images), split[:, images])
+
+
+def test_host_copy_of_a_host_tensor_is_that_tensor():
+    from svdstory.attention.sdsa import to_host_later
+
+    x = torch.tensor([[True, False], [False, True]])
+    assert torch.equal(to_host_later(x).get(), x)

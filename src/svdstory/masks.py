@@ -58,16 +58,20 @@ class MapAccumulator:
 
     def __init__(self, window: int):
         self.window = window
-        self.current: list[torch.Tensor] = []  # this step's maps, one (n, S, h, w) per layer
+        self.total: torch.Tensor | None = None  # this step's maps, summed over its layers so far
+        self.layers = 0  # ... and how many layers that sum holds
         self.history: deque = deque(maxlen=window)  # per-step layer averages
 
-    def add(self, maps: torch.Tensor) -> None:
-        self.current.append(maps.float())
+    def add(self, maps: torch.Tensor, layers: int = 1) -> None:
+        """Add (n, S, h, w) maps: one layer's, or the sum of `layers` layers' maps."""
+        maps = maps.float()
+        self.total = maps if self.total is None else self.total + maps
+        self.layers += layers
 
     def end_step(self) -> None:
-        if self.current:
-            self.history.append(torch.stack(self.current).mean(0))
-            self.current = []
+        if self.layers:
+            self.history.append(self.total / self.layers)
+            self.total, self.layers = None, 0
 
     def average(self) -> torch.Tensor | None:
         """(n, S, h, w) mean over the layers and the last `window` steps, or None before any step."""

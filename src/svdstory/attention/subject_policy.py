@@ -11,8 +11,8 @@ from ..correspondence import Correspondence
 from ..masks import MapAccumulator, binarize, dropout_keep, resize_maps, token_maps, token_selector
 from ..steps import in_window, ramp
 from .policy import AttnCall, PlainPolicy, sdpa
-from .sdsa import (Compacted, Packed, allowed_anchor_tokens, anchor_keys, attend_shared, compact, pack, packs,
-                   to_device)
+from .sdsa import (Compacted, HostCopy, Packed, allowed_anchor_tokens, anchor_keys, attend_shared, compact, pack,
+                   packs, to_device, to_host_later)
 from .spatial import check_parts_match
 
 
@@ -23,6 +23,11 @@ class Injection:
     grid: tuple[int, int]
     match: Correspondence
     alpha: float
+
+
+# Cross-attention layers whose maps are computed together hold at most about this many scores (2^26:
+# 256 MiB of float32 probabilities; 11 of SDXL's 32x32 layers for 4 images).
+MAP_BATCH_SCORES = 2**26
 
 
 class SubjectPolicy(PlainPolicy):
@@ -42,7 +47,8 @@ class SubjectPolicy(PlainPolicy):
         self.vanilla_queries: dict[str, torch.Tensor] = {}
         self._share: dict[tuple[int, int], torch.Tensor] = {}
         self._selectors: dict = {}
-        self._sdsa_grids: dict[tuple[int, int], torch.Tensor] = {}  # grids with SDSA -> an empty query-like tensor
+        self._pending: dict[tuple, list] = {}  # cross-attention (q, k, mask) held for a map product over layers
+        self._sdsa_grids: dict[tuple[int, int], bool] = {}  # grids where SDSA ran (their patterns are queued early)
 
     def check_layers(self, layers) -> None:
         if self.config.sdsa:
@@ -93,14 +99,19 @@ class SubjectPolicy(PlainPolicy):
         return self._share[grid]
 
     def allowed(self, grid, query: torch.Tensor) -> Compacted | Packed:
-        """The anchors' tokens each image may see at `grid`, read on the host once per step (one sync):
-        packed for one variable-length call where that kernel runs, else compacted into groups."""
+        """The anchors' tokens each image may see at `grid`, read on the host once per step: packed for one
+        variable-length call where that kernel runs, else compacted into groups."""
         key = ("allowed", grid)
-        if key not in self._share:
-            share = allowed_anchor_tokens(self.share_mask(grid), self.anchors, self.state.layout.n_images)
+        if not isinstance(self._share.get(key), (Compacted, Packed)):
+            pending = self._share[key] if key in self._share else self._pattern_to_host(grid)
+            share = pending.get()  # waits only for the work queued before the copy (see begin_step)
             self._share[key] = (pack(share, self.anchors, self.state.layout, grid[0] * grid[1], query.device)
-                                if packs(query, self.state.attention_chunk) else compact(share, share.device))
+                                if packs(query, self.state.attention_chunk) else compact(share, query.device))
         return self._share[key]
+
+    def _pattern_to_host(self, grid) -> HostCopy:
+        share = allowed_anchor_tokens(self.share_mask(grid), self.anchors, self.state.layout.n_images)
+        return to_host_later(share)
 
     def snapshot(self) -> dict:
         """What later steps read from earlier ones: the map history and its average. Vanilla queries are
@@ -113,14 +124,16 @@ class SubjectPolicy(PlainPolicy):
         self._sdsa_grids = dict(snapshot["grids"])
 
     def begin_step(self, state) -> None:
-        """Read this step's sharing patterns back to the host before the UNet runs. Read at the first SDSA
-        layer instead, the wait would empty the GPU's queue mid-pass and leave the host issuing the rest of
-        the pass's small decoder kernels one by one, with the GPU waiting on it."""
+        """Queue this step's sharing patterns and their copy to the host before the UNet runs. The first
+        SDSA layer (in the decoder) reads the copy: by then the host has queued the encoder's work behind
+        it, so the wait leaves the GPU busy. Read at once here, the wait would empty the GPU's queue
+        between steps; computed at the first SDSA layer, the copy would wait for the encoder too."""
         if self._sdsa_now() and not (self.cache is not None and self.cache.mode == "use"):
-            for grid, like in self._sdsa_grids.items():
-                self.allowed(grid, like)
+            for grid in self._sdsa_grids:
+                self._share[("allowed", grid)] = self._pattern_to_host(grid)
 
     def end_step(self, state) -> None:
+        self._flush_maps()
         for acc in self.maps.values():
             acc.end_step()
         grid = self.map_grid()
@@ -137,15 +150,31 @@ class SubjectPolicy(PlainPolicy):
         return sdpa(call)
 
     def _record_maps(self, call: AttnCall) -> None:
+        """Hold this layer's conditional queries and keys for a product batched over layers (`_flush_maps`)."""
         if self.maps and self.map_grid() != call.grid and call.grid in self.maps:
             return  # only the maps of `map_grid` are ever read; the others were needed only to find it
+        self.maps.setdefault(call.grid, MapAccumulator(self.config.mask_window))
         layout = self.state.layout
-        # logits in the model's precision (as the attention itself computes them), softmax in float32
-        scores = (layout.cond(call.query) @ layout.cond(call.key).transpose(-1, -2)) * call.attn.scale  # (n, H, T, L)
-        if call.attention_mask is not None:
-            scores = scores + layout.cond(call.attention_mask)
-        acc = self.maps.setdefault(call.grid, MapAccumulator(self.config.mask_window))
-        acc.add(token_maps(scores.softmax(-1, dtype=torch.float32), self._selector(scores), call.grid))
+        q, k = layout.cond(call.query), layout.cond(call.key)  # (n, H, T, d), (n, H, L, d)
+        mask = None if call.attention_mask is None else layout.cond(call.attention_mask)
+        key = (call.grid, call.attn.scale, tuple(q.shape), tuple(k.shape), None if mask is None else tuple(mask.shape))
+        waiting = self._pending.setdefault(key, [])
+        waiting.append((q, k, mask))
+        if len(waiting) * q.shape[:-1].numel() * k.shape[-2] >= MAP_BATCH_SCORES:
+            self._flush_maps(key)
+
+    def _flush_maps(self, key=None) -> None:
+        """The maps of the held layers (those of `key`, or all): one product, softmax and sum for each group.
+        Logits in the model's precision (as the attention itself computes them), softmax in float32."""
+        for key in [key] if key is not None else list(self._pending):
+            waiting = self._pending.pop(key)
+            grid, scale = key[:2]
+            scores = torch.stack([q for q, _, _ in waiting]) @ torch.stack([k for _, k, _ in waiting]).transpose(-1, -2)
+            scores = scores * scale  # (layers, n, H, T, L)
+            if waiting[0][2] is not None:
+                scores = scores + torch.stack([m for _, _, m in waiting])
+            probs = scores.softmax(-1, dtype=torch.float32).sum(0)  # (n, H, T, L), summed over the layers
+            self.maps[grid].add(token_maps(probs, self._selector(probs), grid), layers=len(waiting))
 
     def _selector(self, scores: torch.Tensor) -> torch.Tensor:
         """The subjects' token selector for these (n, H, T, L) scores, built once per length and device."""
@@ -178,8 +207,7 @@ class SubjectPolicy(PlainPolicy):
         share = self.share_mask(call.grid)
         if self.cache is not None and self.cache.mode == "record":
             self.cache.store_kv(self.stage, layer.name, state.step, call.key, call.value, share, state.layout)
-        if call.grid not in self._sdsa_grids:
-            self._sdsa_grids[call.grid] = query.new_empty(0)
+        self._sdsa_grids[call.grid] = True
         allowed = self.allowed(call.grid, query)
         if isinstance(allowed, Packed):  # gathers the anchors' tokens from the keys themselves
             return attend_shared(call, None, None, allowed, state, query)
