@@ -98,18 +98,28 @@ if [ "$WHAT" = host ]; then
   grep "^|" "$OUT/perf_512.txt"
 fi
 if [ "$WHAT" = ab ]; then
-  # vanilla and ConsiStory timed by an earlier version of the package (BASE: a folder holding its
-  # svdstory, e.g. from `git archive`) and by this one, one after the other on the same machine, at 1024
-  # and at 512 px (a quarter of the GPU's work: the host's pace shows); then a traced profile of this one
-  for size in 1024 512; do
-    for src in ${BASE:+$BASE} src; do
-      PYTHONPATH=$src:${PYTHONPATH#src:} timeout ${AB_SEC:-110} python3 benchmarks/method_cost.py --scale sdxl \
+  # vanilla and ConsiStory timed by earlier versions of the package (BASES: folders holding their
+  # svdstory, e.g. from `git archive`) and by this one, one after the other on the same machine, at each
+  # of SIZES px (512: a quarter of the GPU's work, the host's pace shows); SDSA's attention calls alone
+  # by the last base and this one; with PROFILE=1, a traced profile of this one
+  for src in ${BASES:+${BASES##* }} src; do
+    echo "== kernels, $src" | tee -a "$OUT/kernels.txt"
+    PYTHONPATH=$src:${PYTHONPATH#src:} timeout 100 python3 benchmarks/attention_kernels.py --device cuda \
+      > /tmp/kernels.txt 2>&1
+    cat /tmp/kernels.txt >> "$OUT/kernels.txt"; grep -E "packed|reference" /tmp/kernels.txt
+  done
+  for size in ${SIZES:-1024 512}; do
+    for src in ${BASES:-} src; do
+      log="$OUT/ab_${size}_${src//\//_}.txt"
+      PYTHONPATH=$src:${PYTHONPATH#src:} timeout ${AB_SEC:-150} python3 benchmarks/method_cost.py --scale sdxl \
         --device cuda --dtype float16 --images 4 --steps 50 --size $size --no-breakdown --repeats 2 \
-        --method vanilla --method consistory ${AB_ARGS:-} > "$OUT/ab_${size}_$(basename $(dirname $src))_$(basename $src).txt" 2>&1
-      echo "== $src at $size px"; grep "^| [a-z]" "$OUT"/ab_${size}_$(basename $(dirname $src))_$(basename $src).txt
+        --method vanilla --method consistory ${AB_ARGS:-} > "$log" 2>&1
+      echo "== $src at $size px"; grep "^| [a-z]" "$log"
     done
   done
-  timeout ${PROF_SEC:-150} python3 benchmarks/profile_method.py --scale sdxl --device cuda --dtype float16 --steps 10 \
-    --top 25 --trace "$OUT" --method consistory > "$OUT/profile.txt" 2>&1
-  grep -E "^## |^wall|^host syncs|^GPU idle" "$OUT/profile.txt"
+  if [ -n "${PROFILE:-}" ]; then
+    timeout ${PROF_SEC:-150} python3 benchmarks/profile_method.py --scale sdxl --device cuda --dtype float16 --steps 10 \
+      --top 25 --trace "$OUT" --method consistory > "$OUT/profile.txt" 2>&1
+    grep -E "^## |^wall|^host syncs|^GPU idle" "$OUT/profile.txt"
+  fi
 fi
