@@ -119,9 +119,8 @@ def eager_patterns():
 
     def begin_step(self, state):
         original(self, state)
-        for key, pending in list(self._share.items()):
-            if isinstance(key, tuple) and key[0] == "allowed":
-                pending.get()
+        for pending in self._allowed.values():
+            pending.get()
 
     SubjectPolicy.begin_step = begin_step
     try:

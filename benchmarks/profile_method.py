@@ -78,7 +78,7 @@ def idle_gaps(trace: dict, top: int) -> list[str]:
     (stream, event or device synchronisation, or a blocking copy) that ended inside the gap."""
     events = trace["traceEvents"]
     kernels = sorted((e for e in events if e.get("cat") == "kernel"), key=lambda e: e["ts"])
-    launches = {e["args"].get("correlation"): e for e in events if e.get("cat") == "cuda_runtime"}
+    launches = {e["args"].get("correlation"): e for e in events if e.get("cat") in ("cuda_runtime", "cuda_driver")}
     labels = {label for *_, label in REGIONS}
     spans = lambda keep: sorted((e for e in events if e.get("cat") in ("cpu_op", "user_annotation") and "dur" in e
                                  and keep(e["name"] in labels)), key=lambda e: e["ts"])
@@ -154,8 +154,8 @@ def profile_one(model, story, spec, sampling, top: int, device: str, trace_dir: 
     lines += ["", f"| kernel / op | calls | self {'device' if gpu else 'host'} time (s) |", "| --- | --- | --- |"]
     for a in sorted((a for a in averages if own(a) > 0), key=own, reverse=True)[:top]:
         lines.append(f"| {a.key[:90]} | {a.count} | {own(a) / 1e6:.3f} |")
-    waits = [a for a in averages if a.key in ("cudaStreamSynchronize", "cudaDeviceSynchronize")]
-    lines += ["", f"host syncs (stream and device synchronisations): {sum(a.count for a in waits)}, "
+    waits = [a for a in averages if a.key in ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize")]
+    lines += ["", f"host syncs (stream, event and device synchronisations): {sum(a.count for a in waits)}, "
                   f"{sum(a.cpu_time_total for a in waits) / 1e6:.3f} s waiting"]
     if trace_dir and gpu:
         import gzip
@@ -182,7 +182,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--method", action="append", default=None)
     parser.add_argument("--top", type=int, default=18)
-    parser.add_argument("--trace", help="folder: write each method's trace (gzip), kernel totals and where the GPU idled")
+    parser.add_argument("--trace",
+                        help="folder: write each method's trace (gzip), kernel totals and where the GPU idled")
     args = parser.parse_args()
 
     from svdstory import SamplingConfig, Story

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One device call: the SynthWorld research bench (several bench processes share the GPU through
 # torchrun, with a gloo group for the barrier) and/or the SDXL-scale cost benchmark.
-# Usage: scripts/gpu_experiments.sh bench|profile|perf|memory|sharing|host|ab|both (several: one call each) ; results go to $OUT (or out/gpu).
+# Usage: scripts/gpu_experiments.sh bench|profile|perf|memory|sharing|host|ab|both (several: one call each);
+# results go to $OUT (or out/gpu).
 set -uo pipefail
 WHAT=${1:-both}
 OUT=${OUT:-out/gpu}

@@ -174,4 +174,35 @@ def test_maps_batched_over_layers_equal_maps_layer_by_layer(sd_model, base_story
     single, single_final, one = run(1)
     assert most > 1 and one == 1  # several layers in one product, then every layer on its own
     torch.testing.assert_close(single_final, batched_final, rtol=1e-4, atol=1e-4)
-    assert all((np.asarray(a) == np.asarray(b)).all() for m, n in zip(single.masks, batched.masks) for a, b in zip(m, n))
+    assert all((np.asarray(a) == np.asarray(b)).all()
+               for m, n in zip(single.masks, batched.masks) for a, b in zip(m, n))
+
+
+def test_maps_of_a_group_with_masks_equal_the_mean_of_each_layers_maps(monkeypatch):
+    """Three cross-attention layers with additive masks, held two at a time: the step's maps are the mean
+    over layers of softmax(q k^T * scale + mask) summed over each subject's tokens, head-averaged."""
+    import svdstory.attention.subject_policy as subject_policy
+    from svdstory.attention.policy import AttnCall
+    from svdstory.attention.spatial import LayerInfo
+    from svdstory.masks import token_maps, token_selector
+    from svdstory.methods.consistory import ConsiStoryConfig
+    from svdstory.state import BatchLayout, RunState
+
+    n, H, T, L, d, grid = 2, 2, 16, 5, 8, (4, 4)
+    positions = [[[1], [2, 3]]]  # one subject: token 1 in image 0, tokens 2 and 3 in image 1
+    policy = subject_policy.SubjectPolicy(ConsiStoryConfig(), positions, [0, 1], [0])
+    policy.state = RunState(BatchLayout(n, True), 10, grid, policy, step=0)
+    monkeypatch.setattr(subject_policy, "MAP_BATCH_SCORES", 2 * n * H * T * L)  # two layers a group
+    attn = type("Attn", (), {"scale": d ** -0.5})()
+    layer = LayerInfo.from_name("down_blocks.0.attentions.0.transformer_blocks.0.attn2.processor")
+    gen = torch.Generator().manual_seed(0)
+    want = []
+    for _ in range(3):
+        q, k = torch.randn(2 * n, H, T, d, generator=gen), torch.randn(2 * n, H, L, d, generator=gen)
+        mask = -4 * torch.rand(2 * n, H, 1, L, generator=gen)
+        policy._record_maps(AttnCall(layer, attn, q, k, k, grid, q, mask))
+        probs = ((q[n:] @ k[n:].transpose(-1, -2)) * attn.scale + mask[n:]).softmax(-1)
+        want.append(token_maps(probs, token_selector(positions, n, L), grid))
+    assert sum(len(w) for w in policy._pending.values()) == 1  # the first two were computed together
+    policy.end_step(policy.state)
+    torch.testing.assert_close(policy.average, torch.stack(want).mean(0))

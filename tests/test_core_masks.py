@@ -112,3 +112,13 @@ def test_batched_otsu_matches_an_exhaustive_search_per_row():
             return float(w0 * w1 * (m0 - m1) ** 2) if w0 > 0 and w1 > 0 else -1.0
         best = max(range(bins - 1), key=between)
         assert float(threshold) == pytest.approx(edges[best], rel=1e-5)
+
+
+def test_map_accumulator_takes_sums_of_several_layers():
+    """A sum of k layers' maps added with layers=k counts as k layers: the step's mean is over all of them."""
+    acc = MapAccumulator(window=1)
+    maps = [torch.full((1, 1, 2, 2), float(v)) for v in (1.0, 2.0, 3.0, 10.0)]
+    acc.add(maps[0] + maps[1] + maps[2], layers=3)
+    acc.add(maps[3])
+    acc.end_step()
+    torch.testing.assert_close(acc.average(), torch.full((1, 1, 2, 2), 4.0))

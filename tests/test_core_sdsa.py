@@ -213,4 +213,23 @@ def test_host_copy_of_a_host_tensor_is_that_tensor():
     from svdstory.attention.sdsa import to_host_later
 
     x = torch.tensor([[True, False], [False, True]])
-    assert torch.equal(to_host_later(x).get(), x)
+    assert to_host_later(x).get() is x
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_anchor_rows_and_host_copies_never_wait_for_the_gpu():
+    """On a GPU, picking anchor rows (consecutive or not) and starting a pattern's copy to the host make
+    no synchronising call; the copy holds the values of the time it was queued."""
+    from svdstory.attention.sdsa import allowed_anchor_tokens, pick_images, to_host_later
+
+    share = torch.rand(4, 64, device="cuda") > 0.5
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        picked = pick_images(share.unsqueeze(0), [0, 2])
+        allowed = allowed_anchor_tokens(share, [0, 1], 4)
+        copy = to_host_later(allowed)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    want = allowed.cpu()
+    allowed.fill_(False)
+    assert torch.equal(copy.get(), want) and torch.equal(picked[0].cpu(), share[[0, 2]].cpu())

@@ -164,7 +164,8 @@ def to_host_later(x: torch.Tensor) -> HostCopy:
 
 def to_device(x: torch.Tensor, device) -> torch.Tensor:
     """A host tensor moved without making the host wait for the GPU's queue: a non-blocking copy from
-    the host to a GPU stages the data before it returns, so the host tensor may change right after."""
+    pageable host memory to a GPU stages the data before it returns, so the host tensor may change right
+    after (not so for pinned memory, which the GPU reads later: pass pageable tensors only)."""
     return x.to(device, non_blocking=x.device.type == "cpu" and torch.device(device).type == "cuda")
 
 

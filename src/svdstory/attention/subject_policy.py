@@ -25,8 +25,10 @@ class Injection:
     alpha: float
 
 
-# Cross-attention layers whose maps are computed together hold at most about this many scores (2^26:
-# 256 MiB of float32 probabilities; 11 of SDXL's 32x32 layers for 4 images).
+# Cross-attention layers whose maps are computed together: a group is computed once its layers' scores
+# reach this many (2^26: 11 of SDXL's 32x32 layers for 4 images). Until then each layer's query tensor
+# stays alive (both guidance halves: 21 MB at 32x32 for 4 images); the product then holds the group's
+# logits in half precision and their softmax in float32 (256 MiB).
 MAP_BATCH_SCORES = 2**26
 
 
@@ -45,10 +47,11 @@ class SubjectPolicy(PlainPolicy):
         self.maps: dict[tuple[int, int], MapAccumulator] = {}
         self.average: torch.Tensor | None = None  # (n, S, h, w) maps of the previous steps
         self.vanilla_queries: dict[str, torch.Tensor] = {}
-        self._share: dict[tuple[int, int], torch.Tensor] = {}
+        self._share: dict[tuple[int, int], torch.Tensor] = {}  # this step's shared tokens per grid (on the device)
+        self._allowed: dict[tuple[int, int], HostCopy | Compacted | Packed] = {}  # ... as read by SDSA
         self._selectors: dict = {}
         self._pending: dict[tuple, list] = {}  # cross-attention (q, k, mask) held for a map product over layers
-        self._sdsa_grids: dict[tuple[int, int], bool] = {}  # grids where SDSA ran (their patterns are queued early)
+        self._sdsa_grids: set[tuple[int, int]] = set()  # grids where SDSA ran (their patterns are queued early)
 
     def check_layers(self, layers) -> None:
         if self.config.sdsa:
@@ -101,13 +104,12 @@ class SubjectPolicy(PlainPolicy):
     def allowed(self, grid, query: torch.Tensor) -> Compacted | Packed:
         """The anchors' tokens each image may see at `grid`, read on the host once per step: packed for one
         variable-length call where that kernel runs, else compacted into groups."""
-        key = ("allowed", grid)
-        if not isinstance(self._share.get(key), (Compacted, Packed)):
-            pending = self._share[key] if key in self._share else self._pattern_to_host(grid)
-            share = pending.get()  # waits only for the work queued before the copy (see begin_step)
-            self._share[key] = (pack(share, self.anchors, self.state.layout, grid[0] * grid[1], query.device)
-                                if packs(query, self.state.attention_chunk) else compact(share, query.device))
-        return self._share[key]
+        ready = self._allowed.get(grid)
+        if not isinstance(ready, (Compacted, Packed)):
+            share = (ready or self._pattern_to_host(grid)).get()  # waits only for the work queued before the copy
+            self._allowed[grid] = (pack(share, self.anchors, self.state.layout, grid[0] * grid[1], query.device)
+                                   if packs(query, self.state.attention_chunk) else compact(share, query.device))
+        return self._allowed[grid]
 
     def _pattern_to_host(self, grid) -> HostCopy:
         share = allowed_anchor_tokens(self.share_mask(grid), self.anchors, self.state.layout.n_images)
@@ -116,21 +118,23 @@ class SubjectPolicy(PlainPolicy):
     def snapshot(self) -> dict:
         """What later steps read from earlier ones: the map history and its average. Vanilla queries are
         left out: a step that mixes records them in its own vanilla pass before they are read."""
-        return {"maps": copy.deepcopy(self.maps), "average": self.average, "grids": dict(self._sdsa_grids)}
+        return {"maps": copy.deepcopy(self.maps), "average": self.average, "grids": set(self._sdsa_grids)}
 
     def restore(self, snapshot: dict) -> None:
         """Continue from `snapshot()` of another run (the main pass taking over from the pre-pass)."""
         self.maps, self.average = copy.deepcopy(snapshot["maps"]), snapshot["average"]
-        self._sdsa_grids = dict(snapshot["grids"])
+        self._sdsa_grids = set(snapshot["grids"])
+        self._share, self._allowed, self._pending = {}, {}, {}
 
     def begin_step(self, state) -> None:
         """Queue this step's sharing patterns and their copy to the host before the UNet runs. The first
-        SDSA layer (in the decoder) reads the copy: by then the host has queued the encoder's work behind
-        it, so the wait leaves the GPU busy. Read at once here, the wait would empty the GPU's queue
-        between steps; computed at the first SDSA layer, the copy would wait for the encoder too."""
+        SDSA layer (in the decoder, by default) reads the copy: by then the host has queued the layers
+        before it, so the wait leaves the GPU busy. Read at once here, the wait would empty the GPU's queue
+        between steps; computed at the first SDSA layer, the copy would wait for those layers too. (A
+        grid's first SDSA step, before it is known, computes and reads its pattern there.)"""
         if self._sdsa_now() and not (self.cache is not None and self.cache.mode == "use"):
             for grid in self._sdsa_grids:
-                self._share[("allowed", grid)] = self._pattern_to_host(grid)
+                self._allowed[grid] = self._pattern_to_host(grid)
 
     def end_step(self, state) -> None:
         self._flush_maps()
@@ -139,7 +143,7 @@ class SubjectPolicy(PlainPolicy):
         grid = self.map_grid()
         if grid is not None:
             self.average = self.maps[grid].average()
-        self._share = {}
+        self._share, self._allowed = {}, {}
 
     # ---- attention ------------------------------------------------------------------------------
     def cross_attention(self, call: AttnCall) -> torch.Tensor:
@@ -166,13 +170,13 @@ class SubjectPolicy(PlainPolicy):
     def _flush_maps(self, key=None) -> None:
         """The maps of the held layers (those of `key`, or all): one product, softmax and sum for each group.
         Logits in the model's precision (as the attention itself computes them), softmax in float32."""
-        for key in [key] if key is not None else list(self._pending):
-            waiting = self._pending.pop(key)
-            grid, scale = key[:2]
+        for group in [key] if key is not None else list(self._pending):
+            waiting = self._pending.pop(group)
+            grid, scale = group[:2]
             scores = torch.stack([q for q, _, _ in waiting]) @ torch.stack([k for _, k, _ in waiting]).transpose(-1, -2)
-            scores = scores * scale  # (layers, n, H, T, L)
+            scores.mul_(scale)  # (layers, n, H, T, L)
             if waiting[0][2] is not None:
-                scores = scores + torch.stack([m for _, _, m in waiting])
+                scores.add_(torch.stack([m for _, _, m in waiting]))
             probs = scores.softmax(-1, dtype=torch.float32).sum(0)  # (n, H, T, L), summed over the layers
             self.maps[grid].add(token_maps(probs, self._selector(probs), grid), layers=len(waiting))
 
@@ -207,7 +211,7 @@ class SubjectPolicy(PlainPolicy):
         share = self.share_mask(call.grid)
         if self.cache is not None and self.cache.mode == "record":
             self.cache.store_kv(self.stage, layer.name, state.step, call.key, call.value, share, state.layout)
-        self._sdsa_grids[call.grid] = True
+        self._sdsa_grids.add(call.grid)
         allowed = self.allowed(call.grid, query)
         if isinstance(allowed, Packed):  # gathers the anchors' tokens from the keys themselves
             return attend_shared(call, None, None, allowed, state, query)
