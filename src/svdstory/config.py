@@ -18,14 +18,17 @@ class SamplingConfig:
     width: int | None = None  # image width in pixels
     seed: int = 0  # image i uses seed + i unless the story lists its own seeds
     same_latent: bool = False  # every image starts from image 0's initial noise
-    negative_prompt: str = ""  # the unconditional prompt of classifier-free guidance
+    negative_prompt: str | None = None  # the unconditional prompt; None: the pipeline's own (SDXL: zeros)
     attention_chunk: int | None = None  # queries per extended-attention call, to bound memory
+    freeu: tuple[float, float, float, float] | None = None  # FreeU's (s1, s2, b1, b2); None: off
 
     def __post_init__(self):
         if self.steps is not None and self.steps < 1:
             raise SvdStoryError(f"--steps must be at least 1, got {self.steps}")
         if self.attention_chunk is not None and self.attention_chunk < 1:
             raise SvdStoryError(f"--attention-chunk must be at least 1, got {self.attention_chunk}")
+        if self.freeu is not None and len(self.freeu) != 4:
+            raise SvdStoryError(f"--freeu takes four numbers s1,s2,b1,b2, got {self.freeu}")
         for name in ("height", "width"):
             value = getattr(self, name)
             if value is not None and value < 8:

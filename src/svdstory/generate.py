@@ -49,7 +49,8 @@ def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
     return SamplingConfig(steps=sampling.steps or defaults.get("steps", 50),
                           guidance=sampling.guidance if sampling.guidance is not None else defaults.get("guidance", 5.0),
                           height=height, width=width, seed=sampling.seed, same_latent=sampling.same_latent,
-                          negative_prompt=sampling.negative_prompt, attention_chunk=sampling.attention_chunk)
+                          negative_prompt=sampling.negative_prompt, attention_chunk=sampling.attention_chunk,
+                          freeu=sampling.freeu)
 
 
 def method_config(method_name: str, options=None):
