@@ -204,10 +204,13 @@ def subspace_svd(M: Tensor, rank: int, oversample: int = 8, iters: int = 2,
     if width == X.shape[-1]:
         s, V, XV = tall_gram_factors(X)
     else:
+        # The Gram matrix squares the condition number: formed in float32, its rounding alone tilts the
+        # basis of the lower kept directions enough to bend U off orthonormal; float64 keeps them apart.
         scale = X.abs().amax(dim=(-2, -1), keepdim=True)
         scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-        G = (X / scale).mT @ (X / scale)  # (..., n, n)
-        s, V, XV = factors_in_basis(X, subspace_basis(G, width, 0, iters, generator))
+        Xd = (X / scale).double()
+        s, V, XV = factors_in_basis(Xd, subspace_basis(Xd.mT @ Xd, width, 0, iters, generator))  # G: (..., n, n)
+        s, V, XV = (s * scale.squeeze(-1)).to(X.dtype), V.to(X.dtype), (XV * scale).to(X.dtype)
     keep = numerical_rank_mask(s, tuple(X.shape[-2:]))
     U = torch.where(keep.unsqueeze(-2), XV / torch.where(keep, s, 1.0).unsqueeze(-2), 0.0)
     U, s, V = U[..., :k], s[..., :k], V[..., :k]
