@@ -32,6 +32,7 @@ class RunContext:
     callback: object = None
     story: object = None  # the Story these prompts came from (prompt-side methods rebuild prompts)
     attention_chunk: int | None = None
+    freeu: tuple[float, float, float, float] | None = None  # FreeU's (s1, s2, b1, b2), or None
 
     @property
     def n_images(self) -> int:
@@ -54,7 +55,8 @@ class RunContext:
         scheduler.set_timesteps(self.steps, device=self.latents.device)
         callbacks = [c for c in (on_step, self.callback) if c is not None]
         callback = (lambda info: [c(info) for c in callbacks]) if callbacks else None
-        return denoise(self.model, state, self.latents, self.cond, scheduler, self.guidance, hooks, callback, resume)
+        return denoise(self.model, state, self.latents, self.cond, scheduler, self.guidance, hooks, callback, resume,
+                       self.freeu)
 
     def decode(self, latents: torch.Tensor) -> list:
         return decode(self.model, latents)
@@ -70,4 +72,4 @@ class RunContext:
                           self.steps, self.guidance, self.scheduler, self.callback,
                           None if self.story is None else self.story.with_scenes(
                               [self.story.scenes[i] for i in indices], [self.seeds[i] for i in indices]),
-                          self.attention_chunk)
+                          self.attention_chunk, self.freeu)

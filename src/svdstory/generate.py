@@ -66,7 +66,7 @@ def build_context(model, story: Story, sampling: SamplingConfig, scheduler, call
     cond = encode_prompts(model, prompts, sampling.guidance, sampling.negative_prompt)
     return RunContext(model, prompts, seeds, latents, cond, positions, sampling.steps, sampling.guidance,
                       None if scheduler in (None, "default") else scheduler, callback, story,
-                      sampling.attention_chunk)
+                      sampling.attention_chunk, sampling.freeu)
 
 
 def _result(ctx: RunContext, out: RunOutput, info: dict) -> StoryResult:

@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import contextlib
 
+from torch.utils._pytree import tree_map
+
 
 class EncoderReplay:
     """Records the outputs of the down and mid blocks in a first pass and hands them to a second pass in
-    place of running the blocks again (exact when nothing in those blocks differs between the passes)."""
+    place of running the blocks again (exact when nothing in those blocks differs between the passes).
+
+    The record is a copy: the first pass goes on to change some of these tensors in place (FreeU scales the
+    mid block's output inside the first up block), and the second pass must see them as they were made.
+    """
 
     def __init__(self, unet):
         self.blocks = [*unet.down_blocks] + ([unet.mid_block] if unet.mid_block is not None else [])
@@ -14,7 +20,7 @@ class EncoderReplay:
 
     @contextlib.contextmanager
     def record(self):
-        keep = lambda i: (lambda module, args, output: self.outputs.__setitem__(i, output))
+        keep = lambda i: (lambda module, args, output: self.outputs.__setitem__(i, tree_map(_copy, output)))
         handles = [block.register_forward_hook(keep(i)) for i, block in enumerate(self.blocks)]
         try:
             yield
@@ -44,3 +50,7 @@ def passes_with_replay(unet, modes, alike: bool):
         return [(mode, contextlib.nullcontext()) for mode in modes]
     replay = EncoderReplay(unet)
     return [(modes[0], replay.record()), (modes[1], replay.replay())]
+
+
+def _copy(value):
+    return value.clone() if hasattr(value, "clone") else value

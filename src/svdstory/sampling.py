@@ -1,6 +1,7 @@
 """The denoising loop: explicit step index, one RunState, a callback per step (no pipeline __call__)."""
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 
@@ -21,9 +22,11 @@ class Conditioning:
     layout: BatchLayout
 
 
-def encode_prompts(model, prompts: list[str], guidance: float, negative: str = "") -> Conditioning:
+def encode_prompts(model, prompts: list[str], guidance: float, negative: str | None = None) -> Conditioning:
+    """With no negative prompt the pipeline decides, as its own __call__ would: SDXL checkpoints whose config
+    sets force_zeros_for_empty_prompt get zero unconditional embeddings, the others encode ""."""
     pipe, cfg = model.pipe, guidance > 1.0
-    negatives = [negative] * len(prompts)
+    negatives = None if negative is None else [negative] * len(prompts)
     with torch.no_grad():
         if not model.is_sdxl:
             cond, uncond = pipe.encode_prompt(prompts, model.device, 1, cfg, negative_prompt=negatives)
@@ -74,11 +77,27 @@ def make_scheduler(model, kind: str | None):
     raise SvdStoryError(f"scheduler {kind!r} is not 'ddim' or 'default'")
 
 
+@contextlib.contextmanager
+def freeu_enabled(unet, factors: tuple[float, float, float, float] | None):
+    """FreeU (Si et al., CVPR 2024) on the decoder for one run: skip features scaled by s1, s2 and backbone
+    features by b1, b2 (diffusers' own implementation), switched off again afterwards."""
+    if factors is None:
+        yield
+        return
+    s1, s2, b1, b2 = factors
+    unet.enable_freeu(s1=s1, s2=s2, b1=b1, b2=b2)
+    try:
+        yield
+    finally:
+        unet.disable_freeu()
+
+
 def denoise(model, state: RunState, latents: torch.Tensor, cond: Conditioning, scheduler, guidance: float,
-            hooks=(), callback=None, resume: Resume | None = None) -> torch.Tensor:
+            hooks=(), callback=None, resume: Resume | None = None, freeu=None) -> torch.Tensor:
     """Run the sampler over `scheduler.timesteps`, letting state.policy shape every attention call.
 
     With `resume`, the loop starts at `resume.step` from its latents and scheduler instead of `latents`, `scheduler`.
+    `freeu`: FreeU's (s1, s2, b1, b2) for this run, or None.
     """
     unet, layout = model.pipe.unet, cond.layout
     added = dict(cond.added) if cond.added else None
@@ -90,7 +109,7 @@ def denoise(model, state: RunState, latents: torch.Tensor, cond: Conditioning, s
         latents = latents * scheduler.init_noise_sigma
     else:  # a copy of its scheduler, so that the resume stays reusable
         first, latents, scheduler = resume.step, resume.latents, copy.deepcopy(resume.scheduler)
-    with torch.no_grad(), story_processors(unet, state), forward_hooks(hooks):
+    with torch.no_grad(), story_processors(unet, state), forward_hooks(hooks), freeu_enabled(unet, freeu):
         # The scheduler works on host copies of the timesteps and the UNet on the device's, so that no
         # step has to read a number back from the GPU: the host can queue work steps ahead of it.
         on_host = scheduler.timesteps.cpu()
