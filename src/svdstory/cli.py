@@ -87,14 +87,18 @@ def cmd_generate(args) -> int:
     sampling = SamplingConfig(steps=args.steps, guidance=args.guidance, height=args.height, width=args.width,
                               seed=args.seed, same_latent=args.same_latent, attention_chunk=args.attention_chunk)
     from .models import load_model
-    from .runner import run_story
+    from .runner import TerminalBar, run_story
 
     model = load_model(args.model, args.device, args.dtype, args.revision)
     if args.vae_slicing:
         model.pipe.vae.enable_slicing()
     if args.vae_tiling:
         model.pipe.vae.enable_tiling()
-    result = run_story(model, story, args.method, args.set, sampling, args.anchors_first)
+    bar = TerminalBar(f"{args.method}: {len(story.scenes)} images")
+    try:
+        result = run_story(model, story, args.method, args.set, sampling, args.anchors_first, bar)
+    finally:
+        bar.close()
     from .output import save_result
 
     save_result(result, out, {"command": getattr(args, "argv", sys.argv)})

@@ -1,7 +1,7 @@
 """Built-in consistency methods; each module registers one method."""
 import importlib
 
-BUILTIN = ("vanilla", "consistory", "shared", "svd", "storydiffusion", "onepromptonestory")
+BUILTIN = ("vanilla", "consistory", "consistory_steps", "shared", "svd", "storydiffusion", "onepromptonestory")
 _loaded = False
 
 

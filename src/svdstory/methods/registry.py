@@ -1,10 +1,15 @@
 """Methods register themselves by name: later methods plug in without touching the pipeline."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from ..errors import SvdStoryError
+
+
+def one_pass(model, config, steps: int) -> int:
+    """Sampler steps of a method that denoises once per run: the run's steps."""
+    return steps
 
 
 @dataclass(frozen=True)
@@ -17,6 +22,9 @@ class Method:
     run_anchors: Callable | None = None  # run_anchors(ctx, config) -> (RunOutput, cache)
     run_extra: Callable | None = None  # run_extra(ctx, config, cache) -> RunOutput: one more image
     summary: str = ""
+    # count_steps(model, config, steps) -> sampler steps (callback calls) of one run, run_anchors or
+    # run_extra, every pass included: what a progress bar's total is made of
+    count_steps: Callable = one_pass
 
 
 _METHODS: dict[str, Method] = {}
@@ -25,6 +33,11 @@ _METHODS: dict[str, Method] = {}
 def register(method: Method) -> Method:
     _METHODS[method.name] = method
     return method
+
+
+def set_step_count(name: str, count_steps: Callable) -> None:
+    """Give a registered method its step count (for a method module that does not declare one itself)."""
+    _METHODS[name] = replace(_METHODS[name], count_steps=count_steps)
 
 
 def get_method(name: str) -> Method:
