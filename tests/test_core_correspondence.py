@@ -97,12 +97,31 @@ def test_no_allowed_source_means_no_injection():
     assert not match.use.any()
 
 
-def test_gaussian_smoothing_keeps_constants_and_blurs_a_spike():
+def test_gaussian_smoothing_keeps_constants_inside_and_pads_with_zeros():
     flat = torch.full((1, 2, 5, 6), 3.0)
-    torch.testing.assert_close(gaussian_smooth(flat, 1.0), flat)
+    out = gaussian_smooth(flat, 1.0)
+    torch.testing.assert_close(out[..., 1:-1, 1:-1], flat[..., 1:-1, 1:-1])
+    k = torch.exp(torch.tensor(-0.5))  # the 1-D kernel is (k, 1, k) / (1 + 2k)
+    edge, corner = 3.0 * (1 + k) / (1 + 2 * k), 3.0 * ((1 + k) / (1 + 2 * k)) ** 2
+    torch.testing.assert_close(out[0, 0, 0, 2], edge)  # one neighbour row is padding
+    torch.testing.assert_close(out[0, 0, 0, 0], corner)
+
+
+def test_gaussian_smoothing_blurs_a_spike():
     spike = torch.zeros(1, 1, 5, 5)
     spike[0, 0, 2, 2] = 1.0
     out = gaussian_smooth(spike, 1.0)
     assert out[0, 0, 2, 2] < 1.0 and out[0, 0, 1, 2] > 0 and out[0, 0, 0, 0] == 0
     torch.testing.assert_close(out.sum(), torch.tensor(1.0))
     assert gaussian_smooth(spike, 0.0) is spike
+
+
+def test_a_match_at_exactly_the_threshold_is_not_used():
+    """The release keeps matches strictly closer than the threshold."""
+    targets, sources, _ = noisy_copy(seed=4)
+    free = correspond(targets, sources, everything(1), everything(1), torch.ones(1, 1).bool(), threshold=2.5)
+    limit = float(free.distance[0].median())
+    match = correspond(targets, sources, everything(1), everything(1), torch.ones(1, 1).bool(), threshold=limit)
+    at_limit = free.distance[0] == limit
+    assert at_limit.any() and not match.use[0, at_limit].any()
+    assert torch.equal(match.use[0], free.distance[0] < limit)

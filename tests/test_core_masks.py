@@ -43,7 +43,15 @@ def test_binarize_recovers_planted_blobs_exactly():
     maps[1, 0] = maps[1, 0] * 40.0 + 7.0  # each map is normalised on its own
     out = binarize(maps)
     assert out.dtype == torch.bool and out.shape == maps.shape
-    assert torch.equal(out, truth)
+    assert (out | ~truth).all()  # every planted pixel is found
+    # The release's rule puts the threshold at the centre of the last low bin (256 bins over each map's
+    # range), so the only false positives are low pixels in the upper half of that bin.
+    flat = maps.flatten(-2)
+    lo, hi = flat.amin(-1, keepdim=True), flat.amax(-1, keepdim=True)
+    norm = ((flat - lo) / (hi - lo)).reshape(maps.shape)
+    low_max = torch.where(truth, -1.0, norm).flatten(-2).amax(-1)[..., None, None]
+    near_top = norm > low_max - 0.5 / 256
+    assert (out & ~truth & ~near_top).sum() == 0
 
 
 def test_map_accumulator_averages_layers_then_the_last_window_steps():
@@ -96,13 +104,13 @@ def test_dropout_keep_is_seeded_and_has_the_requested_rate():
 
 
 def test_batched_otsu_matches_an_exhaustive_search_per_row():
-    """Each row's threshold maximises the between-class variance over the histogram's bin edges."""
+    """Each row's threshold is the centre of the last low bin of the split that maximises the between-class
+    variance (scikit-image's `threshold_otsu`, which the ConsiStory release uses)."""
     g = torch.Generator().manual_seed(3)
     rows = torch.cat([torch.rand(4, 300, generator=g) ** 3, torch.randn(3, 300, generator=g)])
     bins = 64
     for row, threshold in zip(rows, otsu_thresholds(rows, bins)):
         lo, hi = float(row.min()), float(row.max())
-        edges = [lo + (k + 1) * (hi - lo) / bins for k in range(bins - 1)]
         centers = torch.tensor([lo + (k + 0.5) * (hi - lo) / bins for k in range(bins)], dtype=torch.float64)
         hist = torch.histc(row, bins=bins, min=lo, max=hi).double()
         def between(k):  # classes: bins 0..k and k+1..end, each bin at its centre
@@ -111,7 +119,7 @@ def test_batched_otsu_matches_an_exhaustive_search_per_row():
             m1 = (hist[k + 1:] * centers[k + 1:]).sum() / w1
             return float(w0 * w1 * (m0 - m1) ** 2) if w0 > 0 and w1 > 0 else -1.0
         best = max(range(bins - 1), key=between)
-        assert float(threshold) == pytest.approx(edges[best], rel=1e-5)
+        assert float(threshold) == pytest.approx(float(centers[best]), rel=1e-5)
 
 
 def test_map_accumulator_takes_sums_of_several_layers():

@@ -10,7 +10,8 @@ from .masks import otsu_threshold
 
 
 def gaussian_smooth(features: torch.Tensor, sigma: float) -> torch.Tensor:
-    """(n, C, h, w) blurred by a 3x3 Gaussian per channel (the smoothing DIFT features are given)."""
+    """(n, C, h, w) blurred by a 3x3 Gaussian per channel (the smoothing DIFT features are given); zeros
+    beyond the border, as in the ConsiStory release, so the outer ring loses some of its weight."""
     if sigma <= 0:
         return features
     x = torch.tensor([-1.0, 0.0, 1.0])
@@ -18,7 +19,7 @@ def gaussian_smooth(features: torch.Tensor, sigma: float) -> torch.Tensor:
     kernel = (k1[:, None] * k1[None, :]) / (k1.sum() ** 2)
     channels = features.shape[1]
     kernel = kernel.to(features).expand(channels, 1, 3, 3)
-    return F.conv2d(F.pad(features, (1, 1, 1, 1), mode="replicate"), kernel, groups=channels)
+    return F.conv2d(features, kernel, padding=1, groups=channels)
 
 
 @dataclass
@@ -57,7 +58,8 @@ def nearest_neighbours(targets: torch.Tensor, sources: torch.Tensor, source_mask
 
 
 def correspond(targets, sources, target_masks, source_masks, allowed, threshold: float | None = None) -> Correspondence:
-    """Nearest neighbours gated by the target's subject mask and a distance threshold (None: Otsu per image)."""
+    """Nearest neighbours gated by the target's subject mask and a distance below a threshold (None: Otsu per
+    image); strictly below, as in the release."""
     source, position, distance = nearest_neighbours(targets, sources, source_masks, allowed)
     use = torch.zeros_like(target_masks, dtype=torch.bool)
     for i in range(distance.shape[0]):
@@ -65,5 +67,5 @@ def correspond(targets, sources, target_masks, source_masks, allowed, threshold:
         if not finite.any():
             continue
         limit = otsu_threshold(distance[i][finite]) if threshold is None else threshold
-        use[i] = target_masks[i] & finite & (distance[i] <= limit)
+        use[i] = target_masks[i] & finite & (distance[i] < limit)
     return Correspondence(source, position, distance, use)

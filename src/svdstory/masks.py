@@ -12,7 +12,8 @@ def otsu_thresholds(rows: torch.Tensor, bins: int = 256) -> torch.Tensor:
     computed on the rows' device without reading anything back: (R,) float32.
 
     Non-finite values are ignored; a row with no finite value gets +inf, a constant row its value.
-    The threshold is the upper edge of the last "low" bin of a `bins`-bin histogram over [min, max].
+    The threshold is the centre of the last "low" bin of a `bins`-bin histogram over [min, max], as the
+    ConsiStory release has it (scikit-image's `threshold_otsu`); values above it are "high".
     """
     rows = rows.detach().float()
     finite = torch.isfinite(rows)
@@ -28,7 +29,7 @@ def otsu_thresholds(rows: torch.Tensor, bins: int = 256) -> torch.Tensor:
     between = (mean_low[:, -1:] * weight_low - mean_low) ** 2 / (weight_low * (1 - weight_low)).clamp_min(1e-12)
     between = between.masked_fill(weight_low >= 1 - 1e-12, -1)  # a split must leave both classes non-empty
     k = between.argmax(dim=1)
-    threshold = lo + (k + 1).float() * width / bins
+    threshold = lo + (k.float() + 0.5) * width / bins
     threshold = torch.where(hi - lo < 1e-12, hi, threshold)
     return torch.where(finite.any(dim=1), threshold, float("inf"))
 
