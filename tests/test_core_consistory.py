@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from svdstory import Story, generate
+from svdstory.errors import SvdStoryError
 
 
 @pytest.mark.parametrize("switch", ["sdsa", "query_mix", "injection"])
@@ -206,3 +207,15 @@ def test_maps_of_a_group_with_masks_equal_the_mean_of_each_layers_maps(monkeypat
     assert sum(len(w) for w in policy._pending.values()) == 1  # the first two were computed together
     policy.end_step(policy.state)
     torch.testing.assert_close(policy.average, torch.stack(want).mean(0))
+
+
+def test_release_token_rule_makes_masks_from_the_first_sub_token(sd_model, core):
+    """A multi-token subject word: the release's rule reads one sub-token's maps, ours sums all of them."""
+    story = Story("a dolphin", ("on a beach", "in a city", "in snow"))
+    word = generate(sd_model, story, "consistory", core.base_options, core.sampling(core.base_steps))
+    release = generate(sd_model, story, "consistory", {**core.base_options, "subject_tokens": "release"},
+                       core.sampling(core.base_steps))
+    masks = lambda r: np.stack([np.asarray(m[0]) for m in r.masks])
+    assert (masks(word) != masks(release)).any()
+    with pytest.raises(SvdStoryError, match="subject_tokens"):
+        generate(sd_model, story, "consistory", {"subject_tokens": "last"}, core.sampling(core.base_steps))

@@ -78,3 +78,13 @@ def test_head_noun_without_a_noun_fails_with_the_subject(subject):
 
 def test_story_defaults_its_token_to_the_head_noun():
     assert Story("a small red bus", ("in a city",)).tokens == ("bus",)
+
+
+def test_release_rule_takes_the_first_sub_token_of_the_last_occurrence(tok):
+    prompt = "a dolphin and a dolphin in snow"
+    first, last = token_positions(tok, prompt, "dolphin"), token_positions(tok, prompt, "dolphin", "release")
+    assert len(first) > 1 and len(last) == 1
+    assert last[0] > first[-1]  # the second "dolphin"
+    assert pieces(tok, prompt, last) == pieces(tok, prompt, first[:1])
+    with pytest.raises(SvdStoryError, match="token rule"):
+        token_positions(tok, prompt, "dolphin", "middle")

@@ -24,25 +24,31 @@ def word_variants(word: str) -> list[str]:
     return list(dict.fromkeys(f for f in forms if f))
 
 
-def _find(haystack: list[int], needle: list[int]) -> list[int]:
+# How a subject word becomes token positions. "word": every sub-token of its first occurrence (their maps
+# are summed: the whole word is localised); "release": the first sub-token of its last occurrence, as the
+# ConsiStory release picks it.
+TOKEN_RULES = ("word", "release")
+
+
+def _occurrences(haystack: list[int], needle: list[int]) -> list[list[int]]:
     n = len(needle)
-    for start in range(len(haystack) - n + 1):
-        if haystack[start:start + n] == needle:
-            return list(range(start, start + n))
-    return []
+    return [list(range(start, start + n)) for start in range(len(haystack) - n + 1) if haystack[start:start + n] == needle]
 
 
-def token_positions(tokenizer, prompt: str, word: str) -> list[int]:
-    """Positions (in the padded, special-token-prefixed sequence) of every sub-token of `word`."""
+def token_positions(tokenizer, prompt: str, word: str, rule: str = "word") -> list[int]:
+    """Positions (in the padded, special-token-prefixed sequence) of `word`'s sub-tokens under `rule`."""
+    if rule not in TOKEN_RULES:
+        raise SvdStoryError(f"token rule {rule!r} is not one of {', '.join(TOKEN_RULES)}")
     ids = tokenizer(prompt, truncation=True, max_length=tokenizer.model_max_length).input_ids
     for form in word_variants(word):
         needle = tokenizer(form, add_special_tokens=False).input_ids
-        found = _find(list(ids), list(needle)) if needle else []
+        found = _occurrences(list(ids), list(needle)) if needle else []
         if found:
-            return found
+            return found[0] if rule == "word" else found[-1][:1]
     raise SvdStoryError(f"subject token {word!r} not found in prompt {prompt!r} (pass --token with a word of the prompt)")
 
 
-def story_token_positions(tokenizer, prompts: list[str], words: tuple[str, ...]) -> list[list[list[int]]]:
+def story_token_positions(tokenizer, prompts: list[str], words: tuple[str, ...],
+                          rule: str = "word") -> list[list[list[int]]]:
     """positions[s][i]: the token positions of subject word s in prompt i."""
-    return [[token_positions(tokenizer, prompt, word) for prompt in prompts] for word in words]
+    return [[token_positions(tokenizer, prompt, word, rule) for prompt in prompts] for word in words]

@@ -23,6 +23,7 @@ from ..features import capture_block_output
 from ..masks import binarize, resize_maps
 from ..sampling import Resume
 from ..steps import in_window, nearest_step
+from ..tokens import TOKEN_RULES, story_token_positions
 from .registry import Method, register
 
 
@@ -55,6 +56,7 @@ class ConsiStoryConfig:
     prepass_steps: int | None = None  # None: the pre-pass follows the run's steps; k: its own k-step schedule (ours)
     reuse_prepass: bool = True  # the main pass takes over the pre-pass where injection starts (same images)
     cache_device: str = "same"  # anchors+extras: keep the anchor cache on the model's device, or "cpu"
+    subject_tokens: str = "word"  # "word": all the word's sub-tokens (ours); "release": the first, last occurrence
 
     def __post_init__(self):
         check_scheduler(self.scheduler)
@@ -74,16 +76,26 @@ class ConsiStoryConfig:
             raise SvdStoryError(f"option prepass must be 'feature' or 'full', got {self.prepass!r}")
         if self.cache_device not in ("same", "cpu"):
             raise SvdStoryError(f"option cache_device must be 'same' or 'cpu', got {self.cache_device!r}")
+        if self.subject_tokens not in TOKEN_RULES:
+            raise SvdStoryError(f"option subject_tokens must be one of {', '.join(TOKEN_RULES)}, "
+                                f"got {self.subject_tokens!r}")
         check_parts(self.sdsa_parts, "sdsa_parts")
         check_parts(self.injection_parts, "injection_parts")
 
 
 def _main_pass(ctx, config, anchors, injection=None, cache=None, resume: Resume | None = None):
     """The main pass with SubjectPolicy, from step 0 or from `resume`; returns the latents and the policy."""
-    policy = SubjectPolicy(config, ctx.token_positions, ctx.seeds, anchors, "main", injection, cache)
+    policy = SubjectPolicy(config, _positions(ctx, config), ctx.seeds, anchors, "main", injection, cache)
     if resume is not None:
         policy.restore(resume.policy)
     return ctx.denoise(ctx.new_state(policy), resume=resume), policy
+
+
+def _positions(ctx, config) -> list[list[list[int]]]:
+    """The subject tokens whose maps make the masks, under the config's rule."""
+    if config.subject_tokens == "word":
+        return ctx.token_positions
+    return story_token_positions(ctx.model.pipe.tokenizer, ctx.prompts, ctx.story.tokens, config.subject_tokens)
 
 
 def _resume_step(ctx, config, stop: int | None) -> int:
@@ -108,7 +120,7 @@ def _prepass(ctx, config, anchors, cache=None):
     train_steps = ctx.model.pipe.scheduler.config.num_train_timesteps
     dift_step = nearest_step(pre.timesteps(), config.dift_timestep * train_steps / 1000)
     stop = dift_step + 1 if config.prepass == "feature" else None
-    policy = SubjectPolicy(config, ctx.token_positions, ctx.seeds, anchors, "pre", None, cache)
+    policy = SubjectPolicy(config, _positions(ctx, config), ctx.seeds, anchors, "pre", None, cache)
     state = pre.new_state(policy, stop)
     at, kept = _resume_step(ctx, config, stop), {}
 
