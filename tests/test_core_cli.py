@@ -102,4 +102,5 @@ def test_methods_lists_methods_and_their_options(capsys):
     code, stdout, _ = run_cli(["methods"], capsys)
     assert code == 0
     assert "vanilla:" in stdout and "consistory:" in stdout
-    assert "    mask_dropout = 0.5" in stdout and "    n_anchors = 2" in stdout
+    assert "    mask_dropout=0.5  [float]\n        probability of hiding a shared subject token" in stdout
+    assert "    cache_device=same  [str]  (one of: same, cpu)" in stdout

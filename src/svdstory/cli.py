@@ -107,15 +107,14 @@ def cmd_generate(args) -> int:
 
 
 def cmd_methods(args) -> int:
-    import dataclasses
-
-    from .methods.registry import get_method, method_names
+    from .methods.options import as_text, describe, summary
+    from .methods.registry import method_names
 
     for name in method_names():
-        method = get_method(name)
-        print(f"{name}: {method.summary}")
-        for f in dataclasses.fields(method.config):
-            print(f"    {f.name} = {f.default!r}")
+        print(f"{name}: {summary(name)}")
+        for opt in describe(name):
+            allowed = f"  (one of: {', '.join(opt.choices)})" if opt.choices else ""
+            print(f"    {opt.name}={as_text(opt.default)}  [{opt.type}]{allowed}\n        {opt.help}")
     return 0
 
 

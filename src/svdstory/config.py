@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -54,9 +55,12 @@ def _coerce(text: str, annotation, key: str):
             return False
         raise SvdStoryError(f"option {key}: expected true/false, got {text!r}")
     try:
-        return annotation(text)
+        value = annotation(text)
     except (TypeError, ValueError):
         raise SvdStoryError(f"option {key}: expected {annotation.__name__}, got {text!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SvdStoryError(f"option {key}: expected a finite number, got {text!r}")
+    return value
 
 
 def apply_overrides(config, pairs: list[str] | dict):

@@ -9,6 +9,7 @@ from .config import SamplingConfig, apply_overrides
 from .context import RunContext, RunOutput
 from .errors import SvdStoryError
 from .masks import binarize
+from .methods.options import check_options
 from .methods.registry import get_method
 from .sampling import encode_prompts, initial_latents
 from .story import Story
@@ -54,8 +55,10 @@ def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
 
 
 def method_config(method_name: str, options=None):
+    """The method and its config: `options` is a config, or overrides as a dict or `key=value` strings."""
     method = get_method(method_name)
     config = options if isinstance(options, method.config) else apply_overrides(method.config(), options or {})
+    check_options(config)  # choices and finite numbers, also for configs built in Python
     return method, config
 
 

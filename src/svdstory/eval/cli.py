@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from ..errors import SvdStoryError
-from .embedders import DEFAULT_CLIP, DEFAULT_DINO, DEFAULT_DREAMSIM
+from .metric_info import DEFAULT_CLIP, DEFAULT_DINO, DEFAULT_DREAMSIM
 
 METHOD_HELP = ("[LABEL=]NAME[?KEY=VALUE&KEY=VALUE...], quoted; e.g. 'svd?target=kv&zero=energy:0.9' or "
                "'strong=svd?zero=rank:4'; repeat for more methods")

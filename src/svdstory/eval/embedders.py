@@ -11,10 +11,7 @@ from pathlib import Path
 import torch
 
 from ..errors import SvdStoryError
-
-DEFAULT_CLIP = "openai/clip-vit-large-patch14"
-DEFAULT_DINO = "facebook/dinov2-base"
-DEFAULT_DREAMSIM = "ensemble"
+from .metric_info import DEFAULT_CLIP, DEFAULT_DINO, DEFAULT_DREAMSIM  # noqa: F401  (re-exported)
 BATCH = 32
 
 

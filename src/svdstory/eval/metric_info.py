@@ -6,6 +6,10 @@ holds wins; the report's --prompt-metric / --identity-metric options override it
 """
 from __future__ import annotations
 
+DEFAULT_CLIP = "openai/clip-vit-large-patch14"  # the feature models behind the real-model metrics (embedders.py)
+DEFAULT_DINO = "facebook/dinov2-base"
+DEFAULT_DREAMSIM = "ensemble"
+
 LOWER_IS_BETTER = frozenset({"dreamsim", "dreamsim_fg", "leak_rate", "leak_strength"})
 ROLES = {
     "prompt": ("prompt_alignment", "clip_t", "clip_t_fg"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import SvdStoryError
-from .embedders import DEFAULT_CLIP, DEFAULT_DINO, DEFAULT_DREAMSIM
 from .feature_scorer import FAMILY, split_metric
+from .metric_info import DEFAULT_CLIP, DEFAULT_DINO, DEFAULT_DREAMSIM
 
 SYNTHWORLD = "synthworld"
 AUTO_REAL = ("clip-t", "clip-i", "dino")  # no optional extras needed; add dreamsim by name

@@ -11,8 +11,7 @@ import numpy as np
 
 from svdstory.errors import SvdStoryError
 from svdstory.world import SCENES, SUBJECTS, parse_caption
-from svdstory.world.captions import SCENE_PHRASES
-from svdstory.world.catalog import FAMILIES
+from svdstory.world.catalog import FAMILIES, scene_phrase  # noqa: F401  (scene_phrase: part of this module's API)
 
 SEED_LIMIT = 2**31 - 1  # generators on every backend accept seeds below this
 
@@ -20,11 +19,6 @@ SEED_LIMIT = 2**31 - 1  # generators on every backend accept seeds below this
 def subject_phrase(subject: str) -> str:
     """'a cat', 'an elephant': the article the world's captions use before a bare class name."""
     return ("an " if subject[0] in "aeiou" else "a ") + subject
-
-
-def scene_phrase(scene: str) -> str:
-    """'in a forest', 'on a beach', 'at night': the first (most common) phrasing of the world's captions."""
-    return SCENE_PHRASES[scene][0].format(scene)
 
 
 def _check(n_stories: int, seed: int, scenes_per_story: int) -> None:

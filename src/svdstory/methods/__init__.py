@@ -1,13 +1,11 @@
-"""Built-in consistency methods; each module registers one method."""
+"""Built-in consistency methods; each module registers one method (configs.BUILTIN lists them)."""
 import importlib
 
-BUILTIN = ("vanilla", "consistory", "consistory_steps", "shared", "svd", "storydiffusion", "onepromptonestory")
-_loaded = False
+from .configs import BUILTIN
 
 
-def load_builtin() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for name in BUILTIN:
-            importlib.import_module(f"{__name__}.{name}")
+def load_builtin(name: str | None = None) -> None:
+    """Import the module of one built-in method (or of all): importing it registers the method."""
+    for method in [name] if name else list(BUILTIN):
+        if method in BUILTIN:
+            importlib.import_module(f"{__name__}.{BUILTIN[method][0]}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..sampling import make_scheduler
 from ..steps import in_window, nearest_step
+from . import consistory  # noqa: F401  (registers the method this module completes)
 from .registry import set_step_count
 
 

@@ -3,31 +3,16 @@ holding all frames, its embeddings reweighted through their singular values to e
 at hand (enhance it, suppress the others), optionally with identity-preserving cross-attention."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
 from ..attention.policy import AttnCall, PlainPolicy, sdpa
-from ..config import check_scheduler
 from ..context import RunOutput
 from ..prompt_svr import one_prompt, reweight_for_frame
 from ..sampling import Conditioning, encode_prompts
 from ..story import compose_prompt
+from .configs import OnePromptConfig
 from .registry import Method, register
-
-
-@dataclass(frozen=True)
-class OnePromptConfig:
-    scheduler: str = "default"
-    enhance_alpha: float = 0.01  # s <- beta * exp(alpha * s) * s on the current frame (alpha > 0 enhances)
-    enhance_beta: float = 1.0
-    suppress_alpha: float = -0.01  # ... on the other frames (alpha < 0, beta < 1 suppresses)
-    suppress_beta: float = 0.5
-    ipca: bool = False  # identity-preserving cross-attention: also attend to the identity prompt alone
-
-    def __post_init__(self):
-        check_scheduler(self.scheduler)
 
 
 class IdentityCrossAttention(PlainPolicy):
@@ -93,5 +78,4 @@ def run_extra(ctx, config: OnePromptConfig, cache) -> RunOutput:
     return RunOutput(ctx.denoise(ctx.new_state(_policy(ctx, identity, config))))
 
 
-register(Method("1p1s", OnePromptConfig, run, run_anchors, run_extra,
-                "1Prompt1Story: one prompt, singular-value reweighting of its embeddings"))
+register(Method("1p1s", OnePromptConfig, run, run_anchors, run_extra))

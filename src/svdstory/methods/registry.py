@@ -41,16 +41,18 @@ def set_step_count(name: str, count_steps: Callable) -> None:
 
 
 def get_method(name: str) -> Method:
-    from . import load_builtin  # noqa: F401  (imports the built-in methods once)
+    """The method registered as `name`; a built-in one is imported on first use."""
+    from . import load_builtin
 
-    load_builtin()
     if name not in _METHODS:
-        raise SvdStoryError(f"unknown method {name!r} (known: {', '.join(sorted(_METHODS))})")
+        load_builtin(name)
+    if name not in _METHODS:
+        raise SvdStoryError(f"unknown method {name!r} (known: {', '.join(method_names())})")
     return _METHODS[name]
 
 
 def method_names() -> list[str]:
-    from . import load_builtin
+    """Built-in and registered methods, without importing the built-in ones."""
+    from .configs import BUILTIN
 
-    load_builtin()
-    return sorted(_METHODS)
+    return sorted(set(BUILTIN) | set(_METHODS))

@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 from ..anchors import AnchorCache
-from ..attention.spatial import check_parts
-from ..config import check_range, check_scheduler
 from ..context import RunOutput
-from ..errors import SvdStoryError
 from .registry import Method, register
 
 
@@ -14,19 +11,7 @@ def anchor_indices(n_images: int, n_anchors: int) -> list[int]:
     return list(range(n_images if n_anchors == 0 else min(n_anchors, n_images)))
 
 
-def check_sharing(config) -> None:
-    check_scheduler(config.scheduler)
-    check_range("steps", config.steps)
-    if config.n_anchors < 0:
-        raise SvdStoryError(f"option n_anchors must be >= 0 (0: every image), got {config.n_anchors}")
-    check_parts(config.parts, "parts")
-    if config.cache_device not in ("same", "cpu"):
-        raise SvdStoryError(f"option cache_device must be 'same' or 'cpu', got {config.cache_device!r}")
-    if getattr(config, "anchor_pool", 1) < 1:
-        raise SvdStoryError(f"option anchor_pool must be at least 1, got {config.anchor_pool}")
-
-
-def register_sharing(name: str, config_cls, make_policy, summary: str) -> Method:
+def register_sharing(name: str, config_cls, make_policy) -> Method:
     """make_policy(ctx, config, anchors, cache) -> a SharePolicy."""
 
     def run(ctx, config, cache=None) -> RunOutput:
@@ -42,4 +27,4 @@ def register_sharing(name: str, config_cls, make_policy, summary: str) -> Method
     def run_extra(ctx, config, cache) -> RunOutput:
         return RunOutput(ctx.denoise(ctx.new_state(make_policy(ctx, config, [], cache))))
 
-    return register(Method(name, config_cls, run, run_anchors, run_extra, summary))
+    return register(Method(name, config_cls, run, run_anchors, run_extra))

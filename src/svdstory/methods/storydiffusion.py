@@ -3,27 +3,12 @@ random sample of the other images' tokens."""
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 
 import torch
 
 from ..attention.share_policy import SharePolicy
-from ..config import check_fraction
-from .sharing import check_sharing, register_sharing
-
-
-@dataclass(frozen=True)
-class StoryDiffusionConfig:
-    scheduler: str = "ddim"
-    n_anchors: int = 0  # 0: every image samples from every other image, as in the paper's batch
-    parts: tuple[str, ...] = ("up",)  # UNet parts with consistent self-attention
-    steps: tuple[float, float] = (0.0, 1.0)
-    sample_rate: float = 0.5  # fraction of the other images' tokens each image sees (paper: 0.5)
-    cache_device: str = "same"
-
-    def __post_init__(self):
-        check_sharing(self)
-        check_fraction("sample_rate", self.sample_rate)
+from .configs import StoryDiffusionConfig
+from .sharing import register_sharing
 
 
 def make_policy(ctx, config: StoryDiffusionConfig, anchors, cache):
@@ -39,5 +24,4 @@ def make_policy(ctx, config: StoryDiffusionConfig, anchors, cache):
     return SharePolicy(config.parts, config.steps, anchors, select=select, cache=cache)
 
 
-register_sharing("storydiffusion", StoryDiffusionConfig, make_policy,
-                 "StoryDiffusion's consistent self-attention (random token sampling)")
+register_sharing("storydiffusion", StoryDiffusionConfig, make_policy)

@@ -10,17 +10,10 @@ import re
 import numpy as np
 
 from svdstory.errors import SvdStoryError
-from svdstory.world.catalog import ATTRIBUTES, SCENES, SUBJECTS
+from svdstory.world.catalog import ATTRIBUTES, SCENE_PHRASES, SCENES, SUBJECTS
 from svdstory.world.labels import Labels
 
 PREFIXES = ("", "", "", "a photo of ", "photo of ", "a picture of ", "an image of ")
-SCENE_PHRASES = {  # how each scene may be named after the subject
-    "beach": ("on a {}", "on the {}", "at the {}"), "forest": ("in a {}", "in the {}"),
-    "city": ("in a {}", "in the {}"), "snow": ("in the {}", "in {}", "on the {}"),
-    "desert": ("in a {}", "in the {}"), "night": ("at {}", "in the {}"), "underwater": ("{}",),
-    "room": ("in a {}", "in the {}"), "field": ("in a {}", "on a {}", "in the {}"),
-    "mountain": ("on a {}", "on the {}", "at the {}"),
-}
 ADJECTIVES = ("color", "pattern")  # named before the subject word; accessory and eyes after it
 _WORD_TO_ATTRIBUTE = {value: name for name, values in ATTRIBUTES.items() for value in values}
 

@@ -19,6 +19,18 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
 
 SCENES: tuple[str, ...] = ("beach", "forest", "city", "snow", "desert", "night", "underwater", "room",
                            "field", "mountain")
+SCENE_PHRASES = {  # how each scene may be named after the subject; the first is the one to prompt with
+    "beach": ("on a {}", "on the {}", "at the {}"), "forest": ("in a {}", "in the {}"),
+    "city": ("in a {}", "in the {}"), "snow": ("in the {}", "in {}", "on the {}"),
+    "desert": ("in a {}", "in the {}"), "night": ("at {}", "in the {}"), "underwater": ("{}",),
+    "room": ("in a {}", "in the {}"), "field": ("in a {}", "on a {}", "in the {}"),
+    "mountain": ("on a {}", "on the {}", "at the {}"),
+}
+
+
+def scene_phrase(scene: str) -> str:
+    """'in a forest', 'on a beach', 'at night': the first (most common) phrasing of the world's captions."""
+    return SCENE_PHRASES[scene][0].format(scene)
 
 
 def info() -> dict:
@@ -28,5 +40,6 @@ def info() -> dict:
         "families": families,
         "attributes": {name: list(values) for name, values in ATTRIBUTES.items()},
         "scenes": list(SCENES),
+        "scene_phrases": {scene: scene_phrase(scene) for scene in SCENES},
         "default_size": 128,
     }

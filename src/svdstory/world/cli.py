@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from svdstory.errors import SvdStoryError
-from svdstory.world.catalog import ATTRIBUTES, SCENES, SUBJECTS, info
+from svdstory.world.catalog import ATTRIBUTES, SCENES, SUBJECTS, info, scene_phrase
 from svdstory.world.labels import check_choice
 from svdstory.world.render import check_size
 from svdstory.world.sampling import sample
@@ -40,7 +40,7 @@ def run_info(args: argparse.Namespace) -> int:
     summary = info()
     rows = [("family", "subject classes")] + [(f, ", ".join(names)) for f, names in summary["families"].items()]
     rows += [("", ""), ("attribute", "values")] + [(a, ", ".join(v)) for a, v in ATTRIBUTES.items()]
-    rows += [("", ""), ("scenes", ", ".join(SCENES))]
+    rows += [("", ""), ("scene", "in a prompt")] + [(s, scene_phrase(s)) for s in SCENES]
     width = max(len(left) for left, _ in rows)
     print("\n".join(f"{left:<{width}}  {right}".rstrip() for left, right in rows))
     return 0
