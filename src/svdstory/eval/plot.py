@@ -1,16 +1,11 @@
-"""A scatter plot of prompt alignment against identity consistency, drawn with Pillow (no matplotlib).
-
-One faint dot per story and method, one large dot per method at its mean with 95% interval bars.
-An axis whose metric is lower-is-better is drawn inverted, so up and right are always better.
+"""A scatter plot of one metric against another (matplotlib): a faint dot per story and method, a large dot
+per method at its mean with 95% interval bars. An axis whose metric is lower-is-better is drawn inverted, so
+up and right are always better.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
-
-COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-          (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
-WIDTH, HEIGHT = 720, 480
-LEFT, RIGHT, TOP, BOTTOM = 70, 190, 30, 50  # margins: the legend sits in the right one
 
 
 @dataclass(frozen=True)
@@ -29,10 +24,6 @@ class Axis:
     high: float
     inverted: bool = False
 
-    def to_unit(self, v: float) -> float:
-        t = (v - self.low) / (self.high - self.low)
-        return 1.0 - t if self.inverted else t
-
 
 def axis_for(title: str, values, inverted: bool = False) -> Axis:
     values = [v for v in values if v == v]
@@ -43,54 +34,32 @@ def axis_for(title: str, values, inverted: bool = False) -> Axis:
 
 def scatter_image(series: list[Series], x: Axis, y: Axis):
     """The plot as a PIL image."""
-    from PIL import Image, ImageDraw, ImageFont
+    import matplotlib
 
-    img = Image.new("RGB", (WIDTH, HEIGHT), "white")
-    draw = ImageDraw.Draw(img)
-    font = ImageFont.load_default()
-    _frame(draw, font, x, y)
-    for k, s in enumerate(series):
-        color = COLORS[k % len(COLORS)]
-        faint = tuple(int(c + (255 - c) * 0.6) for c in color)
-        for px, py in s.points:
-            _dot(draw, _pixel(x, y, px, py), 2, faint)
-        cx, cy = _pixel(x, y, *s.mean)
-        (x0, _), (x1, _) = _pixel(x, y, s.x_ci[0], s.mean[1]), _pixel(x, y, s.x_ci[1], s.mean[1])
-        (_, y0), (_, y1) = _pixel(x, y, s.mean[0], s.y_ci[0]), _pixel(x, y, s.mean[0], s.y_ci[1])
-        draw.line([(x0, cy), (x1, cy)], fill=color, width=2)
-        draw.line([(cx, y0), (cx, y1)], fill=color, width=2)
-        _dot(draw, (cx, cy), 6, color)
-        ly = TOP + 10 + 18 * k
-        _dot(draw, (WIDTH - RIGHT + 22, ly + 6), 5, color)
-        draw.text((WIDTH - RIGHT + 34, ly), s.label[:24], fill="black", font=font)
-    return img
+    matplotlib.use("Agg")  # files only: no display is needed or opened
+    import matplotlib.pyplot as plt
+    from PIL import Image
 
-
-def _pixel(x: Axis, y: Axis, vx: float, vy: float) -> tuple[float, float]:
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    return LEFT + x.to_unit(vx) * plot_w, TOP + (1.0 - y.to_unit(vy)) * plot_h
-
-
-def _dot(draw, center, r: float, color) -> None:
-    cx, cy = center
-    draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=color)
-
-
-def _frame(draw, font, x: Axis, y: Axis) -> None:
-    right, bottom = WIDTH - RIGHT, HEIGHT - BOTTOM
-    draw.rectangle([LEFT, TOP, right, bottom], outline="black")
-    for i in range(5):
-        vx = x.low + (x.high - x.low) * (i + 0.5) / 5
-        px, _ = _pixel(x, y, vx, y.low)
-        draw.line([(px, bottom), (px, bottom + 4)], fill="black")
-        draw.text((px - 14, bottom + 6), f"{vx:.3g}", fill="black", font=font)
-        vy = y.low + (y.high - y.low) * (i + 0.5) / 5
-        _, py = _pixel(x, y, x.low, vy)
-        draw.line([(LEFT - 4, py), (LEFT, py)], fill="black")
-        draw.text((8, py - 6), f"{vy:.3g}", fill="black", font=font)
-    draw.text((LEFT, HEIGHT - 18), _title(x) + "  (right is better)", fill="black", font=font)
-    draw.text((LEFT, 8), _title(y) + "  (up is better)", fill="black", font=font)
-
-
-def _title(axis: Axis) -> str:
-    return axis.title + (" (axis inverted)" if axis.inverted else "")
+    fig, ax = plt.subplots(figsize=(7.2, 4.8), dpi=100, layout="constrained")
+    try:
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for k, s in enumerate(series):
+            color = colors[k % len(colors)]
+            if s.points:
+                ax.scatter(*zip(*s.points), s=14, color=color, alpha=0.45, linewidths=0)
+            xerr = [[s.mean[0] - s.x_ci[0]], [s.x_ci[1] - s.mean[0]]]
+            yerr = [[s.mean[1] - s.y_ci[0]], [s.y_ci[1] - s.mean[1]]]
+            ax.errorbar(*s.mean, xerr=xerr, yerr=yerr, fmt="o", markersize=7, color=color, label=s.label[:24])
+        for axis, set_lim, set_label, where in ((x, ax.set_xlim, ax.set_xlabel, "right"),
+                                                (y, ax.set_ylim, ax.set_ylabel, "up")):
+            set_lim((axis.high, axis.low) if axis.inverted else (axis.low, axis.high))
+            set_label(f"{axis.title}{' (axis inverted)' if axis.inverted else ''}  ({where} is better)")
+        ax.grid(alpha=0.3)
+        if series:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+    finally:
+        plt.close(fig)
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")

@@ -36,17 +36,19 @@ def finite(values) -> np.ndarray:
 
 
 def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Estimate:
-    """Mean and percentile interval from resampling the values (stories) with replacement."""
+    """Mean and percentile interval from resampling the values (stories) with replacement
+    (`scipy.stats.bootstrap`, seeded)."""
+    from scipy.stats import bootstrap
+
     x = finite(values)
     if len(x) == 0:
         return Estimate(math.nan, math.nan, math.nan, 0)
     mean = float(x.mean())
-    if len(x) == 1:
-        return Estimate(mean, mean, mean, 1)
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1)
-    alpha = (1.0 - level) / 2
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    if len(x) == 1 or np.all(x == x[0]):  # nothing to resample: the interval is the value
+        return Estimate(mean, mean, mean, len(x))
+    result = bootstrap((x,), np.mean, n_resamples=n_boot, confidence_level=level, method="percentile",
+                       rng=np.random.default_rng(seed))
+    low, high = result.confidence_interval
     return Estimate(mean, float(min(low, mean)), float(max(high, mean)), len(x))
 
 
