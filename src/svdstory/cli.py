@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .eval.cli import add_bench_commands
 
     add_bench_commands(sub)
+    from .ui.cli import add_ui_command
+
+    add_ui_command(sub)
     return parser
 
 

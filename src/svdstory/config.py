@@ -9,6 +9,21 @@ from dataclasses import dataclass
 
 from .errors import SvdStoryError
 
+SEED_MAX = 2**64 - 1  # torch.Generator.manual_seed takes 0..2**64-1 (negative seeds alias large ones: refused)
+
+
+def check_seed(value, what: str = "--seed") -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SvdStoryError(f"{what} must be a whole number, got {value!r}")
+    if not 0 <= value <= SEED_MAX:
+        raise SvdStoryError(f"{what} must lie in 0..{SEED_MAX} (what random generators accept), got {value}")
+
+
+def check_finite(what: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SvdStoryError(f"{what} must be a finite number, got {value!r}")
+
+
 @dataclass(frozen=True)
 class SamplingConfig:
     """How the denoising loop runs; None means "the model's or the method's default"."""
@@ -24,6 +39,14 @@ class SamplingConfig:
     freeu: tuple[float, float, float, float] | None = None  # FreeU's (s1, s2, b1, b2); None: off
 
     def __post_init__(self):
+        check_seed(self.seed)
+        if self.guidance is not None:
+            check_finite("--guidance", self.guidance)
+        if self.negative_prompt is not None and not isinstance(self.negative_prompt, str):
+            raise SvdStoryError(f"the negative prompt must be text, got {self.negative_prompt!r}")
+        if self.freeu is not None:
+            for value in self.freeu:
+                check_finite("--freeu", value)
         if self.steps is not None and self.steps < 1:
             raise SvdStoryError(f"--steps must be at least 1, got {self.steps}")
         if self.attention_chunk is not None and self.attention_chunk < 1:

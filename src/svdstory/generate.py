@@ -11,6 +11,7 @@ from .errors import SvdStoryError
 from .masks import binarize
 from .methods.options import check_options
 from .methods.registry import get_method
+from .preflight import check_size, check_story_prompts, tokenizers_of
 from .sampling import encode_prompts, initial_latents
 from .story import Story
 from .tokens import story_token_positions
@@ -44,9 +45,7 @@ def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
     defaults = model.defaults or {}
     size = model.pipe.unet.config.sample_size * model.vae_factor
     height, width = sampling.height or size, sampling.width or size
-    for name, value in (("height", height), ("width", width)):
-        if value % model.vae_factor:
-            raise SvdStoryError(f"--{name} {value} is not divisible by the model's factor {model.vae_factor}")
+    check_size(model.vae_factor, height, width)
     return SamplingConfig(steps=sampling.steps or defaults.get("steps", 50),
                           guidance=sampling.guidance if sampling.guidance is not None else defaults.get("guidance", 5.0),
                           height=height, width=width, seed=sampling.seed, same_latent=sampling.same_latent,
@@ -99,6 +98,7 @@ def generate(model, story: Story, method: str = "consistory", options=None,
     """All scenes of a story in one batch. `options`: a method config or a dict of overrides."""
     method_obj, config = method_config(method, options)
     sampling = resolve_sampling(model, sampling or SamplingConfig())
+    check_story_prompts(tokenizers_of(model), story, method_obj, sampling.negative_prompt)
     ctx = build_context(model, story, sampling, getattr(config, "scheduler", None), callback)
     out = method_obj.run(ctx, config)
     return _result(ctx, out, _info(model, story, method_obj, config, sampling))
@@ -111,6 +111,7 @@ def generate_anchors(model, story: Story, method: str = "consistory", options=No
     if method_obj.run_anchors is None:
         raise SvdStoryError(f"method {method!r} has no anchors+extras mode")
     sampling = resolve_sampling(model, sampling or SamplingConfig())
+    check_story_prompts(tokenizers_of(model), story, method_obj, sampling.negative_prompt)
     ctx = build_context(model, story, sampling, getattr(config, "scheduler", None), callback)
     out, cache = method_obj.run_anchors(ctx, config)
     anchors = _result(ctx, out, _info(model, story, method_obj, config, sampling))
@@ -123,6 +124,7 @@ def generate_more(subject: Subject, scenes, seeds=(), callback=None) -> StoryRes
     story = subject.story.with_scenes(scenes, seeds)
     base = subject.sampling.seed + len(subject.story.scenes)
     seeds = story.image_seeds(base)
+    check_story_prompts(tokenizers_of(subject.model), story, subject.method, subject.sampling.negative_prompt)
     results = []
     for scene, seed in zip(scenes, seeds):
         one = subject.story.with_scenes([scene], [seed])

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 
@@ -64,22 +66,52 @@ def resolve_device(name: str | None) -> str:
     return name
 
 
+def model_folder(source: str, revision: str | None = None) -> Path | None:
+    """The folder holding a model's files: a local folder, or a hub id's snapshot in the local cache; None
+    for a hub id not cached yet. Fails in one line for a folder that is not a diffusers model."""
+    path = Path(source)
+    if path.exists():
+        if not (path / "model_index.json").is_file():
+            raise SvdStoryError(f"--model {source!r} is not a diffusers model folder (no model_index.json)")
+        return path
+    if source.startswith((".", "/", "~")) or source.count("/") != 1:
+        raise SvdStoryError(f"--model {source!r}: no such folder, and not a hub id of the form owner/name")
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(source, "model_index.json", revision=revision)
+    return Path(cached).parent if isinstance(cached, str) else None
+
+
+def check_downloadable(source: str) -> None:
+    """A hub id that is not cached must be downloaded: say so in one line when it cannot be."""
+    from huggingface_hub import constants
+
+    why = None
+    if constants.HF_HUB_OFFLINE:
+        why = "HF_HUB_OFFLINE is set"
+    else:
+        host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+        try:
+            socket.create_connection((host, 443), timeout=5).close()
+        except OSError as err:
+            why = f"{host} cannot be reached ({err.strerror or err})"
+    if why:
+        raise SvdStoryError(f"--model {source!r} is neither a local folder nor in the local Hugging Face cache, "
+                            f"and cannot be downloaded: {why}")
+
+
 def _pipeline_class(source: str, revision: str | None):
     """Read model_index.json (local or hub) to pick the SD or SDXL pipeline class."""
     import diffusers
 
-    path = Path(source)
-    if path.exists():
-        index = path / "model_index.json"
-        if not index.is_file():
-            raise SvdStoryError(f"--model {source!r} is not a diffusers model folder (no model_index.json)")
-        name = json.loads(index.read_text()).get("_class_name", "")
+    folder = model_folder(source, revision)
+    if folder is not None:
+        name = json.loads((folder / "model_index.json").read_text()).get("_class_name", "")
     else:
-        if source.startswith((".", "/", "~")) or source.count("/") != 1:
-            raise SvdStoryError(f"--model {source!r}: no such folder, and not a hub id of the form owner/name")
+        check_downloadable(source)
         try:
             name = diffusers.DiffusionPipeline.load_config(source, revision=revision).get("_class_name", "")
-        except Exception as err:  # network, auth or missing repo: all user-facing
+        except Exception as err:  # auth or missing repo: all user-facing
             raise SvdStoryError(f"--model {source!r} could not be fetched from the hub: {str(err).splitlines()[0]}") from None
     if "XL" in name:
         return diffusers.StableDiffusionXLPipeline

@@ -25,7 +25,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
+    """allow_nan=False: NaN is not JSON; inputs refuse non-finite numbers, so one here is a bug to see."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=str, allow_nan=False) + "\n").encode())
 
 
 def image_grid(images, columns: int | None = None):
@@ -60,12 +61,31 @@ def check_out_dir(out: Path) -> None:
         raise SvdStoryError(f"--out {str(out)!r} already holds a run (run.json); choose a new folder")
 
 
+def check_writable(out: Path, what: str = "--out") -> None:
+    """Fail now, not after the work, if `out` cannot be created and written: try it in the nearest existing
+    folder (the results are built beside `out`, then moved in), leaving nothing behind."""
+    out = Path(out).absolute()
+    places = [out] if out.is_dir() else []
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SvdStoryError(f"{what} {str(out)!r}: {str(parent)!r} is not a folder")
+    for place in places + [parent]:
+        try:
+            os.rmdir(tempfile.mkdtemp(dir=place, prefix=".svdstory-probe-"))
+        except OSError as err:
+            raise SvdStoryError(f"{what} {str(out)!r} cannot be written: {str(place)!r}: "
+                                f"{err.strerror or err}") from None
+
+
 def save_result(result, out: Path, extra_info: dict | None = None) -> list[Path]:
     """Build every file in a staging folder beside `out`, then move it in whole; run.json comes last."""
     out = Path(out)
     check_out_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+    os.chmod(staging, 0o755)  # mkdtemp creates 0700; the folder becomes `out`, as readable as its files
     try:
         names = _write_files(result, staging)
         info = {**result.info, "prompts": result.prompts, "seeds": result.seeds, "files": names,

@@ -18,6 +18,11 @@ class OnePrompt:
     eot: list[int]  # positions of the end-of-text and padding tokens after the content
 
 
+def one_prompt_text(identity: str, scenes) -> str:
+    """The identity text, then each frame's text, comma separated."""
+    return ", ".join([identity.strip()] + [scene.strip() for scene in scenes])
+
+
 def one_prompt(tokenizer, identity: str, scenes: list[str]) -> OnePrompt:
     text, frames = identity.strip(), []
     count = lambda t: len(tokenizer(t, add_special_tokens=False).input_ids)

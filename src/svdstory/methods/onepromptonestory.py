@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ..attention.policy import AttnCall, PlainPolicy, sdpa
 from ..context import RunOutput
-from ..prompt_svr import one_prompt, reweight_for_frame
+from ..prompt_svr import one_prompt, one_prompt_text, reweight_for_frame
 from ..sampling import Conditioning, encode_prompts
 from ..story import compose_prompt
 from .configs import OnePromptConfig
@@ -78,4 +78,10 @@ def run_extra(ctx, config: OnePromptConfig, cache) -> RunOutput:
     return RunOutput(ctx.denoise(ctx.new_state(_policy(ctx, identity, config))))
 
 
-register(Method("1p1s", OnePromptConfig, run, run_anchors, run_extra))
+def encoded_prompts(story) -> list[str]:
+    """The one prompt of all frames, and the identity prompt."""
+    identity = compose_prompt(story.style, story.subject, "")
+    return [one_prompt_text(identity, story.scenes), identity]
+
+
+register(Method("1p1s", OnePromptConfig, run, run_anchors, run_extra, prompts=encoded_prompts))

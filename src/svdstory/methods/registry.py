@@ -12,6 +12,11 @@ def one_pass(model, config, steps: int) -> int:
     return steps
 
 
+def story_prompts(story) -> list[str]:
+    """What the text encoder reads for a method that encodes each scene's prompt."""
+    return story.prompts
+
+
 @dataclass(frozen=True)
 class Method:
     """A consistency method: a typed config and the functions that run it."""
@@ -25,6 +30,7 @@ class Method:
     # count_steps(model, config, steps) -> sampler steps (callback calls) of one run, run_anchors or
     # run_extra, every pass included: what a progress bar's total is made of
     count_steps: Callable = one_pass
+    prompts: Callable = story_prompts  # prompts(story) -> every text the method encodes (checked to fit)
 
 
 _METHODS: dict[str, Method] = {}

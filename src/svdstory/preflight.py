@@ -1,0 +1,94 @@
+"""Checks of a run that need no model weights, made before the model loads (which takes seconds to
+minutes): the prompts against the model's tokenizers (the subject words are there, every prompt fits
+the text encoder's context) and the image size against its VAE factor. `generate` checks the prompts
+again on the loaded model, for library users and for hub models not on disk yet."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import SvdStoryError
+from .tokens import story_token_positions
+
+
+@dataclass
+class ModelFiles:
+    """What the checks need from a model, read without its weights."""
+
+    tokenizers: list  # the text encoders' tokenizers (SDXL has two)
+    factor: int | None  # the VAE's downsampling factor, if its config says
+
+
+def read_model_files(source: str, revision: str | None = None) -> ModelFiles | None:
+    """Tokenizers and VAE factor of a local folder, a cached hub snapshot or a built-in tiny model; None
+    for a hub id not downloaded yet (it must be downloadable: else this fails in one line)."""
+    from .models import check_downloadable, model_folder
+
+    if source in ("tiny", "tiny-sdxl"):
+        from .tiny import tiny_tokenizer
+
+        return ModelFiles([tiny_tokenizer()] * (2 if source == "tiny-sdxl" else 1), 2)
+    folder = model_folder(source, revision)
+    if folder is None:
+        check_downloadable(source)
+        return None
+    index = _json(folder / "model_index.json") or {}
+    tokenizers = [_tokenizer(folder, name, index[name][1]) for name in ("tokenizer", "tokenizer_2")
+                  if isinstance(index.get(name), list) and index[name][1] and (folder / name).is_dir()]
+    vae = _json(folder / "vae" / "config.json")
+    factor = 2 ** (len(vae["block_out_channels"]) - 1) if vae and vae.get("block_out_channels") else None
+    return ModelFiles(tokenizers, factor)
+
+
+def _json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _tokenizer(folder: Path, name: str, class_name: str):
+    import transformers
+
+    return getattr(transformers, class_name).from_pretrained(folder / name)
+
+
+def tokenizers_of(model) -> list:
+    return [t for t in (model.pipe.tokenizer, getattr(model.pipe, "tokenizer_2", None)) if t is not None]
+
+
+def check_prompt_lengths(tokenizers, prompts, what: str = "prompt") -> None:
+    """Refuse a prompt the text encoder would cut: name it and the limit, in tokens of that encoder."""
+    for tokenizer in tokenizers:
+        limit = tokenizer.model_max_length
+        for prompt in prompts:
+            n = len(tokenizer(prompt, truncation=False, verbose=False).input_ids)  # start and end tokens included
+            if n > limit:
+                raise SvdStoryError(f"the {what} {prompt!r} is {n} tokens long but the text encoder takes {limit}: "
+                                    "shorten it (style, subject or scene)")
+
+
+def check_story_prompts(tokenizers, story, method, negative_prompt: str | None = None) -> None:
+    """Every prompt the method encodes fits the text encoder, and every subject word is in every prompt."""
+    check_prompt_lengths(tokenizers, method.prompts(story))
+    if negative_prompt:
+        check_prompt_lengths(tokenizers, [negative_prompt], "negative prompt")
+    story_token_positions(tokenizers[0], story.prompts, story.tokens)
+
+
+def check_size(factor: int, height: int | None, width: int | None) -> None:
+    for name, value in (("height", height), ("width", width)):
+        if value is not None and value % factor:
+            raise SvdStoryError(f"--{name} {value} is not divisible by the model's factor {factor}")
+
+
+def preflight(source: str, revision: str | None, story, method, sampling) -> None:
+    """Every check that the model's files allow before its weights load (see the module's docstring)."""
+    files = read_model_files(source, revision)
+    if files is None:
+        return
+    if files.tokenizers:
+        check_story_prompts(files.tokenizers, story, method, sampling.negative_prompt)
+    if files.factor:
+        check_size(files.factor, sampling.height, sampling.width)

@@ -1,0 +1,204 @@
+"""The page: a story editor and method panel on the left, the results on the right, wired to `handlers`."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
+
+import gradio as gr
+
+from ..config import SamplingConfig
+from ..generate import resolve_sampling
+from ..methods.options import describe, summary
+from ..methods.registry import method_names
+from . import handlers, scenes
+from .controls import control
+from .examples import EXAMPLES
+from .handlers import Fields
+from .runs import Host
+
+DEFAULT_METHOD = "svd"
+MODEL_EVENT = dict(concurrency_id="model", concurrency_limit=1)  # one generation at a time; the rest queue
+CSS = """
+.gradio-container {max-width: 1400px !important}
+#status {min-height: 1.6em}
+"""
+
+
+def build_app(host: Host) -> gr.Blocks:
+    files = Path(tempfile.mkdtemp(prefix="svdstory-ui-"))  # zips of runs, served by the download button
+    with gr.Blocks(title="svdstory", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(_header(host.model))
+        session = gr.State(None)  # this page's columns: one per method, each with its anchors
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5, min_width=380):
+                fields, compare_with, buttons = _editor(host)
+            with gr.Column(scale=7, elem_id="results"):
+                out = _results()
+        _wire(demo, host, fields, compare_with, buttons, out, session, files)
+    weakref.finalize(demo, shutil.rmtree, files, True)
+    return demo
+
+
+def _editor(host: Host):
+    story = _story_fields()
+    gr.Examples([[e.subject, e.tokens, e.style, [[s, None] for s in e.scenes]] for e in EXAMPLES],
+                list(story.values()), example_labels=[e.name for e in EXAMPLES], label="Example stories")
+    with gr.Group():
+        story["subject"].render()
+        with gr.Row():
+            story["tokens"].render()
+            story["style"].render()
+    story["scenes"].render()
+    with gr.Row(equal_height=True):
+        new_scene = gr.Textbox(show_label=False, placeholder="a new scene, e.g. at night", scale=4, min_width=160,
+                               elem_id="new-scene", max_lines=1)
+        add = gr.Button("Add", scale=1, min_width=60, elem_id="add-scene")
+        up = gr.Button("↑", scale=0, min_width=44, elem_id="scene-up")
+        down = gr.Button("↓", scale=0, min_width=44, elem_id="scene-down")
+        remove = gr.Button("Remove", scale=1, min_width=80, elem_id="scene-remove")
+    with gr.Row():
+        seed = gr.Number(0, label="Base seed", precision=0, info="scene i: base seed + i", elem_id="seed")
+        negative = gr.Textbox(label="Negative prompt", placeholder="blank: the pipeline's own", elem_id="negative",
+                              info="what the images should not show")
+    method, options, groups = _method_panel()
+    named = dict(**story, negative=negative, seed=seed, method=method, **_sampling_panel(host))
+    with gr.Row(equal_height=True):
+        generate = gr.Button("Generate", variant="primary", scale=2, elem_id="generate")
+        compare = gr.Button("Compare with", scale=1, min_width=110, elem_id="compare")
+        compare_with = gr.Dropdown(method_names(), value="vanilla", show_label=False, container=False, scale=1,
+                                   min_width=130, elem_id="compare-with")
+    buttons = dict(generate=generate, compare=compare, add=add, up=up, down=down, remove=remove,
+                   new_scene=new_scene, groups=groups, selected=gr.State(None))
+    return Fields(named, options), compare_with, buttons
+
+
+def _story_fields() -> dict:
+    """Subject, subject words, style and scenes, made before the examples that fill them, placed after."""
+    first = EXAMPLES[0]
+    return dict(
+        subject=gr.Textbox(first.subject, label="Subject", placeholder="a giraffe", elem_id="subject", render=False),
+        tokens=gr.Textbox(first.tokens, label="Subject words", placeholder="blank: the subject's head noun",
+                          info="comma-separated words to keep consistent", elem_id="tokens", render=False),
+        style=gr.Textbox(first.style, label="Style", placeholder="a photo of", info="text before the subject",
+                         elem_id="style", render=False),
+        scenes=gr.Dataframe([[s, None] for s in first.scenes], headers=["scene", "seed"], datatype=["str", "number"],
+                            type="array", column_count=2, show_row_numbers=True, interactive=True,
+                            label="Scenes: click a row to move or remove it; a blank seed is the base seed + the "
+                                  "row's index", elem_id="scenes", render=False))
+
+
+def _header(model) -> str:
+    name = Path(model.source).name if Path(model.source).exists() else model.source
+    dtype = str(model.dtype).removeprefix("torch.")
+    return (f"## svdstory · one subject, many scenes\nThe same subject in every image. Model **{name}** on "
+            f"{model.device} ({dtype}); one generation at a time, the others wait in the queue.")
+
+
+def _method_panel():
+    """The method picker and, per method, a group of option controls built from its description."""
+    method = gr.Dropdown(method_names(), value=DEFAULT_METHOD, label="Method", info=summary(DEFAULT_METHOD),
+                         elem_id="method")
+    options, groups = {}, {}
+    with gr.Accordion("Method options", open=False, elem_id="method-options"):
+        for name in method_names():
+            with gr.Row(visible=name == DEFAULT_METHOD) as groups[name]:
+                for option in describe(name):
+                    options[(name, option.name)] = control(option, f"option-{name}-{option.name}")
+    return method, options, groups
+
+
+def _sampling_panel(host: Host) -> dict:
+    """Steps, guidance and size, at the model's defaults."""
+    defaults = resolve_sampling(host.model, SamplingConfig())
+    with gr.Accordion("Sampling", open=True, elem_id="sampling"):
+        with gr.Row():
+            return dict(steps=gr.Number(defaults.steps, label="steps", precision=0, elem_id="steps", min_width=90),
+                        guidance=gr.Number(defaults.guidance, label="guidance", elem_id="guidance", min_width=90),
+                        height=gr.Number(defaults.height, label="height", precision=0, elem_id="height",
+                                         min_width=90),
+                        width=gr.Number(defaults.width, label="width", precision=0, elem_id="width", min_width=90))
+
+
+def _results() -> dict:
+    status = gr.Markdown("Pick an example or write a story, then **Generate**.", elem_id="status")
+    with gr.Row(equal_height=True):
+        main = gr.Gallery(label="results", columns=4, height="auto", object_fit="contain", elem_id="gallery",
+                          preview=False, interactive=False)
+        other = gr.Gallery(label="compare", columns=2, height="auto", object_fit="contain", visible=False,
+                           elem_id="gallery-compare", preview=False, interactive=False)
+    with gr.Row(equal_height=True):
+        more_text = gr.Textbox(show_label=False, placeholder="more scenes, one per line: they reuse the anchors",
+                               lines=1, max_lines=4, scale=4, elem_id="more-text")
+        more = gr.Button("More scenes", scale=1, elem_id="more")
+    with gr.Row(equal_height=True):
+        masks = gr.Checkbox(label="Overlay subject masks", interactive=False, elem_id="masks")
+        download = gr.DownloadButton("Download zip", interactive=False, elem_id="download")
+        load = gr.UploadButton("Load run.json", file_types=[".json"], type="filepath", elem_id="load")
+    return dict(status=status, main=main, other=other, masks=masks, download=download, load=load,
+                more_text=more_text, more=more)
+
+
+def _wire(demo, host: Host, fields: Fields, compare_with, b: dict, out: dict, session, files: Path) -> None:
+    f = fields.named
+    shown = [out["status"], out["main"], out["other"], out["download"], out["masks"]]
+    n_fields = len(fields.components)
+
+    def show_method(name):
+        return [gr.update(info=summary(name))] + [gr.update(visible=m == name) for m in b["groups"]]
+
+    f["method"].change(show_method, f["method"], [f["method"], *b["groups"].values()])
+
+    def run(request: gr.Request, progress=gr.Progress(), *values):
+        compare = values[n_fields] if len(values) > n_fields else None
+        columns, seconds = handlers.timed(handlers.generate, host, fields, values[:n_fields], compare,
+                                          request.session_hash, progress)
+        return [columns, *handlers.results(columns, False, files, seconds)]
+
+    def check(*values):
+        found = handlers.check(host, fields, values[:n_fields])
+        return found + [gr.validate(True, "")] * (len(values) - n_fields)
+
+    on = dict(show_progress_on=[out["main"]], **MODEL_EVENT)
+    b["generate"].click(run, fields.components, [session, *shown], validator=check, **on)
+    b["compare"].click(run, [*fields.components, compare_with], [session, *shown], validator=check, **on)
+
+    def run_more(request: gr.Request, progress=gr.Progress(), columns=None, text="", table=None):
+        columns, seconds = handlers.timed(handlers.more, host, columns, text, request.session_hash, progress)
+        rows = handlers.rows_after_more(table, text, columns)
+        return [columns, *handlers.results(columns, False, files, seconds), rows, ""]
+
+    out["more"].click(run_more, [session, out["more_text"], f["scenes"]],
+                      [session, *shown, f["scenes"], out["more_text"]],
+                      validator=lambda columns, text, table: handlers.check_more(columns, text) + [gr.validate(True, "")],
+                      **on)
+    out["masks"].change(handlers.galleries, [session, out["masks"]], [out["main"], out["other"]])
+    out["load"].upload(lambda path: handlers.load_run(fields, host, path), out["load"], fields.components)
+    _wire_scenes(f["scenes"], b)
+
+    def closed(request: gr.Request):
+        host.close_page(request.session_hash)
+
+    demo.unload(closed)
+
+
+def _wire_scenes(table, b: dict) -> None:
+    selected = b["selected"]
+
+    def pick(evt: gr.SelectData):
+        return evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+
+    table.select(pick, None, selected)
+    b["add"].click(lambda t, text: (scenes.add(t, text), ""), [table, b["new_scene"]], [table, b["new_scene"]])
+    b["new_scene"].submit(lambda t, text: (scenes.add(t, text), ""), [table, b["new_scene"]], [table, b["new_scene"]])
+    b["up"].click(lambda t, i: scenes.move(t, i, -1), [table, selected], [table, selected])
+    b["down"].click(lambda t, i: scenes.move(t, i, 1), [table, selected], [table, selected])
+    b["remove"].click(scenes.remove, [table, selected], [table, selected])
+
+
+def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, share: bool = False, **kwargs):
+    """Start the page's server (the queue keeps one generation at a time; page events run beside it)."""
+    demo.queue(default_concurrency_limit=None)
+    return demo.launch(server_name=host, server_port=port, share=share, css=CSS, theme=gr.themes.Soft(),
+                       show_error=True, **kwargs)

@@ -1,0 +1,158 @@
+"""The story editor's values: what they build (a Story, sampling settings, a method's `--set` overrides) and,
+for a bad value, which field it belongs to, with the same one-line message the CLI prints."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..config import SamplingConfig, apply_overrides
+from ..errors import SvdStoryError
+from ..generate import method_config, resolve_sampling
+from ..methods.options import as_text, describe
+from ..methods.registry import get_method
+from ..story import Story
+from ..tokens import story_token_positions
+
+SAMPLING_FIELDS = ("steps", "guidance", "height", "width")
+
+
+@dataclass(frozen=True)
+class Form:
+    """What the page holds, as its controls give it (numbers may be None or floats, seeds may be text)."""
+
+    subject: str = ""
+    tokens: str = ""  # comma-separated subject words; blank: the subject's head noun
+    style: str = ""
+    negative: str = ""  # blank: the pipeline's own unconditional prompt
+    scenes: tuple = ()  # rows (scene, seed); a blank seed is the base seed + the row's index
+    seed: object = 0  # the base seed
+    method: str = "svd"
+    options: dict = field(default_factory=dict)  # the chosen method's option values by name
+    steps: object = None  # None: the model's default
+    guidance: object = None
+    height: object = None
+    width: object = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """A checked form: everything `generate_anchors` takes."""
+
+    story: Story
+    method: str
+    overrides: dict  # option name -> text, as `--set name=text`; only options off their default
+    sampling: SamplingConfig
+
+
+def scene_rows(rows) -> list[tuple[str, object]]:
+    """The table's rows with a scene; an empty row (added in the table, not filled in) is no scene."""
+    rows = [list(row) + [None] * (2 - len(row)) for row in rows or ()]
+    return [(str(scene).strip(), seed) for scene, seed, *_ in rows if scene is not None and str(scene).strip()]
+
+
+def whole(value, name: str) -> int | None:
+    """A whole number from a control (None, an int, an integral float or its text); blank is None."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SvdStoryError(f"{name} must be a whole number, got {value!r}") from None
+    if not math.isfinite(number) or number != int(number):
+        raise SvdStoryError(f"{name} must be a whole number, got {value!r}")
+    return int(number)
+
+
+def base_seed(form: Form) -> int:
+    return whole(form.seed, "--seed") or 0
+
+
+def tokens(form: Form) -> tuple[str, ...]:
+    return tuple(word.strip() for word in form.tokens.split(",") if word.strip())
+
+
+def story(form: Form) -> Story:
+    rows = scene_rows(form.scenes)
+    seeds = [whole(seed, f"the seed of scene {i + 1}") for i, (_, seed) in enumerate(rows)]
+    if all(seed is None for seed in seeds):
+        seeds = []  # the base seed + each scene's index, as the CLI's --seed
+    base = base_seed(form)
+    explicit = tuple(base + i if seed is None else seed for i, seed in enumerate(seeds))
+    return Story(form.subject, tuple(scene for scene, _ in rows), tokens(form), form.style, explicit)
+
+
+def sampling(form: Form) -> SamplingConfig:
+    guidance = None if form.guidance in (None, "") else float(form.guidance)
+    return SamplingConfig(steps=whole(form.steps, "--steps"), guidance=guidance,
+                          height=whole(form.height, "--height"), width=whole(form.width, "--width"),
+                          seed=base_seed(form), negative_prompt=form.negative.strip() or None)
+
+
+def option_text(option, value) -> str:
+    """A control's value as `--set` text; an integral number in an int option is written as an int."""
+    if isinstance(value, float) and value.is_integer() and option.type.startswith("int"):
+        value = int(value)
+    return as_text(value)
+
+
+def overrides(form: Form) -> dict[str, str]:
+    """The options whose control is off the default, as `--set` texts."""
+    found = {}
+    for option in describe(form.method):
+        if option.name in form.options:
+            text = option_text(option, form.options[option.name])
+            if text != as_text(option.default):
+                found[option.name] = text
+    return found
+
+
+def build(form: Form) -> Request:
+    return Request(story(form), form.method, overrides(form), sampling(form))
+
+
+def problems(form: Form, model, tokenizer) -> dict[str, str]:
+    """Field -> the one-line message of what is wrong with it ("option:NAME" for a method option)."""
+    found: dict[str, str] = {}
+
+    def attempt(name, check):
+        try:
+            check()
+        except SvdStoryError as err:
+            found.setdefault(name, str(err))
+
+    attempt("subject", lambda: Story(form.subject, ("scene",), tokens(form)))
+    attempt("scenes", lambda: story(Form("a subject", "subject", scenes=form.scenes, seed=form.seed)))
+    attempt("seed", lambda: base_seed(form))
+    if not found:
+        words = "tokens" if tokens(form) else "subject"
+        attempt(words, lambda: story_token_positions(tokenizer, story(form).prompts, story(form).tokens))
+    attempt("negative", lambda: SamplingConfig(negative_prompt=form.negative.strip() or None))
+    for name in SAMPLING_FIELDS:
+        attempt(name, lambda: sampling(Form(**{name: getattr(form, name)})))
+    if not any(name in found for name in (*SAMPLING_FIELDS, "seed")):
+        attempt("size", lambda: resolve_sampling(model, sampling(form)))
+        if "size" in found:
+            found["width" if found["size"].startswith("--width") else "height"] = found.pop("size")
+    found.update(_option_problems(form))
+    return found
+
+
+def _option_problems(form: Form) -> dict[str, str]:
+    """Each option alone against the defaults, then all together (a rule that ties two options)."""
+    try:
+        config = get_method(form.method).config
+    except SvdStoryError as err:
+        return {"method": str(err)}
+    found = {}
+    texts = overrides(form)
+    for name, text in texts.items():
+        try:
+            apply_overrides(config(), {name: text})
+        except SvdStoryError as err:
+            found[f"option:{name}"] = str(err)
+    if not found:
+        try:
+            method_config(form.method, texts)
+        except SvdStoryError as err:
+            found["method"] = str(err)
+    return found

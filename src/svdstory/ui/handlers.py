@@ -1,0 +1,167 @@
+"""What the page's buttons do: functions of the page's values that return what its components show."""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+import torch
+
+from ..errors import SvdStoryError
+from ..generate import method_config
+from . import gallery, runfiles, scenes
+from .controls import shown
+from .form import Form, build, problems
+from .runs import Host, PageClosed, compare_options, more_scenes, story_columns
+
+STORY_FIELDS = ("subject", "tokens", "style", "negative", "scenes", "seed", "method", "steps", "guidance", "height",
+                "width")
+
+
+class Fields:
+    """The form's components in the order events pass their values, and the Form those values make."""
+
+    def __init__(self, named: dict, options: dict):
+        self.named = named  # STORY_FIELDS -> component
+        self.options = options  # (method, option name) -> component
+
+    @property
+    def components(self) -> list:
+        return [self.named[name] for name in STORY_FIELDS] + list(self.options.values())
+
+    def form(self, values) -> Form:
+        named = dict(zip(STORY_FIELDS, values))
+        chosen = {name: value for (method, name), value in zip(self.options, values[len(STORY_FIELDS):])
+                  if method == named["method"]}
+        return Form(**{**named, "scenes": tuple(map(tuple, scenes.rows(named["scenes"])))}, options=chosen)
+
+    def validations(self, found: dict[str, str], method: str) -> list:
+        """A gr.validate per component: the message of its field, or valid."""
+        keys = list(STORY_FIELDS) + [f"option:{name}" if m == method else None for m, name in self.options]
+        return [gr.validate(key not in found, found.get(key, "")) for key in keys]
+
+    def values_of(self, form: Form) -> list:
+        """Component values that show `form`, its method's options included (the others keep their values)."""
+        named = [getattr(form, name) for name in STORY_FIELDS]
+        named[STORY_FIELDS.index("scenes")] = [list(row) for row in form.scenes]
+        options = {o.name: o for o in _describe(form.method)}
+        rest = [shown(options[name], form.options[name]) if m == form.method and name in form.options and
+                name in options else gr.skip() for m, name in self.options]
+        return named + rest
+
+
+def _describe(method: str):
+    from ..methods.options import describe
+
+    return describe(method)
+
+
+def check(host: Host, fields: Fields, values) -> list:
+    form = fields.form(values)
+    return fields.validations(problems(form, host.model, host.tokenizer), form.method)
+
+
+def check_more(columns, text) -> list:
+    """The validations of [session, scenes text] for "More scenes"."""
+    if not columns:
+        return [gr.validate(True, ""), gr.validate(False, "generate a story first: more scenes reuse its anchors")]
+    has = bool(scenes.add([], text))
+    return [gr.validate(True, ""), gr.validate(has, "" if has else "the story has no scenes: give at least one --scene")]
+
+
+def generate(host: Host, fields: Fields, values, compare_with=None, page=None, progress=None) -> list:
+    """The story of the form's values under its method (and `compare_with`'s, same seeds): one column each."""
+    try:
+        request = build(fields.form(values))
+        methods = [(request.method, request.overrides)]
+        if compare_with:
+            chosen = method_config(request.method, request.overrides)[1]
+            methods.append((compare_with, compare_options(chosen, compare_with)))
+        return story_columns(host, request, methods, _reporter(progress), page)
+    except (SvdStoryError, PageClosed, torch.OutOfMemoryError) as err:
+        raise gr.Error(_message(err), print_exception=False) from None
+
+
+def more(host: Host, columns, text, page=None, progress=None) -> list:
+    try:
+        return more_scenes(host, columns, [row[0] for row in scenes.add([], text)], _reporter(progress), page)
+    except (SvdStoryError, PageClosed, torch.OutOfMemoryError) as err:
+        raise gr.Error(_message(err), print_exception=False) from None
+
+
+def _message(err: Exception) -> str:
+    if isinstance(err, PageClosed):
+        return "the page that asked for this run was closed"
+    if isinstance(err, torch.OutOfMemoryError):
+        return "out of GPU memory: use fewer scenes, a smaller size, or --dtype float16"
+    return str(err)
+
+
+def _reporter(progress):
+    if progress is None:
+        return None
+    return lambda done, total: progress((done, total), desc="sampling", unit="steps")
+
+
+def galleries(columns, with_masks: bool) -> list:
+    """[main gallery, compare gallery]: one column each, the compare gallery hidden without a second column."""
+    if not columns:
+        return [gr.skip(), gr.update(visible=False)]
+    per_row = 4 if len(columns) == 1 else 2
+    shown = [gr.update(value=gallery.items(c.result, with_masks), label=_label(c), visible=True, columns=per_row)
+             for c in columns]
+    return shown if len(shown) > 1 else shown + [gr.update(value=None, visible=False)]
+
+
+def results(columns, with_masks: bool, files: Path, seconds: float | None = None) -> list:
+    """[status, main gallery, compare gallery, download, masks checkbox] for the page's columns."""
+    if not columns:
+        return ["", *galleries(columns, with_masks), gr.update(value=None, interactive=False),
+                gr.update(interactive=False)]
+    has_masks = columns[0].result.masks is not None
+    archive = runfiles.write_zip(columns, tempfile.mkdtemp(dir=files))
+    return [status(columns, seconds), *galleries(columns, with_masks), gr.update(value=str(archive), interactive=True),
+            gr.update(interactive=has_masks, value=with_masks and has_masks)]
+
+
+def rows_after_more(table, text: str, columns) -> list[list]:
+    """The scenes table with the scenes "More scenes" added, each with the seed it was given."""
+    added = [row[0] for row in scenes.add([], text)]
+    seeds = columns[0].result.seeds[-len(added):] if added else []
+    return scenes.rows(table) + [[scene, seed] for scene, seed in zip(added, seeds)]
+
+
+def _label(column) -> str:
+    masks = "" if column.result.masks is None else " · masks"
+    return f"{column.method}{masks}"
+
+
+def status(columns, seconds: float | None) -> str:
+    result, sampling = columns[0].result, columns[0].subject.sampling
+    names = " beside ".join(f"**{c.method}**" for c in columns)
+    took = "" if seconds is None else f" · {seconds:.1f} s"
+    return (f"{names} · {len(result.images)} images, seeds {', '.join(map(str, result.seeds))} · {sampling.steps} "
+            f"steps · guidance {sampling.guidance:g} · {sampling.width}×{sampling.height}{took}")
+
+
+def load_run(fields: Fields, host: Host, path) -> list:
+    """The form's values that reproduce a run.json (press Generate to run it)."""
+    if not path:
+        return [gr.skip()] * len(fields.components)
+    try:
+        info = runfiles.read_run(path)
+        form = runfiles.form_from_run(info)
+        _describe(form.method)
+    except SvdStoryError as err:
+        raise gr.Error(str(err), print_exception=False) from None
+    if info.get("model") not in (None, host.model.source):
+        gr.Warning(f"this run was made with {info['model']}; the page serves {host.model.source}")
+    gr.Info(f"loaded a {form.method} run of {len(form.scenes)} scenes: press Generate to reproduce it")
+    return fields.values_of(form)
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
