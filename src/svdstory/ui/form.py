@@ -132,7 +132,8 @@ def problems(form: Form, model, tokenizer) -> dict[str, str]:
     if not any(name in found for name in (*SAMPLING_FIELDS, "seed")):
         attempt("size", lambda: resolve_sampling(model, sampling(form)))
         if "size" in found:
-            found["width" if found["size"].startswith("--width") else "height"] = found.pop("size")
+            message = found.pop("size")
+            found["width" if message.startswith("--width") else "height"] = message
     found.update(_option_problems(form))
     return found
 

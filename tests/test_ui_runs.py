@@ -1,0 +1,67 @@
+"""The web UI's runs on a tiny model: progress over every step, compare, more scenes on cached anchors, stops."""
+import pytest
+
+pytest.importorskip("gradio")
+
+from svdstory.generate import method_config  # noqa: E402
+from svdstory.runner import count_steps  # noqa: E402
+from svdstory.ui.form import Form, build  # noqa: E402
+from svdstory.ui.runs import Host, PageClosed, compare_options, more_scenes, story_columns  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def host(sd_model):
+    return Host(sd_model)
+
+
+def request(method="svd", **options):
+    return build(Form(subject="a cat", scenes=(("on a beach", None), ("in a city", None), ("in snow", None)),
+                      method=method, options=options, steps=2, guidance=5.0, height=32, width=32, seed=3))
+
+
+@pytest.fixture(scope="module")
+def consistory(host):
+    calls = []
+    columns = story_columns(host, request("consistory"), [("consistory", {})], lambda *c: calls.append(c))
+    return columns, calls
+
+
+def test_progress_runs_to_the_total_over_every_pass(host, consistory):
+    columns, calls = consistory
+    req = request("consistory")
+    total = count_steps(host.model, req.story, "consistory", {}, req.sampling)
+    assert total > req.sampling.steps  # the pre-pass and the main pass
+    assert calls == [(i, total) for i in range(1, total + 1)]
+    assert len(columns) == 1 and len(columns[0].result.images) == 3 and columns[0].result.masks is not None
+
+
+def test_more_scenes_reuse_the_anchors_and_continue_the_seeds(host, consistory):
+    columns, _ = consistory
+    calls = []
+    more = more_scenes(host, columns, ["at night", "in a forest"], lambda *c: calls.append(c))
+    result = more[0].result
+    assert result.images[:3] == columns[0].result.images and len(result.images) == 5
+    assert result.seeds == [3, 4, 5, 6, 7]
+    assert result.info["story"]["scenes"][-2:] == ["at night", "in a forest"] and len(result.masks) == 5
+    one_extra = count_steps(host.model, request().story.with_scenes(["at night"]), "consistory", {},
+                            request().sampling)
+    assert calls[-1] == (2 * one_extra, 2 * one_extra)  # the extras alone: no anchor is generated again
+    assert more[0].subject is columns[0].subject
+
+
+def test_compare_runs_both_methods_on_the_same_seeds_and_sampler(host):
+    req = request("svd")
+    other = compare_options(method_config("svd")[1], "vanilla")
+    assert other == {"scheduler": "ddim"}
+    columns = story_columns(host, req, [("svd", {}), ("vanilla", other)])
+    assert [c.method for c in columns] == ["svd", "vanilla"]
+    assert columns[0].result.seeds == columns[1].result.seeds == [3, 4, 5]
+    assert columns[1].subject.config.scheduler == "ddim"
+
+
+def test_a_closed_page_stops_its_run_and_frees_the_model(host):
+    host.close_page("gone")
+    with pytest.raises(PageClosed):
+        story_columns(host, request(), [("svd", {})], page="gone")
+    assert not host.lock.locked()
+    assert len(story_columns(host, request(), [("vanilla", {})], page="open")[0].result.images) == 3
