@@ -10,6 +10,7 @@ from ..errors import SvdStoryError
 from ..generate import method_config, resolve_sampling
 from ..methods.options import as_text, describe
 from ..methods.registry import get_method
+from ..preflight import check_prompt_lengths
 from ..story import Story
 from ..tokens import story_token_positions
 
@@ -110,8 +111,10 @@ def build(form: Form) -> Request:
     return Request(story(form), form.method, overrides(form), sampling(form))
 
 
-def problems(form: Form, model, tokenizer) -> dict[str, str]:
-    """Field -> the one-line message of what is wrong with it ("option:NAME" for a method option)."""
+def problems(form: Form, model, tokenizers) -> dict[str, str]:
+    """Field -> the one-line message of what is wrong with it ("option:NAME" for a method option).
+
+    Each check is the library's own, on the part of the form it reads, so the message is the CLI's."""
     found: dict[str, str] = {}
 
     def attempt(name, check):
@@ -121,12 +124,13 @@ def problems(form: Form, model, tokenizer) -> dict[str, str]:
             found.setdefault(name, str(err))
 
     attempt("subject", lambda: Story(form.subject, ("scene",), tokens(form)))
-    attempt("scenes", lambda: story(Form("a subject", "subject", scenes=form.scenes, seed=form.seed)))
-    attempt("seed", lambda: base_seed(form))
-    if not found:
-        words = "tokens" if tokens(form) else "subject"
-        attempt(words, lambda: story_token_positions(tokenizer, story(form).prompts, story(form).tokens))
-    attempt("negative", lambda: SamplingConfig(negative_prompt=form.negative.strip() or None))
+    attempt("seed", lambda: SamplingConfig(seed=base_seed(form)))
+    seed = 0 if "seed" in found else form.seed
+    attempt("scenes", lambda: story(Form("a subject", "subject", scenes=form.scenes, seed=seed)))
+    negative = form.negative.strip() or None
+    attempt("negative", lambda: SamplingConfig(negative_prompt=negative))
+    if negative:
+        attempt("negative", lambda: check_prompt_lengths(tokenizers, [negative], "negative prompt"))
     for name in SAMPLING_FIELDS:
         attempt(name, lambda: sampling(Form(**{name: getattr(form, name)})))
     if not any(name in found for name in (*SAMPLING_FIELDS, "seed")):
@@ -135,7 +139,17 @@ def problems(form: Form, model, tokenizer) -> dict[str, str]:
             message = found.pop("size")
             found["width" if message.startswith("--width") else "height"] = message
     found.update(_option_problems(form))
+    if not {"subject", "scenes", "seed", "method"} & set(found):
+        _prompt_problems(form, tokenizers, attempt)
     return found
+
+
+def _prompt_problems(form: Form, tokenizers, attempt) -> None:
+    """Every prompt the method encodes fits the text encoder; the subject words are in every prompt."""
+    whole_story = story(form)
+    attempt("scenes", lambda: check_prompt_lengths(tokenizers, get_method(form.method).prompts(whole_story)))
+    words = "tokens" if tokens(form) else "subject"
+    attempt(words, lambda: story_token_positions(tokenizers[0], whole_story.prompts, whole_story.tokens))
 
 
 def _option_problems(form: Form) -> dict[str, str]:

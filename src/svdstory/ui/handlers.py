@@ -59,7 +59,7 @@ def _describe(method: str):
 
 def check(host: Host, fields: Fields, values) -> list:
     form = fields.form(values)
-    return fields.validations(problems(form, host.model, host.tokenizer), form.method)
+    return fields.validations(problems(form, host.model, host.tokenizers), form.method)
 
 
 def check_more(columns, text) -> list:

@@ -7,6 +7,7 @@ import threading
 from dataclasses import asdict, dataclass
 
 from ..generate import StoryResult, Subject, generate_anchors, generate_more
+from ..preflight import tokenizers_of
 from ..runner import count_steps
 from .form import Request
 
@@ -32,8 +33,8 @@ class Host:
 
     def __init__(self, model):
         self.model = model
-        # Checks run beside a generation; a tokenizer of their own keeps them off the running one.
-        self.tokenizer = copy.deepcopy(model.pipe.tokenizer)
+        # Checks run beside a generation; tokenizers of their own keep them off the running ones.
+        self.tokenizers = [copy.deepcopy(t) for t in tokenizers_of(model)]
         self.lock = threading.Lock()
         self._closed: set[str] = set()
 

@@ -1,0 +1,66 @@
+"""The web UI's form: what it builds, and which field each bad value is shown next to, with the CLI's message."""
+import pytest
+
+pytest.importorskip("gradio")
+
+from svdstory.cli import main  # noqa: E402
+from svdstory.ui.form import Form, build, overrides, problems, scene_rows, story  # noqa: E402
+
+SCENES = (("on a beach", None), ("in a city", None))
+
+
+def form(**changes) -> Form:
+    base = dict(subject="a cat", scenes=SCENES, method="svd", steps=2, guidance=5.0, height=32, width=32)
+    return Form(**{**base, **changes})
+
+
+def test_blank_rows_are_no_scenes_and_blank_seeds_follow_the_base_seed():
+    assert scene_rows([["in snow", None], ["", 3], [None, None], ["  at night ", "7"]]) == [
+        ("in snow", None), ("at night", "7")]
+    assert story(form(seed=5)).image_seeds(5) == [5, 6]
+    assert story(form(seed=5)).seeds == ()
+    assert story(form(seed=5, scenes=(("on a beach", None), ("in a city", 9.0)))).seeds == (5, 9)
+
+
+def test_only_options_off_their_default_become_overrides():
+    options = {"refresh": 5.0, "zero": "energy:0.9", "n_anchors": 3.0, "share_uncond": False}
+    assert overrides(form(options=options)) == {"n_anchors": "3", "share_uncond": "false"}
+
+
+def test_a_good_form_has_no_problems_and_builds_the_request(sd_model):
+    assert problems(form(), sd_model, [sd_model.pipe.tokenizer]) == {}
+    request = build(form(tokens="cat", negative="blurry", seed=4))
+    assert request.story.prompts == ["a cat on a beach", "a cat in a city"]
+    assert request.sampling.negative_prompt == "blurry" and request.sampling.seed == 4
+
+
+@pytest.mark.parametrize("changes,field,words", [
+    (dict(subject=""), "subject", "subject"),
+    (dict(scenes=(("", None),)), "scenes", "the story has no scenes"),
+    (dict(scenes=(("on a beach", "x"),)), "scenes", "the seed of scene 1 must be a whole number"),
+    (dict(tokens="dog"), "tokens", "subject token 'dog' not found"),
+    (dict(scenes=(("on a beach " * 20, None),)), "scenes", "tokens long but the text encoder takes"),
+    (dict(negative="blurry " * 30), "negative", "the negative prompt"),
+    (dict(steps=0), "steps", "--steps must be at least 1"),
+    (dict(height=33), "height", "--height 33 is not divisible"),
+    (dict(width=31), "width", "--width 31 is not divisible"),
+    (dict(seed=1.5), "seed", "--seed must be a whole number"),
+    (dict(options={"refresh": 0}), "option:refresh", "option refresh must be at least 1"),
+    (dict(options={"decomposition": "randomized"}), "option:decomposition", "needs option rank"),
+    (dict(method="nope"), "method", "unknown method 'nope'"),
+])
+def test_each_bad_value_is_reported_at_its_field(sd_model, changes, field, words):
+    found = problems(form(**changes), sd_model, [sd_model.pipe.tokenizer])
+    assert list(found) == [field] and words in found[field] and "\n" not in found[field]
+
+
+@pytest.mark.parametrize("changes,args", [
+    (dict(steps=0), ["--steps", "0"]),
+    (dict(options={"refresh": 0}), ["--set", "refresh=0"]),
+])
+def test_messages_are_the_clis(sd_model, capsys, tmp_path, changes, args):
+    found = problems(form(**changes), sd_model, [sd_model.pipe.tokenizer])
+    code = main(["generate", "--subject", "a cat", "--scene", "on a beach", "--method", "svd", *args,
+                 "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == f"svdstory: error: {next(iter(found.values()))}"
