@@ -42,12 +42,13 @@ class Fields:
         return [gr.validate(key not in found, found.get(key, "")) for key in keys]
 
     def values_of(self, form: Form) -> list:
-        """Component values that show `form`, its method's options included (the others keep their values)."""
+        """Component values that show `form`: its method's options (defaults where it names none) included,
+        the other methods' controls left as they are."""
         named = [getattr(form, name) for name in STORY_FIELDS]
         named[STORY_FIELDS.index("scenes")] = [list(row) for row in form.scenes]
         options = {o.name: o for o in _describe(form.method)}
-        rest = [shown(options[name], form.options[name]) if m == form.method and name in form.options and
-                name in options else gr.skip() for m, name in self.options]
+        rest = [shown(options[name], form.options.get(name, options[name].default))
+                if m == form.method and name in options else gr.skip() for m, name in self.options]
         return named + rest
 
 

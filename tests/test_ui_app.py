@@ -1,0 +1,133 @@
+"""The web UI's pieces without a browser: controls from option descriptions, the form's components, scene
+edits, mask overlays, the zip of a run and a run.json read back (on the tiny model)."""
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio")
+
+from PIL import Image  # noqa: E402
+
+from svdstory.generate import generate  # noqa: E402
+from svdstory.methods.options import describe  # noqa: E402
+from svdstory.methods.registry import method_names  # noqa: E402
+from svdstory.ui import scenes  # noqa: E402
+from svdstory.ui.app import build_app  # noqa: E402
+from svdstory.ui.controls import control, kind  # noqa: E402
+from svdstory.ui.form import Form, build  # noqa: E402
+from svdstory.ui.gallery import overlay  # noqa: E402
+from svdstory.ui.handlers import STORY_FIELDS, Fields  # noqa: E402
+from svdstory.ui.runfiles import form_from_run, read_run, write_zip  # noqa: E402
+from svdstory.ui.runs import Host, story_columns  # noqa: E402
+
+FORM = Form(subject="a cat", scenes=(("on a beach", None), ("in a city", 9)), method="consistory",
+            options={"mask_dropout": 0.25, "sdsa_parts": "up,mid"}, steps=2, guidance=4.0, height=32, width=32,
+            seed=2, negative="blurry")
+
+
+@pytest.fixture(scope="module")
+def host(sd_model):
+    return Host(sd_model)
+
+
+@pytest.fixture(scope="module")
+def app(host):
+    return build_app(host)
+
+
+@pytest.fixture(scope="module")
+def columns(host):
+    request = build(FORM)
+    return story_columns(host, request, [(request.method, request.overrides), ("vanilla", {})])
+
+
+@pytest.mark.parametrize("type_,choices,expected", [
+    ("bool", None, "checkbox"), ("str", ("a", "b"), "choice"), ("int", None, "int"), ("int | None", None, "int"),
+    ("float", None, "float"), ("float | None", None, "float"), ("tuple[str, ...]", None, "text"), ("str", None, "text"),
+])
+def test_an_options_type_picks_its_control(type_, choices, expected):
+    from svdstory.methods.options import Option
+
+    assert kind(Option("x", type_, None, choices, "")) == expected
+
+
+def test_every_option_of_every_method_gets_a_control_with_its_default_and_meaning(app):
+    ids = {block.elem_id: block for block in app.blocks.values() if getattr(block, "elem_id", None)}
+    for method in method_names():
+        for option in describe(method):
+            block = ids[f"option-{method}-{option.name}"]
+            assert block.label == option.name and (block.info or "") == option.help
+    with gr.Blocks():
+        box = control(describe("consistory")[3], "x")  # sdsa_parts, a tuple: comma text as --set takes it
+    assert box.value == "up"
+
+
+def fields_and_values(form):
+    with gr.Blocks():
+        named = {name: gr.Textbox() for name in STORY_FIELDS}
+        options = {(m, o.name): gr.Textbox() for m in ("vanilla", "consistory") for o in describe(m)}
+    fields = Fields(named, options)
+    return fields, fields.values_of(form)
+
+
+def test_the_form_round_trips_through_its_components():
+    fields, values = fields_and_values(FORM)
+    assert fields.form(values).options["mask_dropout"] == 0.25
+    again = fields.form(values)
+    assert build(again) == build(FORM)
+
+
+def test_validations_mark_the_component_of_each_field():
+    fields, values = fields_and_values(FORM)
+    marks = fields.validations({"steps": "bad steps", "option:mask_dropout": "bad dropout"}, "consistory")
+    bad = [i for i, mark in enumerate(marks) if not mark["is_valid"]]
+    keys = list(STORY_FIELDS) + [f"{m}:{name}" for m, name in fields.options]
+    assert [keys[i] for i in bad] == ["steps", "consistory:mask_dropout"]
+
+
+def test_scene_edits():
+    table = scenes.add([["in a city", None]], "on a beach\n\n in snow ")
+    assert table == [["in a city", None], ["on a beach", None], ["in snow", None]]
+    table, at = scenes.move(table, 2, -1)
+    assert [r[0] for r in table] == ["in a city", "in snow", "on a beach"] and at == 1
+    assert scenes.move(table, 0, -1) == (table, 0)  # the first row stays first
+    table, at = scenes.remove(table, 2)
+    assert [r[0] for r in table] == ["in a city", "in snow"] and at == 1
+
+
+def test_an_overlay_tints_the_masked_pixels_only():
+    image = Image.new("RGB", (8, 8), (0, 0, 0))
+    mask = Image.new("L", (8, 8), 0)
+    mask.paste(255, (0, 0, 4, 8))
+    out = np.asarray(overlay(image, [mask]))
+    assert out[:, :4].any() and not out[:, 4:].any()
+
+
+def test_the_zip_holds_a_run_folder_per_method(columns, tmp_path):
+    with zipfile.ZipFile(write_zip(columns, tmp_path)) as archive:
+        names = set(archive.namelist())
+        info = json.loads(archive.read("consistory/run.json"))
+    assert {"consistory/image_01.png", "consistory/grid.png", "consistory/masks.png", "vanilla/run.json"} <= names
+    assert info["seeds"] == [2, 9] and info["config"]["mask_dropout"] == 0.25
+
+
+def test_a_run_json_reproduces_its_images(host, columns, tmp_path):
+    write_zip(columns[:1], tmp_path)
+    with zipfile.ZipFile(next(tmp_path.glob("*.zip"))) as archive:
+        archive.extract("run.json", tmp_path)
+    form = form_from_run(read_run(tmp_path / "run.json"))
+    fields, values = fields_and_values(form)
+    request = build(fields.form(values))
+    assert request.story == columns[0].subject.story
+    again = generate(host.model, request.story, request.method, request.overrides, request.sampling)
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(again.images, columns[0].result.images))
+
+
+def test_a_file_that_is_not_a_run_json_fails_in_one_line(tmp_path):
+    from svdstory.errors import SvdStoryError
+
+    (tmp_path / "x.json").write_text("[1, 2")
+    with pytest.raises(SvdStoryError, match="x.json is not a run.json"):
+        read_run(tmp_path / "x.json")
