@@ -98,3 +98,21 @@ def test_records_without_their_images_still_report(bench):
     md = md_path.read_text()
     assert "best 1: cat (animal), dreamsim = 0.3000: images not in this bench folder." in md
     assert not (bench / "report_files" / "beta-best-01.png").exists() and html_path.is_file()
+
+
+def test_wide_tables_scroll_inside_their_box(bench):
+    _, html_path = build_report(bench, bench, ReportOptions(n_boot=200, top=1))
+    page = html_path.read_text()
+    assert page.count("<table>") == page.count('<div class="wide"><table>') > 0
+    assert re.search(r"\.wide\{[^}]*overflow-x:auto", page)
+
+
+@pytest.mark.parametrize("top", [3, 10])
+def test_best_and_worst_do_not_repeat_stories_when_there_are_few(bench, top):
+    md_path, _ = build_report(bench, bench, ReportOptions(method="beta", n_boot=200, top=top))
+    md = md_path.read_text()
+    best = set(re.findall(r"\*\*best \d+: (\w+) \(", md))
+    worst = set(re.findall(r"\*\*worst \d+: (\w+) \(", md))
+    assert "### 2 best" in md and "### 2 worst" in md
+    assert not best & worst and best | worst == {"bus", "cat", "dog", "mug"}  # the bench's 4 stories, each once
+    assert "cat" in best and "mug" in worst

@@ -144,7 +144,11 @@ def _best_worst(data: BenchData, roles: dict, out: Path, options) -> list:
     if not ranked:
         return [Heading(f"Best and worst stories of {method}"), Text(f"{method} has no values of {metric}.")]
     blocks = [Heading(f"Best and worst stories of {method} by {metric} {arrow(metric)}")]
-    for kind, chosen in (("best", ranked[:options.top]), ("worst", ranked[::-1][:options.top])):
+    n_best = min(options.top, (len(ranked) + 1) // 2)  # with fewer than 2 x top stories, no story is in both
+    n_worst = min(options.top, len(ranked) - n_best)
+    for kind, chosen in (("best", ranked[:n_best]), ("worst", ranked[::-1][:n_worst])):
+        if not chosen:
+            continue
         blocks.append(Heading(f"{len(chosen)} {kind}", 3))
         for rank, story in enumerate(chosen, start=1):
             title = f"{kind} {rank}: {story} ({data.stories[story]['category']}), {metric} = {values[story]:.4f}"

@@ -65,7 +65,8 @@ def _md_row(cells) -> str:
 
 _STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
           "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
-          ".strip img{margin-right:2px}.strip p{margin:.8em 0 .2em}")
+          ".strip img{margin-right:2px}.strip p{margin:.8em 0 .2em}"
+          ".wide{overflow-x:auto;max-width:100%}")  # a table wider than the page scrolls in its own box
 
 
 def to_html(blocks, title: str) -> str:
@@ -78,7 +79,7 @@ def to_html(blocks, title: str) -> str:
         elif isinstance(b, Table):
             head = "".join(f"<th>{html.escape(str(c))}</th>" for c in b.header)
             rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in b.rows)
-            body.append(f"<table><tr>{head}</tr>{rows}</table>")
+            body.append(f"<div class=\"wide\"><table><tr>{head}</tr>{rows}</table></div>")
         elif isinstance(b, Figure):
             body.append(f"<figure><img src=\"{data_uri(b.path, None)}\" alt=\"{html.escape(b.caption)}\">"
                         f"<figcaption>{html.escape(b.caption)}</figcaption></figure>")
