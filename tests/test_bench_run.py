@@ -181,8 +181,9 @@ def test_bench_command_line(tmp_path, suite_file, tiny, capsys):
                 "--out", str(tmp_path / "b")]
 
     assert main(argv(2)) == 0
-    printed = capsys.readouterr().out
-    assert "clip_t" in printed and "vanilla" in printed
+    captured = capsys.readouterr()
+    assert "clip_t" in captured.out and "vanilla" in captured.out
+    assert captured.err == ""  # the progress bar shows on a terminal only
     assert main(argv(2)) == 0  # resumes: nothing left to do
     assert main(argv(3)) == 2
     assert "another config" in capsys.readouterr().err

@@ -89,26 +89,32 @@ def _sampling_identity(sampling: SamplingConfig) -> dict:
 
 
 def _run_units(cfg, layout, todo, total, state, model_source, device) -> None:
+    """The units left, under one bar over every sampler step they make (on a terminal, main process only)."""
     from ..models import load_model
+    from ..runner import count_steps
 
     model = load_model(model_source, device, cfg.dtype)
     scorers = build_scorers(cfg.metrics, device)
-    bar = tqdm(total=total, initial=total - len(todo), unit="story", desc="bench", dynamic_ncols=True,
-               disable=not state.is_main_process)
+    steps = [count_steps(model, to_story(u.story, u.seed_index), u.method.name, u.method.config(), cfg.sampling)
+             for u in todo]
+    done_before = f", {total - len(todo)} of {total} units done before" if len(todo) < total else ""
+    bar = tqdm(total=sum(steps), unit="step", desc=f"bench: {len(todo)} units{done_before}", dynamic_ncols=True,
+               disable=None if state.is_main_process else True)  # None: a bar only on a terminal
     try:
-        for unit in todo:
-            bar.set_postfix_str(f"{unit.method.label} {unit.id}", refresh=False)
-            run_unit(model, unit, cfg.sampling, scorers, layout, state.process_index)
-            bar.update(1)
+        for k, unit in enumerate(todo, start=1):
+            bar.set_postfix_str(f"{k}/{len(todo)} {unit.method.label} {unit.id}", refresh=False)
+            run_unit(model, unit, cfg.sampling, scorers, layout, state.process_index, lambda info: bar.update(1))
     finally:
         bar.close()
 
 
-def run_unit(model, unit: Unit, sampling: SamplingConfig, scorers, layout: Layout, worker: int = 0) -> dict:
+def run_unit(model, unit: Unit, sampling: SamplingConfig, scorers, layout: Layout, worker: int = 0,
+             callback=None) -> dict:
+    """Generate, save, score and record one unit; `callback(info)` runs after every sampler step."""
     start = time.perf_counter()
     story = to_story(unit.story, unit.seed_index)
     try:
-        result = generate(model, story, unit.method.name, unit.method.config(), sampling)
+        result = generate(model, story, unit.method.name, unit.method.config(), sampling, callback)
     except torch.OutOfMemoryError:
         raise SvdStoryError(f"out of GPU memory on story {unit.id!r} ({len(story.scenes)} images in one batch): "
                             "use a suite with fewer scenes, a smaller --size, or --dtype float16") from None
