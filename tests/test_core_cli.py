@@ -9,7 +9,8 @@ from PIL import Image
 from svdstory.cli import main
 from svdstory.methods.consistory import ConsiStoryConfig
 
-BASE = ["generate", "--model", "tiny", "--device", "cpu", "--steps", "3", "--height", "32", "--width", "32"]
+BASE = ["generate", "--model", "tiny", "--device", "cpu", "--steps", "3", "--height", "32", "--width", "32",
+        "--method", "consistory"]
 SCENES = ["--subject", "a cat", "--scene", "on a beach", "--scene", "in a city", "--scene", "in snow"]
 
 
@@ -104,3 +105,73 @@ def test_methods_lists_methods_and_their_options(capsys):
     assert "vanilla:" in stdout and "consistory:" in stdout
     assert "    mask_dropout=0.5  [float]\n        probability of hiding a shared subject token" in stdout
     assert "    cache_device=same  [str]  (one of: same, cpu)" in stdout
+
+
+def test_output_folder_is_as_readable_as_its_files(batch_run):
+    _, out, _ = batch_run
+    assert out.stat().st_mode & 0o777 == 0o755
+    assert {p.stat().st_mode & 0o777 for p in out.iterdir()} == {0o644}
+
+
+def test_seeds_negative_prompt_freeu_and_the_default_method(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [a for a in BASE if a not in ("--method", "consistory")] + SCENES + [
+        "--seeds", "7,3,11", "--negative-prompt", "a dog", "--freeu", "--out", str(out)]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    run = json.loads((out / "run.json").read_text())
+    assert run["method"] == "svd"
+    assert run["seeds"] == [7, 3, 11] and run["story"]["seeds"] == [7, 3, 11]
+    assert run["sampling"]["negative_prompt"] == "a dog"
+    assert run["sampling"]["freeu"] == [0.6, 0.4, 1.1, 1.2]  # ConsiStory's SDXL release
+
+
+def test_negative_prompt_in_a_story_file_yields_to_the_command_line(tmp_path, capsys):
+    story = tmp_path / "story.yaml"
+    story.write_text("subject: a cat\nscenes: [in a city]\nnegative_prompt: a dog\n")
+    runs = {}
+    for name, extra in (("file", []), ("cli", ["--negative-prompt", "a fox"])):
+        out = tmp_path / name
+        code, _, err = run_cli(BASE + ["--story", str(story), "--steps", "1", "--method", "vanilla",
+                                       "--freeu", "0.9,0.2,1.3,1.4", "--out", str(out)] + extra, capsys)
+        assert code == 0, err
+        runs[name] = json.loads((out / "run.json").read_text())["sampling"]
+    assert runs["file"]["negative_prompt"] == "a dog" and runs["cli"]["negative_prompt"] == "a fox"
+    assert runs["file"]["freeu"] == [0.9, 0.2, 1.3, 1.4]
+
+
+def test_a_run_without_a_terminal_writes_nothing_to_stderr(tmp_path):
+    """No progress bar, loading bar or library warning when output is not a terminal."""
+    import subprocess
+    import sys
+
+    argv = [a for a in BASE if a not in ("--method", "consistory")] + SCENES[:6] + ["--out", str(tmp_path / "o")]
+    done = subprocess.run([sys.executable, "-m", "svdstory", *argv], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "" and done.stdout.startswith("wrote 2 images")
+
+
+def test_the_progress_bar_has_a_total_and_an_eta_on_a_terminal(monkeypatch):
+    import io
+    import time
+
+    from svdstory.runner import TerminalBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr("sys.stderr", screen)
+    bar = TerminalBar("svd: 3 images")
+    for done in range(4):
+        time.sleep(0.11)  # tqdm redraws at most every 0.1 s
+        bar(done, 3)
+    bar.close()
+    assert "| 2/3 [" in screen.getvalue() and "<00:00" in screen.getvalue()  # tqdm's [elapsed<remaining]
+    log = io.StringIO()  # not a terminal: quiet
+    monkeypatch.setattr("sys.stderr", log)
+    quiet = TerminalBar("svd")
+    quiet(0, 3)
+    quiet(3, 3)
+    quiet.close()
+    assert log.getvalue() == ""

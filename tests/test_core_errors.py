@@ -1,10 +1,15 @@
 """Every user error: exit code 2, one line naming the input, no traceback, nothing written."""
+import json
+import os
+
 import pytest
 import torch
 
 from svdstory.cli import main
+from svdstory.models import BUNDLED
 
-BASE = ["generate", "--model", "tiny", "--device", "cpu", "--steps", "1", "--height", "32", "--width", "32"]
+BASE = ["generate", "--model", "tiny", "--device", "cpu", "--steps", "1", "--height", "32", "--width", "32",
+        "--method", "consistory"]
 CAT = ["--subject", "a cat", "--scene", "on a beach"]
 
 
@@ -127,3 +132,136 @@ def test_out_path_that_is_a_file(capsys, tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("x")
     fails(BASE + CAT + ["--out", str(target)], capsys, tmp_path, repr(str(target)))
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Checks that need no model must fail before one loads."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the input was checked")
+
+    monkeypatch.setattr("svdstory.models.load_model", refuse)
+
+
+@pytest.mark.parametrize("text,names", [
+    ("subject: a cat\nscenes: in a city\n", ["scenes", "'in a city'"]),  # a string is not one scene per character
+    ("subject: a cat\nscenes: 5\n", ["scenes", "5"]),
+    ("subject: a cat\nscenes: [on a beach, 5]\n", ["scenes", "5"]),
+    ("subject: a cat\nscenes: [on a beach, '']\n", ["scenes", "''"]),
+    ("subject: a cat\nscenes: [on a beach]\nseeds: [a, b]\n", ["seeds", "'a'"]),
+    ("subject: a cat\nscenes: [on a beach]\nseeds: 3\n", ["seeds"]),
+    ("subject: a cat\nscenes: [on a beach]\nseeds: [1.5]\n", ["seeds", "1.5"]),
+    ("subject: a cat\nscenes: [on a beach]\nseeds: [-1]\n", ["seed", "-1"]),
+    ("subject: 5\nscenes: [on a beach]\n", ["subject", "5"]),
+    ("subject: a cat\nscenes: [on a beach]\ntokens: [1]\n", ["tokens", "1"]),
+    ("subject: a cat\nscenes: [on a beach]\nstyle: [a, b]\n", ["style"]),
+    ("subject: a cat\nscenes: [on a beach]\nnegative_prompt: 3\n", ["negative_prompt", "3"]),
+])
+def test_story_file_with_a_field_of_the_wrong_type(capsys, tmp_path, out, text, names, no_model_load):
+    story = tmp_path / "story.yaml"
+    story.write_text(text)
+    fails(BASE + ["--story", str(story)] + out, capsys, tmp_path, repr(str(story)), *names)
+
+
+def test_story_that_names_a_folder(capsys, tmp_path, out):
+    fails(BASE + ["--story", str(tmp_path)] + out, capsys, tmp_path, repr(str(tmp_path)), "is a folder")
+
+
+def test_out_folder_that_cannot_be_written(capsys, tmp_path, no_model_load):
+    if os.geteuid() == 0:  # root writes through permission bits: use a place no one can create folders in
+        target = "/proc/svdstory-out/run"
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        target = str(locked / "run")
+    fails(BASE + CAT + ["--out", target], capsys, tmp_path, repr(target), "cannot be written")
+
+
+@pytest.mark.parametrize("argv,names", [
+    (["--seed", "99999999999999999999"], ["--seed", "99999999999999999999", "18446744073709551615"]),
+    (["--seed", "-1"], ["--seed", "-1"]),
+    (["--seed", str(2**64 - 1), "--scene", "in snow"], ["seed", str(2**64 - 1), "last image"]),  # seed + 1 overflows
+    (["--seeds", "1,2"], ["--seeds", "2 seeds", "1 scene"]),
+    (["--seeds", "1,x"], ["--seeds", "'1,x'"]),
+])
+def test_seeds_outside_what_generators_accept(capsys, tmp_path, out, argv, names, no_model_load):
+    fails(BASE + CAT + argv + out, capsys, tmp_path, *names)
+
+
+def test_world_render_and_generate_agree_on_negative_seeds(capsys, tmp_path):
+    fails(["world", "render", "--n", "1", "--seed", "-1", "--out", str(tmp_path / "w")], capsys, tmp_path,
+          "--seed", "-1")
+    fails(["world", "render", "--n", "2", "--seed", str(2**64 - 1), "--out", str(tmp_path / "w")], capsys,
+          tmp_path, "seed")
+
+
+@pytest.mark.parametrize("argv,names", [
+    (["--guidance", "nan"], ["--guidance", "nan"]),
+    (["--guidance", "inf"], ["--guidance", "inf"]),
+    (["--set", "mask_dropout=nan"], ["mask_dropout", "nan"]),
+    (["--set", "dift_timestep=-inf"], ["dift_timestep", "-inf"]),
+    (["--set", "injection_steps=0,nan"], ["injection_steps", "nan"]),
+    (["--freeu", "0.6,0.4,nan,1.2"], ["--freeu", "nan"]),
+])
+def test_non_finite_numbers(capsys, tmp_path, out, argv, names, no_model_load):
+    fails(BASE + CAT + argv + out, capsys, tmp_path, *names)
+
+
+@pytest.mark.parametrize("argv,names", [
+    (["--guidance", "nan"], ["--guidance", "nan"]),
+    (["--method", "consistory?dift_timestep=nan"], ["dift_timestep", "nan"]),
+])
+def test_non_finite_numbers_in_the_bench(capsys, tmp_path, argv, names):
+    bench = ["bench", "--suite", "synthworld:2", "--model", "tiny", "--metrics", "none", "--out", str(tmp_path / "b")]
+    fails(bench + (["--method", "vanilla"] if argv[0] != "--method" else []) + argv, capsys, tmp_path, *names)
+
+
+def test_non_finite_attribute_rate_in_world_render(capsys, tmp_path):
+    fails(["world", "render", "--attribute-rate", "nan", "--out", str(tmp_path / "w")], capsys, tmp_path,
+          "--attribute-rate", "nan")
+
+
+def test_json_never_holds_nan(tmp_path):
+    from svdstory.output import atomic_write_json
+
+    with pytest.raises(ValueError):
+        atomic_write_json(tmp_path / "x.json", {"guidance": float("nan")})
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("scene", ["", "   "])
+def test_empty_scene(capsys, tmp_path, out, scene, no_model_load):
+    fails(BASE + CAT + ["--scene", scene] + out, capsys, tmp_path, "scene 2", "empty")
+
+
+def test_prompt_longer_than_the_text_encoders_context(capsys, tmp_path, out, no_model_load):
+    style = "a big red watercolor painting of a big red big red big red big red big red"
+    line = fails(BASE + CAT + ["--style", style] + out, capsys, tmp_path, f"'{style} a cat on a beach'", "24")
+    assert "25 tokens" in line
+
+
+def test_one_prompt_of_1p1s_longer_than_the_context(capsys, tmp_path, out, no_model_load):
+    scenes = ["on a beach", "in a city", "in snow", "at night", "in a forest", "in a desert"]
+    argv = BASE + ["--subject", "a cat", "--method", "1p1s"] + [a for s in scenes for a in ("--scene", s)] + out
+    fails(argv, capsys, tmp_path, "'a cat, on a beach, in a city, in snow, at night, in a forest, in a desert'", "24")
+
+
+def test_hub_model_neither_cached_nor_downloadable(capsys, tmp_path, out, monkeypatch, no_model_load):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    fails(BASE + CAT + out + ["--model", "svdstory-tests/no-such-model"], capsys, tmp_path,
+          "'svdstory-tests/no-such-model'", "neither a local folder nor in the local Hugging Face cache",
+          "cannot be downloaded")
+
+
+def test_checks_on_the_bundled_model_run_before_it_loads(capsys, tmp_path, out, no_model_load):
+    """The bundled folder's tokenizer and VAE config are read alone."""
+    base = [a for a in BASE if a not in ("--model", "tiny")]
+    fails(base + CAT + ["--token", "dog"] + out, capsys, tmp_path, "'dog'", "'a cat on a beach'")
+    factor = 2 ** (len(json.loads((BUNDLED / "vae" / "config.json").read_text())["block_out_channels"]) - 1)
+    fails(base + CAT + ["--height", str(8 * factor + 1)] + out, capsys, tmp_path, f"factor {factor}")
+
+
+def test_bench_suite_of_no_stories(capsys, tmp_path):
+    fails(["bench", "--suite", "synthworld:0", "--method", "vanilla", "--out", str(tmp_path / "b")], capsys,
+          tmp_path, "--suite", "synthworld:0")

@@ -26,7 +26,7 @@ def test_progress_ends_at_the_counted_total(sd_model, core, method, options, anc
     calls = []
     run_story(sd_model, STORY, method, options, sampling, anchors_first, lambda done, total: calls.append((done, total)))
     total = count_steps(sd_model, STORY, method, options, sampling, anchors_first)
-    assert calls == [(i, total) for i in range(1, total + 1)]
+    assert calls == [(i, total) for i in range(total + 1)]  # (0, total) before the first step
 
 
 def test_multi_pass_and_anchors_first_counts(sd_model, core):

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
+from .config import FREEU_RELEASE
 from .errors import SvdStoryError
 
 
@@ -20,12 +24,17 @@ def _generate_parser(sub) -> None:
     p.add_argument("--scene", action="append", default=[], help="a scene; repeat for more images")
     p.add_argument("--token", action="append", default=[], help="subject word(s) to localise (default: head noun)")
     p.add_argument("--style", default="", help='text before the subject, e.g. "a watercolor painting of"')
-    p.add_argument("--story", help="a YAML story file (subject, scenes, tokens, style, seeds)")
-    p.add_argument("--method", default="consistory", help="consistency method (see `svdstory methods`)")
+    p.add_argument("--story", help="a YAML story file (subject, scenes, tokens, style, seeds, negative_prompt)")
+    p.add_argument("--method", default="svd", help="consistency method (default svd; see `svdstory methods`)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a method option")
     p.add_argument("--model", help="hub id or local diffusers folder (default: the bundled mini model)")
     p.add_argument("--revision", help="hub revision of --model")
     p.add_argument("--seed", type=int, default=0, help="image i uses seed + i")
+    p.add_argument("--seeds", type=_seed_list, metavar="S1,S2,...", help="one seed per scene (instead of --seed)")
+    p.add_argument("--negative-prompt", metavar="TEXT",
+                   help="what the images should not show (default: the pipeline's own empty prompt)")
+    p.add_argument("--freeu", nargs="?", const=FREEU_RELEASE, type=_freeu, metavar="S1,S2,B1,B2",
+                   help="FreeU; with no values ConsiStory's SDXL release's %s" % ",".join(map(str, FREEU_RELEASE)))
     p.add_argument("--same-latent", action="store_true", help="every image starts from the same noise")
     p.add_argument("--steps", type=int, help="denoising steps (default: the model's, else 50)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default 5.0)")
@@ -42,6 +51,32 @@ def _generate_parser(sub) -> None:
     p.set_defaults(func=cmd_generate)
 
 
+def _rerun_parser(sub) -> None:
+    p = sub.add_parser("rerun", help="generate a run again from its run.json (the same images on the same device)")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by svdstory generate")
+    p.add_argument("--out", required=True, help="output folder for the new run (must not hold a run)")
+    p.add_argument("--device", help="default: the device run.json names")
+    p.add_argument("--dtype", help="default: the dtype run.json names")
+    p.set_defaults(func=cmd_rerun)
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
+
+
+def _freeu(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected four finite numbers s1,s2,b1,b2, got {text!r}")
+    return values
+
+
 def _methods_parser(sub) -> None:
     p = sub.add_parser("methods", help="list the methods and their options")
     p.set_defaults(func=cmd_methods)
@@ -51,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="svdstory", description="Training-free consistent subject generation.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _generate_parser(sub)
+    _rerun_parser(sub)
     _methods_parser(sub)
     try:
         from .world.cli import add_world_commands
@@ -68,45 +104,124 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _story_from_args(args):
-    from .story import Story, load_story
+    """The story and the sampling settings a story file names (none without a file)."""
+    from .story import Story, read_story_file
 
     if args.story:
         overrides = {"subject": args.subject, "scenes": args.scene, "tokens": args.token, "style": args.style}
-        return load_story(args.story, overrides)
-    if not args.subject:
+        story, settings = read_story_file(args.story, overrides)
+    elif not args.subject:
         raise SvdStoryError("--subject is required (or give --story FILE.yaml)")
-    return Story(args.subject, tuple(args.scene), tuple(args.token), args.style)
+    else:
+        story, settings = Story(args.subject, tuple(args.scene), tuple(args.token), args.style), {}
+    if args.seeds:
+        if len(args.seeds) != len(story.scenes):
+            raise SvdStoryError(f"--seeds lists {len(args.seeds)} seeds for {len(story.scenes)} scene(s)")
+        story = story.with_scenes(story.scenes, args.seeds)
+    return story, settings
 
 
 def cmd_generate(args) -> int:
     from .config import SamplingConfig
-    from .generate import method_config
-    from .output import check_out_dir
 
-    story = _story_from_args(args)
-    method_config(args.method, args.set)  # validate options before loading any model
-    out = Path(args.out)
-    check_out_dir(out)
+    story, settings = _story_from_args(args)
+    negative = args.negative_prompt if args.negative_prompt is not None else settings.get("negative_prompt")
     sampling = SamplingConfig(steps=args.steps, guidance=args.guidance, height=args.height, width=args.width,
-                              seed=args.seed, same_latent=args.same_latent, attention_chunk=args.attention_chunk)
-    from .models import load_model
-    from .runner import TerminalBar, run_story
+                              seed=args.seed, same_latent=args.same_latent, negative_prompt=negative,
+                              attention_chunk=args.attention_chunk, freeu=args.freeu)
+    run = Run(args.model, args.revision, args.device, args.dtype, story, args.method, args.set, sampling,
+              args.anchors_first, args.vae_slicing, args.vae_tiling)
+    return run.execute(Path(args.out), {"command": args.argv})
 
-    model = load_model(args.model, args.device, args.dtype, args.revision)
-    if args.vae_slicing:
-        model.pipe.vae.enable_slicing()
-    if args.vae_tiling:
-        model.pipe.vae.enable_tiling()
-    bar = TerminalBar(f"{args.method}: {len(story.scenes)} images")
+
+def cmd_rerun(args) -> int:
+    """The run of RUN_DIR/run.json again: model, method, config, sampling, story, seeds, anchors-first."""
+    run = Run.from_record(Path(args.run_dir))
+    if args.device or args.dtype:
+        run = dataclasses.replace(run, device=args.device or run.device, dtype=args.dtype or run.dtype)
+    return run.execute(Path(args.out), {"command": args.argv, "rerun_of": str(Path(args.run_dir).absolute())})
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """Everything one `generate` needs, checked in order of cost: the inputs, the output folder, what the
+    model's files tell without loading it, then the model."""
+
+    model: str | None
+    revision: str | None
+    device: str | None
+    dtype: str | None
+    story: object  # Story
+    method: str
+    options: object  # key=value strings or a dict
+    sampling: object  # SamplingConfig
+    anchors_first: bool = False
+    vae_slicing: bool = False
+    vae_tiling: bool = False
+
+    def execute(self, out: Path, record: dict) -> int:
+        from .generate import method_config
+        from .models import default_model_source, load_model, resolve_device, resolve_dtype
+        from .output import check_out_dir, check_writable, save_result
+        from .preflight import preflight
+        from .runner import TerminalBar, run_story
+
+        method, _ = method_config(self.method, self.options)
+        self.story.image_seeds(self.sampling.seed)  # the last image's seed is in range too
+        check_out_dir(out)
+        check_writable(out)
+        resolve_dtype(self.dtype, resolve_device(self.device))
+        preflight(self.model or default_model_source(), self.revision, self.story, method, self.sampling)
+        model = load_model(self.model, self.device, self.dtype, self.revision)
+        if self.vae_slicing:
+            model.pipe.vae.enable_slicing()
+        if self.vae_tiling:
+            model.pipe.vae.enable_tiling()
+        bar = TerminalBar(f"{self.method}: {len(self.story.scenes)} images")
+        try:
+            result = run_story(model, self.story, self.method, self.options, self.sampling, self.anchors_first, bar)
+        finally:
+            bar.close()
+        save_result(result, out, {**record, "anchors_first": self.anchors_first, "vae_slicing": self.vae_slicing,
+                                  "vae_tiling": self.vae_tiling})
+        print(f"wrote {len(result.images)} images to {out}")
+        return 0
+
+    @classmethod
+    def from_record(cls, run_dir: Path) -> "Run":
+        from .config import SamplingConfig
+        from .story import Story
+
+        info = _read_run_json(run_dir)
+        try:
+            story = Story(**info["story"])
+            sampling = dict(info["sampling"])
+            if sampling.get("freeu") is not None:
+                sampling["freeu"] = tuple(sampling["freeu"])
+            options = {k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()}
+            return cls(info["model"], info.get("revision"), info.get("device"), info.get("dtype"), story,
+                       info["method"], options, SamplingConfig(**sampling), bool(info.get("anchors_first")),
+                       bool(info.get("vae_slicing")), bool(info.get("vae_tiling")))
+        except (KeyError, TypeError, AttributeError) as err:
+            raise SvdStoryError(f"{str(run_dir / 'run.json')!r} is not a run record svdstory can repeat "
+                                f"({type(err).__name__}: {err})") from None
+
+
+def _read_run_json(run_dir: Path) -> dict:
+    import json
+
+    path = run_dir / "run.json"
+    if not run_dir.is_dir():
+        raise SvdStoryError(f"RUN_DIR {str(run_dir)!r} is not a folder")
+    if not path.is_file():
+        raise SvdStoryError(f"RUN_DIR {str(run_dir)!r} holds no run.json")
     try:
-        result = run_story(model, story, args.method, args.set, sampling, args.anchors_first, bar)
-    finally:
-        bar.close()
-    from .output import save_result
-
-    save_result(result, out, {"command": getattr(args, "argv", sys.argv)})
-    print(f"wrote {len(result.images)} images to {out}")
-    return 0
+        info = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise SvdStoryError(f"{str(path)!r} does not parse: {err}") from None
+    if not isinstance(info, dict):
+        raise SvdStoryError(f"{str(path)!r} does not hold a run record")
+    return info
 
 
 def cmd_methods(args) -> int:
@@ -122,10 +237,16 @@ def cmd_methods(args) -> int:
 
 
 def _quiet_libraries() -> None:
-    """Library chatter (loading bars, optional-dependency notices) would bury svdstory's one-line errors."""
+    """Library chatter (loading bars, retries, deprecation notices about the libraries' own calls) would bury
+    svdstory's one-line errors, and a user of the command line can act on none of it."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", module=r"(huggingface_hub|diffusers|transformers|accelerate|torch)(\.|$)")
 
 
 def main(argv=None) -> int:

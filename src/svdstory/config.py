@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from .errors import SvdStoryError
 
+FREEU_RELEASE = (0.6, 0.4, 1.1, 1.2)  # FreeU's s1, s2, b1, b2 in ConsiStory's SDXL release
 SEED_MAX = 2**64 - 1  # torch.Generator.manual_seed takes 0..2**64-1 (negative seeds alias large ones: refused)
 
 

@@ -90,7 +90,8 @@ def _to_pil(mask: torch.Tensor):
 
 def _info(model, story, method, config, sampling) -> dict:
     return {"method": method.name, "config": asdict(config), "sampling": asdict(sampling),
-            "model": model.source, "revision": model.revision, "story": asdict(story)}
+            "model": model.source, "revision": model.revision, "device": str(model.device),
+            "dtype": str(model.dtype).removeprefix("torch."), "story": asdict(story)}
 
 
 def generate(model, story: Story, method: str = "consistory", options=None,

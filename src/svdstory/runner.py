@@ -11,7 +11,7 @@ from .config import SamplingConfig
 from .errors import SvdStoryError
 from .generate import StoryResult, generate, generate_anchors, generate_more, method_config, resolve_sampling
 
-Progress = Callable[[int, int], None]  # progress(done, total), called after each sampler step
+Progress = Callable[[int, int], None]  # progress(done, total): (0, total) first, then after each sampler step
 
 
 def count_steps(model, story, method: str = "svd", options=None, sampling: SamplingConfig | None = None,
@@ -31,7 +31,8 @@ def run_story(model, story, method: str = "svd", options=None, sampling: Samplin
     """Generate a story, in one batch or anchors first (then each other scene alone against them).
 
     `options`: a method config or a dict / list of `key=value` overrides. `progress(done, total)` is called
-    after every sampler step; `total` is `count_steps(...)` and the last call has `done == total`.
+    with done=0 before the first step, then after every sampler step; `total` is `count_steps(...)` and the
+    last call has `done == total`.
     """
     sampling = sampling or SamplingConfig()
     callback = None
@@ -41,6 +42,8 @@ def run_story(model, story, method: str = "svd", options=None, sampling: Samplin
         def callback(info):
             done[0] += 1
             progress(done[0], total)
+
+        progress(0, total)
     try:
         if not anchors_first:
             return generate(model, story, method, options, sampling, callback)
@@ -78,13 +81,15 @@ class TerminalBar:
     """A progress(done, total) drawn as a bar with an ETA on a terminal, and nothing when output is not one."""
 
     def __init__(self, desc: str, unit: str = "step"):
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(desc=desc, unit=unit, leave=False, disable=None)  # disable=None: only on a TTY
+        self.desc, self.unit, self.bar = desc, unit, None
 
     def __call__(self, done: int, total: int) -> None:
-        self.bar.total = total
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(desc=self.desc, total=total, unit=self.unit, leave=False, disable=None)  # None: TTY only
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()

@@ -37,7 +37,7 @@ class Story:
         for seed in self.seeds:
             check_seed(seed, "seed")
         if self.seeds and len(self.seeds) != len(self.scenes):
-            raise SvdStoryError(f"the story lists {len(self.seeds)} seeds for {len(self.scenes)} scenes")
+            raise SvdStoryError(f"the story lists {len(self.seeds)} seeds for {len(self.scenes)} scene(s)")
 
     @property
     def prompts(self) -> list[str]:
@@ -111,16 +111,20 @@ def read_story_file(path: str | Path, overrides: dict | None = None) -> tuple[St
         raise SvdStoryError(f"{where}: unknown keys {sorted(map(str, unknown))} (known: {', '.join(STORY_KEYS)})")
     if data.get("subject") is None or data.get("scenes") is None:
         raise SvdStoryError(f"{where} needs both 'subject' and 'scenes'")
-    tokens = data.get("tokens")
-    story = Story(subject=_text(data, "subject", where),
-                  scenes=_texts(data, "scenes", where),
-                  tokens=(_text(data, "tokens", where),) if isinstance(tokens, str) else _texts(data, "tokens", where),
-                  style=_text(data, "style", where),
-                  seeds=_seeds(data, where))
+    story = Story(**story_fields(data, where))
     for key in ("category", "name"):
         _text(data, key, where)
     negative = _text(data, "negative_prompt", where) if data.get("negative_prompt") is not None else None
     return story, {"negative_prompt": negative}
+
+
+def story_fields(data: dict, where: str) -> dict:
+    """A story mapping's subject, scenes, tokens, style and seeds, each checked for its type (a string is
+    not a list of scenes; seeds are whole numbers); `where` names the mapping in the error."""
+    tokens = data.get("tokens")
+    return {"subject": _text(data, "subject", where), "scenes": _texts(data, "scenes", where),
+            "tokens": (_text(data, "tokens", where),) if isinstance(tokens, str) else _texts(data, "tokens", where),
+            "style": _text(data, "style", where), "seeds": _seeds(data, where)}
 
 
 def _text(data: dict, key: str, where: str) -> str:
@@ -150,4 +154,6 @@ def _seeds(data: dict, where: str) -> tuple[int, ...]:
         return ()
     if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         raise SvdStoryError(f"{where}: seeds must be a list of whole numbers such as [1, 2, 3], got {values!r}")
+    for value in values:
+        check_seed(value, f"{where}: seed")
     return tuple(values)

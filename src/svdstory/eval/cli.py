@@ -72,9 +72,11 @@ def bench_config_from_args(args):
 
 
 def cmd_bench(args) -> int:
+    from ..output import check_writable
     from .bench import print_summary, run_bench
 
     cfg = bench_config_from_args(args)
+    check_writable(cfg.out)
     try:
         records = run_bench(cfg, getattr(args, "argv", sys.argv))
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import SvdStoryError
-from ..story import Story
+from ..story import Story, story_fields
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "suites"
 SYNTHWORLD_DEFAULT_SIZE = 100
@@ -64,7 +64,10 @@ def _synthworld(size: str) -> list[dict]:
     try:
         n = int(size) if size else SYNTHWORLD_DEFAULT_SIZE
     except ValueError:
-        raise SvdStoryError(f"--suite synthworld:{size}: the size after ':' must be a whole number") from None
+        n = 0
+    if n < 1:
+        raise SvdStoryError(f"--suite synthworld:{size}: the number of stories after ':' must be a whole number, "
+                            "at least 1")
     try:
         from .synthworld import synthworld_suite
     except ImportError as err:
@@ -101,12 +104,13 @@ def complete_item(item, index: int) -> dict:
         raise SvdStoryError(f"story {sid!r}: unknown keys {sorted(unknown)}")
     if not item.get("subject") or not item.get("scenes"):
         raise SvdStoryError(f"story {sid!r} needs both 'subject' and 'scenes'")
-    scenes = [str(s) for s in item["scenes"]]
-    tokens = item.get("tokens") or []
-    seeds = [int(s) for s in item.get("seeds") or default_seeds(sid, len(scenes))]
-    out = {"id": sid, "subject": str(item["subject"]), "category": str(item.get("category") or "other"),
-           "tokens": [tokens] if isinstance(tokens, str) else [str(t) for t in tokens],
-           "style": str(item.get("style") or ""), "scenes": scenes, "seeds": seeds}
+    fields = story_fields(item, f"story {sid!r}")
+    category = item.get("category") or "other"
+    if not isinstance(category, str):
+        raise SvdStoryError(f"story {sid!r}: category must be text, got {category!r}")
+    out = {"id": sid, "subject": fields["subject"], "category": category, "tokens": list(fields["tokens"]),
+           "style": fields["style"], "scenes": list(fields["scenes"]),
+           "seeds": list(fields["seeds"] or default_seeds(sid, len(fields["scenes"])))}
     if item.get("truth") is not None:
         out["truth"] = item["truth"]
     to_story(out)  # the Story's own checks (seed count, a findable head noun) run now, not mid-bench

@@ -50,8 +50,7 @@ def get_method(name: str) -> Method:
     """The method registered as `name`; a built-in one is imported on first use."""
     from . import load_builtin
 
-    if name not in _METHODS:
-        load_builtin(name)
+    load_builtin(name)  # a no-op for a name that is not built in, or already imported
     if name not in _METHODS:
         raise SvdStoryError(f"unknown method {name!r} (known: {', '.join(method_names())})")
     return _METHODS[name]

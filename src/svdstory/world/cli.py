@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 
 import numpy as np
 
+from svdstory.config import check_seed
 from svdstory.errors import SvdStoryError
 from svdstory.world.catalog import ATTRIBUTES, SCENES, SUBJECTS, info, scene_phrase
 from svdstory.world.labels import check_choice
@@ -49,8 +51,10 @@ def run_info(args: argparse.Namespace) -> int:
 def _check_render_args(args: argparse.Namespace) -> None:
     if args.n < 1:
         raise SvdStoryError(f"--n must be at least 1, got {args.n}")
-    if args.seed < 0:
-        raise SvdStoryError(f"--seed must be non-negative, got {args.seed}")
+    check_seed(args.seed)  # the range `svdstory generate` accepts: torch's generators, no negative aliases
+    check_seed(args.seed + args.n - 1, f"--seed {args.seed} + {args.n - 1} (the last sample's)")
+    if not (math.isfinite(args.attribute_rate) and 0.0 <= args.attribute_rate <= 1.0):
+        raise SvdStoryError(f"--attribute-rate must lie in [0, 1], got {args.attribute_rate}")
     check_size(args.size)
     if args.subject is not None:
         check_choice("subject", args.subject, SUBJECTS)
