@@ -16,7 +16,7 @@ from svdstory.methods.registry import method_names  # noqa: E402
 from svdstory.ui import scenes  # noqa: E402
 from svdstory.ui.app import build_app  # noqa: E402
 from svdstory.ui.controls import control, kind  # noqa: E402
-from svdstory.ui.form import Form, build  # noqa: E402
+from svdstory.ui.form import Form, build, overrides, problems  # noqa: E402
 from svdstory.ui.gallery import overlay  # noqa: E402
 from svdstory.ui.handlers import STORY_FIELDS, Fields  # noqa: E402
 from svdstory.ui.runfiles import form_from_run, read_run, write_zip  # noqa: E402
@@ -44,8 +44,8 @@ def columns(host):
 
 
 @pytest.mark.parametrize("type_,choices,expected", [
-    ("bool", None, "checkbox"), ("str", ("a", "b"), "choice"), ("int", None, "int"), ("int | None", None, "int"),
-    ("float", None, "float"), ("float | None", None, "float"), ("tuple[str, ...]", None, "text"), ("str", None, "text"),
+    ("bool", None, "checkbox"), ("str", ("a", "b"), "choice"), ("int", None, "int"), ("int | None", None, "text"),
+    ("float", None, "float"), ("float | None", None, "text"), ("tuple[str, ...]", None, "text"), ("str", None, "text"),
 ])
 def test_an_options_type_picks_its_control(type_, choices, expected):
     from svdstory.methods.options import Option
@@ -62,6 +62,17 @@ def test_every_option_of_every_method_gets_a_control_with_its_default_and_meanin
     with gr.Blocks():
         box = control(describe("consistory")[3], "x")  # sdsa_parts, a tuple: comma text as --set takes it
     assert box.value == "up"
+
+
+@pytest.mark.parametrize("method", method_names())
+def test_untouched_controls_set_no_option_and_pass_the_checks(app, host, method):
+    ids = {block.elem_id: block for block in app.blocks.values() if getattr(block, "elem_id", None)}
+    options = {o.name: ids[f"option-{method}-{o.name}"].value for o in describe(method)}
+    options = {name: float(v) if isinstance(v, int) and not isinstance(v, bool) else v for name, v in options.items()}
+    form = Form(subject="a cat", scenes=(("on a beach", None),), method=method, options=options, steps=2, height=32,
+                width=32)
+    assert overrides(form) == {}
+    assert problems(form, host.model, host.tokenizers) == {}
 
 
 def fields_and_values(form):

@@ -108,12 +108,17 @@ def test_two_pages_generating_at_once_each_get_their_own_story(browser, server):
     giraffe, mug = open_page(browser, server), open_page(browser, server)
     mug.get_by_text("Blue mug").click()
     mug.wait_for_function("document.querySelector('#subject textarea').value === 'a blue mug'")
+    mug.click("#method input")
+    mug.get_by_role("option", name="consistory", exact=True).click()  # every option control at its default
     giraffe.click("#generate")
     mug.click("#generate")
     images(giraffe, 4)
     images(mug, 3)
     assert "in a city" in text(giraffe, "#gallery") and "in a city" not in text(mug, "#gallery")
     assert "in a room" in text(mug, "#gallery") and "in a room" not in text(giraffe, "#gallery")
+    assert "consistory" in text(mug, "#status") and "svd" in text(giraffe, "#status")
+    mug.click("#masks input")  # consistory's subject masks over its images
+    mug.wait_for_function("document.querySelector('#masks input').checked")
     giraffe.close()
     mug.close()
 

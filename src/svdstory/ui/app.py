@@ -23,6 +23,7 @@ MODEL_EVENT = dict(concurrency_id="model", concurrency_limit=1)  # one generatio
 CSS = """
 .gradio-container {max-width: 1400px !important}
 #status {min-height: 1.6em}
+#gallery .grid-wrap, #gallery-compare .grid-wrap {min-height: 200px}
 """
 
 
@@ -32,9 +33,9 @@ def build_app(host: Host) -> gr.Blocks:
         gr.Markdown(_header(host.model))
         session = gr.State(None)  # this page's columns: one per method, each with its anchors
         with gr.Row(equal_height=False):
-            with gr.Column(scale=5, min_width=380):
+            with gr.Column(scale=5, min_width=440):
                 fields, compare_with, buttons = _editor(host)
-            with gr.Column(scale=7, elem_id="results"):
+            with gr.Column(scale=6, elem_id="results"):
                 out = _results()
         _wire(demo, host, fields, compare_with, buttons, out, session, files)
     weakref.finalize(demo, shutil.rmtree, files, True)
@@ -46,10 +47,13 @@ def _editor(host: Host):
     gr.Examples([[e.subject, e.tokens, e.style, [[s, None] for s in e.scenes]] for e in EXAMPLES],
                 list(story.values()), example_labels=[e.name for e in EXAMPLES], label="Example stories")
     with gr.Group():
-        story["subject"].render()
         with gr.Row():
+            story["subject"].render()
             story["tokens"].render()
+        with gr.Row():
             story["style"].render()
+            negative = gr.Textbox(label="Negative prompt", placeholder="blank: the pipeline's own",
+                                  elem_id="negative")
     story["scenes"].render()
     with gr.Row(equal_height=True):
         new_scene = gr.Textbox(show_label=False, placeholder="a new scene, e.g. at night", scale=4, min_width=160,
@@ -58,17 +62,13 @@ def _editor(host: Host):
         up = gr.Button("↑", scale=0, min_width=44, elem_id="scene-up")
         down = gr.Button("↓", scale=0, min_width=44, elem_id="scene-down")
         remove = gr.Button("Remove", scale=1, min_width=80, elem_id="scene-remove")
-    with gr.Row():
-        seed = gr.Number(0, label="Base seed", precision=0, info="scene i: base seed + i", elem_id="seed")
-        negative = gr.Textbox(label="Negative prompt", placeholder="blank: the pipeline's own", elem_id="negative",
-                              info="what the images should not show")
     method, options, groups = _method_panel()
-    named = dict(**story, negative=negative, seed=seed, method=method, **_sampling_panel(host))
+    named = dict(**story, negative=negative, method=method, **_sampling_panel(host))
     with gr.Row(equal_height=True):
         generate = gr.Button("Generate", variant="primary", scale=2, elem_id="generate")
-        compare = gr.Button("Compare with", scale=1, min_width=110, elem_id="compare")
+        compare = gr.Button("Compare", scale=1, min_width=100, elem_id="compare")
         compare_with = gr.Dropdown(method_names(), value="vanilla", show_label=False, container=False, scale=1,
-                                   min_width=130, elem_id="compare-with")
+                                   min_width=120, elem_id="compare-with")
     buttons = dict(generate=generate, compare=compare, add=add, up=up, down=down, remove=remove,
                    new_scene=new_scene, groups=groups, selected=gr.State(None))
     return Fields(named, options), compare_with, buttons
@@ -79,14 +79,14 @@ def _story_fields() -> dict:
     first = EXAMPLES[0]
     return dict(
         subject=gr.Textbox(first.subject, label="Subject", placeholder="a giraffe", elem_id="subject", render=False),
-        tokens=gr.Textbox(first.tokens, label="Subject words", placeholder="blank: the subject's head noun",
-                          info="comma-separated words to keep consistent", elem_id="tokens", render=False),
-        style=gr.Textbox(first.style, label="Style", placeholder="a photo of", info="text before the subject",
+        tokens=gr.Textbox(first.tokens, label="Subject words", placeholder="blank: its head noun",
+                          elem_id="tokens", render=False),
+        style=gr.Textbox(first.style, label="Style (before the subject)", placeholder="a photo of",
                          elem_id="style", render=False),
         scenes=gr.Dataframe([[s, None] for s in first.scenes], headers=["scene", "seed"], datatype=["str", "number"],
                             type="array", column_count=2, show_row_numbers=True, interactive=True,
-                            label="Scenes: click a row to move or remove it; a blank seed is the base seed + the "
-                                  "row's index", elem_id="scenes", render=False))
+                            label="Scenes: select a row to move or remove it; a blank seed is seed + the row's index",
+                            elem_id="scenes", render=False))
 
 
 def _header(model) -> str:
@@ -110,15 +110,16 @@ def _method_panel():
 
 
 def _sampling_panel(host: Host) -> dict:
-    """Steps, guidance and size, at the model's defaults."""
+    """The base seed, steps, guidance and size, at the model's defaults."""
     defaults = resolve_sampling(host.model, SamplingConfig())
+    number = lambda name, value, label, **kw: gr.Number(value, label=label, elem_id=name, min_width=70, **kw)
     with gr.Accordion("Sampling", open=True, elem_id="sampling"):
         with gr.Row():
-            return dict(steps=gr.Number(defaults.steps, label="steps", precision=0, elem_id="steps", min_width=90),
-                        guidance=gr.Number(defaults.guidance, label="guidance", elem_id="guidance", min_width=90),
-                        height=gr.Number(defaults.height, label="height", precision=0, elem_id="height",
-                                         min_width=90),
-                        width=gr.Number(defaults.width, label="width", precision=0, elem_id="width", min_width=90))
+            return dict(seed=number("seed", 0, "seed", precision=0),
+                        steps=number("steps", defaults.steps, "steps", precision=0),
+                        guidance=number("guidance", defaults.guidance, "guidance"),
+                        height=number("height", defaults.height, "height", precision=0),
+                        width=number("width", defaults.width, "width", precision=0))
 
 
 def _results() -> dict:
@@ -171,8 +172,7 @@ def _wire(demo, host: Host, fields: Fields, compare_with, b: dict, out: dict, se
 
     out["more"].click(run_more, [session, out["more_text"], f["scenes"]],
                       [session, *shown, f["scenes"], out["more_text"]],
-                      validator=lambda columns, text, table: handlers.check_more(columns, text) + [gr.validate(True, "")],
-                      **on)
+                      validator=handlers.check_more, **on)
     out["masks"].change(handlers.galleries, [session, out["masks"]], [out["main"], out["other"]])
     out["load"].upload(lambda path: handlers.load_run(fields, host, path), out["load"], fields.components)
     _wire_scenes(f["scenes"], b)

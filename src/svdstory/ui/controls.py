@@ -8,13 +8,13 @@ from ..methods.options import Option, as_text
 
 
 def kind(option: Option) -> str:
-    """checkbox, choice, int, float or text (tuples and free text take `--set` text)."""
+    """checkbox, choice, int, float or text: `--set` text for tuples, free text and optional numbers (whose
+    "none" a number box cannot hold)."""
     if option.type == "bool":
         return "checkbox"
     if option.choices:
         return "choice"
-    base = option.type.replace(" ", "").removesuffix("|None")
-    return base if base in ("int", "float") else "text"
+    return option.type if option.type in ("int", "float") else "text"
 
 
 def shown(option: Option, value):
@@ -29,7 +29,7 @@ def shown(option: Option, value):
 
 def control(option: Option, elem_id: str, visible: bool = True):
     """The option's component, labelled with its name, its meaning below the label."""
-    common = dict(label=option.name, info=option.help or None, elem_id=elem_id, visible=visible,
+    common = dict(label=option.name, info=option.help or None, elem_id=elem_id, visible=visible, min_width=170,
                   value=shown(option, option.default))
     k = kind(option)
     if k == "checkbox":

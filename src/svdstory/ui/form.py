@@ -97,14 +97,23 @@ def option_text(option, value) -> str:
 
 
 def overrides(form: Form) -> dict[str, str]:
-    """The options whose control is off the default, as `--set` texts."""
+    """The options whose control is off the default, as `--set` texts ("261" in a float option that defaults
+    to 261.0 is not off it; a text that does not parse is, and its check says why)."""
     found = {}
     for option in describe(form.method):
         if option.name in form.options:
             text = option_text(option, form.options[option.name])
-            if text != as_text(option.default):
+            if text != as_text(option.default) and not _means_default(form.method, option, text):
                 found[option.name] = text
     return found
+
+
+def _means_default(method: str, option, text: str) -> bool:
+    try:
+        config = get_method(method).config
+        return getattr(apply_overrides(config(), {option.name: text}), option.name) == option.default
+    except SvdStoryError:
+        return False
 
 
 def build(form: Form) -> Request:

@@ -63,12 +63,13 @@ def check(host: Host, fields: Fields, values) -> list:
     return fields.validations(problems(form, host.model, host.tokenizers), form.method)
 
 
-def check_more(columns, text) -> list:
-    """The validations of [session, scenes text] for "More scenes"."""
+def check_more(columns, text, table=None) -> list:
+    """The validations of "More scenes"' inputs [session, scenes text, scenes table]."""
     if not columns:
-        return [gr.validate(True, ""), gr.validate(False, "generate a story first: more scenes reuse its anchors")]
-    has = bool(scenes.add([], text))
-    return [gr.validate(True, ""), gr.validate(has, "" if has else "the story has no scenes: give at least one --scene")]
+        message = "generate a story first: more scenes reuse its anchors"
+    else:
+        message = "" if scenes.add([], text) else "the story has no scenes: give at least one --scene"
+    return [gr.validate(True, ""), gr.validate(not message, message), gr.validate(True, "")]
 
 
 def generate(host: Host, fields: Fields, values, compare_with=None, page=None, progress=None) -> list:
