@@ -136,6 +136,18 @@ def test_a_run_json_reproduces_its_images(host, columns, tmp_path):
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(again.images, columns[0].result.images))
 
 
+def test_svdstory_rerun_repeats_a_run_downloaded_from_the_page(columns, tmp_path):
+    from svdstory.cli import main
+
+    with zipfile.ZipFile(write_zip(columns[:1], tmp_path)) as archive:
+        archive.extractall(tmp_path / "run")
+    assert main(["rerun", str(tmp_path / "run"), "--out", str(tmp_path / "again")]) == 0
+    for i in range(2):
+        name = f"image_{i:02d}.png"
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "run" / name)),
+                              np.asarray(Image.open(tmp_path / "again" / name)))
+
+
 def test_a_file_that_is_not_a_run_json_fails_in_one_line(tmp_path):
     from svdstory.errors import SvdStoryError
 

@@ -51,6 +51,8 @@ class Steps:
 
     def __init__(self, total: int, report=None, stop=lambda: False):
         self.done, self.total, self.report, self.stop = 0, total, report, stop
+        if report is not None:
+            report(0, total)  # the bar shows its total before the first step, which may be slow to come
 
     def __call__(self, info) -> None:
         if self.stop():
