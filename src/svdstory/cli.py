@@ -184,7 +184,8 @@ class Run:
             bar.close()
         save_result(result, out, {**record, "anchors_first": self.anchors_first, "vae_slicing": self.vae_slicing,
                                   "vae_tiling": self.vae_tiling})
-        print(f"wrote {len(result.images)} images to {out}")
+        n = len(result.images)
+        print(f"wrote {n} image{'s' if n != 1 else ''} to {out}")
         return 0
 
     @classmethod

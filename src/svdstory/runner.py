@@ -14,7 +14,7 @@ from .generate import StoryResult, generate, generate_anchors, generate_more, me
 Progress = Callable[[int, int], None]  # progress(done, total): (0, total) first, then after each sampler step
 
 
-def count_steps(model, story, method: str = "svd", options=None, sampling: SamplingConfig | None = None,
+def count_steps(model, story, method: str, options=None, sampling: SamplingConfig | None = None,
                 anchors_first: bool = False) -> int:
     """The sampler steps `run_story` will make with these arguments: a progress bar's total.
 
@@ -26,7 +26,7 @@ def count_steps(model, story, method: str = "svd", options=None, sampling: Sampl
     return method_obj.count_steps(model, config, steps) * _runs(story, config, anchors_first)
 
 
-def run_story(model, story, method: str = "svd", options=None, sampling: SamplingConfig | None = None,
+def run_story(model, story, method: str, options=None, sampling: SamplingConfig | None = None,
               anchors_first: bool = False, progress: Progress | None = None) -> StoryResult:
     """Generate a story, in one batch or anchors first (then each other scene alone against them).
 
