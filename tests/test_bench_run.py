@@ -228,3 +228,18 @@ def test_an_option_added_later_counts_at_its_default(tmp_path, suite_file, tiny,
     assert [r["method"] for r in run_bench(config(suite_file, out, methods=("shared",), limit=1))] == ["shared"]
     with pytest.raises(SvdStoryError, match=r"methods\.shared\.config\.share_uncond"):
         run_bench(config(suite_file, out, methods=("shared=shared?share_uncond=false",), limit=1))
+
+
+def test_undefined_metrics_are_written_as_null(tmp_path, suite_file, tiny, monkeypatch):
+    """A metric that is undefined for a story (NaN) is null in every JSON file, which stays valid JSON."""
+    class Undefined:
+        def score(self, story, images, masks=None):
+            return [{"image": i, "u": float("nan")} for i in range(len(images))], {"u": float("nan"), "v": 1.0}
+
+    monkeypatch.setattr(bench_module, "build_scorers", lambda metrics, device: [Undefined()])
+    out = tmp_path / "b"
+    run_bench(config(suite_file, out, methods=("vanilla",), steps=1, limit=1))
+    record = json.loads(next((out / "records").glob("*/*.json")).read_text())
+    assert record["metrics"] == {"u": None, "v": 1.0} and record["per_image"][0]["u"] is None
+    results = json.loads((out / "results.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert results["means"] == {"vanilla": {"v": 1.0}}

@@ -36,6 +36,8 @@ def read_model_files(source: str, revision: str | None = None) -> ModelFiles | N
     index = _json(folder / "model_index.json") or {}
     tokenizers = [_tokenizer(folder, name, index[name][1]) for name in ("tokenizer", "tokenizer_2")
                   if isinstance(index.get(name), list) and index[name][1] and (folder / name).is_dir()]
+    if any(t is None for t in tokenizers):  # all or none: a prompt must fit each of SDXL's two encoders
+        tokenizers = []
     vae = _json(folder / "vae" / "config.json")
     factor = 2 ** (len(vae["block_out_channels"]) - 1) if vae and vae.get("block_out_channels") else None
     return ModelFiles(tokenizers, factor)
@@ -49,9 +51,13 @@ def _json(path: Path) -> dict | None:
 
 
 def _tokenizer(folder: Path, name: str, class_name: str):
+    """The tokenizer alone, or None if it does not load alone (loading the model will say why, if it fails)."""
     import transformers
 
-    return getattr(transformers, class_name).from_pretrained(folder / name)
+    try:
+        return getattr(transformers, class_name).from_pretrained(folder / name)
+    except (AttributeError, OSError, ValueError, TypeError):
+        return None
 
 
 def tokenizers_of(model) -> list:
