@@ -1,8 +1,9 @@
 """`svdstory ui`: a Gradio page for making consistent stories on the same API as the CLI.
 
-The page's parts, one module each: `form` (the story editor's values -> Story, sampling, method options, and
-which field a bad value belongs to), `controls` (an option's control from its description), `runs`
-(generate, more scenes, compare on one loaded model), `gallery` (images and mask overlays), `runfiles`
-(zip of a run, run.json back into the form), `examples`, `app` (the Blocks), `cli` (the subcommand).
-Gradio is imported by `controls`, `app` and `cli` only, so the rest is testable without a browser.
+One module per part: `form` (the editor's values -> Story, sampling, method overrides, and which field a bad
+value belongs to), `scenes` (the scenes table's edits), `controls` (an option's control from its description),
+`runs` (generate, compare and more scenes on one loaded model), `gallery` (captions and mask overlays),
+`runfiles` (a run's zip, run.json back into the form), `examples`, `handlers` (what the buttons do),
+`app` (the Blocks and their wiring) and `cli` (the subcommand). Gradio is imported by `controls`, `handlers`,
+`app` and `cli` only.
 """

@@ -10,6 +10,7 @@ import torch
 
 from ..errors import SvdStoryError
 from ..generate import method_config
+from ..methods.options import describe
 from . import gallery, runfiles, scenes
 from .controls import shown
 from .form import Form, build, problems
@@ -46,16 +47,10 @@ class Fields:
         the other methods' controls left as they are."""
         named = [getattr(form, name) for name in STORY_FIELDS]
         named[STORY_FIELDS.index("scenes")] = [list(row) for row in form.scenes]
-        options = {o.name: o for o in _describe(form.method)}
+        options = {o.name: o for o in describe(form.method)}
         rest = [shown(options[name], form.options.get(name, options[name].default))
                 if m == form.method and name in options else gr.skip() for m, name in self.options]
         return named + rest
-
-
-def _describe(method: str):
-    from ..methods.options import describe
-
-    return describe(method)
 
 
 def check(host: Host, fields: Fields, values) -> list:
@@ -154,7 +149,7 @@ def load_run(fields: Fields, host: Host, path) -> list:
     try:
         info = runfiles.read_run(path)
         form = runfiles.form_from_run(info)
-        _describe(form.method)
+        describe(form.method)
     except SvdStoryError as err:
         raise gr.Error(str(err), print_exception=False) from None
     if info.get("model") not in (None, host.model.source):
