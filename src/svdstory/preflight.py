@@ -64,7 +64,8 @@ def tokenizers_of(model) -> list:
     return [t for t in (model.pipe.tokenizer, getattr(model.pipe, "tokenizer_2", None)) if t is not None]
 
 
-def check_prompt_lengths(tokenizers, prompts, what: str = "prompt") -> None:
+def check_prompt_lengths(tokenizers, prompts, what: str = "prompt",
+                         advice: str = "shorten it (style, subject or scene)") -> None:
     """Refuse a prompt the text encoder would cut: name it and the limit, in tokens of that encoder."""
     for tokenizer in tokenizers:
         limit = tokenizer.model_max_length
@@ -72,12 +73,15 @@ def check_prompt_lengths(tokenizers, prompts, what: str = "prompt") -> None:
             n = len(tokenizer(prompt, truncation=False, verbose=False).input_ids)  # start and end tokens included
             if n > limit:
                 raise SvdStoryError(f"the {what} {prompt!r} is {n} tokens long but the text encoder takes {limit}: "
-                                    "shorten it (style, subject or scene)")
+                                    f"{advice}")
 
 
 def check_story_prompts(tokenizers, story, method, negative_prompt: str | None = None) -> None:
     """Every prompt the method encodes fits the text encoder, and every subject word is in every prompt."""
-    check_prompt_lengths(tokenizers, method.prompts(story))
+    check_prompt_lengths(tokenizers, story.prompts)
+    own = method.prompts(story)
+    if own != story.prompts:  # a method that builds prompts of its own (1p1s: every scene in one)
+        check_prompt_lengths(tokenizers, own, f"{method.name} prompt", "use fewer or shorter scenes")
     if negative_prompt:
         check_prompt_lengths(tokenizers, [negative_prompt], "negative prompt")
     story_token_positions(tokenizers[0], story.prompts, story.tokens)
