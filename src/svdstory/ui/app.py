@@ -28,7 +28,7 @@ CSS = """
 
 
 def build_app(host: Host) -> gr.Blocks:
-    files = Path(tempfile.mkdtemp(prefix="svdstory-ui-"))  # zips of runs, served by the download button
+    files = Path(tempfile.mkdtemp(prefix="svdstory-ui-"))  # each open page's last zip, for its download button
     with gr.Blocks(title="svdstory", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(_header(host.model))
         session = gr.State(None)  # this page's columns: one per method, each with its anchors
@@ -155,7 +155,7 @@ def _wire(demo, host: Host, fields: Fields, compare_with, b: dict, out: dict, se
         compare = values[n_fields] if len(values) > n_fields else None
         columns, seconds = handlers.timed(handlers.generate, host, fields, values[:n_fields], compare,
                                           request.session_hash, progress)
-        return [columns, *handlers.results(columns, False, files, seconds)]
+        return [columns, *handlers.results(columns, False, files / request.session_hash, seconds)]
 
     def check(*values):
         found = handlers.check(host, fields, values[:n_fields])
@@ -168,7 +168,7 @@ def _wire(demo, host: Host, fields: Fields, compare_with, b: dict, out: dict, se
     def run_more(request: gr.Request, progress=gr.Progress(), columns=None, text="", table=None):
         columns, seconds = handlers.timed(handlers.more, host, columns, text, request.session_hash, progress)
         rows = handlers.rows_after_more(table, text, columns)
-        return [columns, *handlers.results(columns, False, files, seconds), rows, ""]
+        return [columns, *handlers.results(columns, False, files / request.session_hash, seconds), rows, ""]
 
     out["more"].click(run_more, [session, out["more_text"], f["scenes"]],
                       [session, *shown, f["scenes"], out["more_text"]],
@@ -179,6 +179,7 @@ def _wire(demo, host: Host, fields: Fields, compare_with, b: dict, out: dict, se
 
     def closed(request: gr.Request):
         host.close_page(request.session_hash)
+        shutil.rmtree(files / request.session_hash, ignore_errors=True)
 
     demo.unload(closed)
 

@@ -1,7 +1,7 @@
 """What the page's buttons do: functions of the page's values that return what its components show."""
 from __future__ import annotations
 
-import tempfile
+import shutil
 import time
 from pathlib import Path
 
@@ -111,13 +111,15 @@ def galleries(columns, with_masks: bool) -> list:
     return shown if len(shown) > 1 else shown + [gr.update(value=None, visible=False)]
 
 
-def results(columns, with_masks: bool, files: Path, seconds: float | None = None) -> list:
-    """[status, main gallery, compare gallery, download, masks checkbox] for the page's columns."""
+def results(columns, with_masks: bool, folder: Path, seconds: float | None = None) -> list:
+    """[status, main gallery, compare gallery, download, masks checkbox] for the page's columns; the zip is
+    written to the page's `folder`, replacing its previous one (Gradio serves its own copy of each)."""
     if not columns:
         return ["", *galleries(columns, with_masks), gr.update(value=None, interactive=False),
                 gr.update(interactive=False)]
     has_masks = columns[0].result.masks is not None
-    archive = runfiles.write_zip(columns, tempfile.mkdtemp(dir=files))
+    shutil.rmtree(folder, ignore_errors=True)
+    archive = runfiles.write_zip(columns, folder)
     return [status(columns, seconds), *galleries(columns, with_masks), gr.update(value=str(archive), interactive=True),
             gr.update(interactive=has_masks, value=with_masks and has_masks)]
 
