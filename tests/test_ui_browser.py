@@ -92,7 +92,16 @@ def test_a_story_more_scenes_a_download_and_bad_input(browser, server, tmp_path)
     with page.expect_download() as download:
         page.click("#download")
     download.value.save_as(tmp_path / "run.zip")
-    assert "image_05.png" in zipfile.ZipFile(tmp_path / "run.zip").namelist()
+    with zipfile.ZipFile(tmp_path / "run.zip") as archive:
+        assert "image_05.png" in archive.namelist()
+        archive.extract("run.json", tmp_path)
+
+    page.fill("#subject textarea", "a dog")
+    with page.expect_file_chooser() as chooser:
+        page.click("#load")
+    chooser.value.set_files(tmp_path / "run.json")  # fills the form that reproduces the run
+    page.wait_for_function("document.querySelector('#subject textarea').value === 'a red bus'")
+    assert "at night" in text(page, "#scenes")
 
     page.fill("#steps input", "0")
     page.click("#method-options")
