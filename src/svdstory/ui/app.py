@@ -29,7 +29,8 @@ CSS = """
 
 def build_app(host: Host) -> gr.Blocks:
     files = Path(tempfile.mkdtemp(prefix="svdstory-ui-"))  # each open page's last zip, for its download button
-    with gr.Blocks(title="svdstory", delete_cache=(3600, 3600)) as demo:
+    # No telemetry or version check: the page must work offline, and calls nowhere but its own server.
+    with gr.Blocks(title="svdstory", delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         gr.Markdown(_header(host.model))
         session = gr.State(None)  # this page's columns: one per method, each with its anchors
         with gr.Row(equal_height=False):

@@ -18,7 +18,7 @@ def add_ui_command(subparsers) -> None:
 
 
 def cmd_ui(args) -> int:
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from an offline tool
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # also for what Gradio checks before the Blocks
     try:
         import gradio  # noqa: F401
     except ImportError:
