@@ -119,11 +119,15 @@ def test_two_pages_generating_at_once_each_get_their_own_story(browser, server):
     mug.wait_for_function("document.querySelector('#subject textarea').value === 'a blue mug'")
     mug.click("#method input")
     mug.get_by_role("option", name="consistory", exact=True).click()  # every option control at its default
+    giraffe.click("#scenes [data-testid=cell-3-0]")  # "in a city", up one row: before "in the snow"
+    giraffe.click("#scene-up")
+    giraffe.wait_for_function("document.querySelector('#scenes [data-testid=cell-2-0]').innerText === 'in a city'")
     giraffe.click("#generate")
     mug.click("#generate")
     images(giraffe, 4)
     images(mug, 3)
-    assert "in a city" in text(giraffe, "#gallery") and "in a city" not in text(mug, "#gallery")
+    shown = text(giraffe, "#gallery")
+    assert shown.index("in a city") < shown.index("in the snow") and "in a city" not in text(mug, "#gallery")
     assert "in a room" in text(mug, "#gallery") and "in a room" not in text(giraffe, "#gallery")
     assert "consistory" in text(mug, "#status") and "svd" in text(giraffe, "#status")
     mug.click("#masks input")  # consistory's subject masks over its images
