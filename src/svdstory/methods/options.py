@@ -76,11 +76,11 @@ def check_options(config) -> None:
 
 
 def as_text(value) -> str:
-    """A value as `--set key=VALUE` takes it: comma lists for tuples, true/false, none."""
+    """A value as `--set key=VALUE` takes it: comma lists for tuples (and JSON's lists), true/false, none."""
     if value is None:
         return "none"
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):
         return ",".join(as_text(v) for v in value)
     return str(value)
