@@ -12,6 +12,7 @@ import numpy as np
 
 from svdstory.config import check_seed
 from svdstory.errors import SvdStoryError
+from svdstory.output import check_writable
 from svdstory.world.catalog import ATTRIBUTES, SCENES, SUBJECTS, info, scene_phrase
 from svdstory.world.labels import check_choice
 from svdstory.world.render import check_size
@@ -62,6 +63,7 @@ def _check_render_args(args: argparse.Namespace) -> None:
         check_choice("scene", args.scene, SCENES)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise SvdStoryError(f"--out {args.out!r} exists and is not a folder")
+    check_writable(args.out)
 
 
 def _write_atomic(path: str, data: bytes) -> None:
