@@ -205,7 +205,7 @@ class OnePromptConfig:
 # The built-in methods: name -> (module under svdstory.methods, config). Their modules load on first use.
 BUILTIN = {
     "vanilla": ("vanilla", VanillaConfig),
-    "consistory": ("consistory_steps", ConsiStoryConfig),  # imports consistory.py, adds its step count
+    "consistory": ("consistory", ConsiStoryConfig),
     "shared": ("shared", SharedConfig),
     "svd": ("svd", SvdConfig),
     "storydiffusion": ("storydiffusion", StoryDiffusionConfig),

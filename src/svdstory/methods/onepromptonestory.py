@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..attention.policy import AttnCall, PlainPolicy, sdpa
+from ..attention.policy import AttnCall, PlainPolicy
 from ..context import RunOutput
 from ..prompt_svr import one_prompt, one_prompt_text, reweight_for_frame
 from ..sampling import Conditioning, encode_prompts

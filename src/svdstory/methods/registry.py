@@ -1,7 +1,7 @@
 """Methods register themselves by name: later methods plug in without touching the pipeline."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import SvdStoryError
@@ -39,11 +39,6 @@ _METHODS: dict[str, Method] = {}
 def register(method: Method) -> Method:
     _METHODS[method.name] = method
     return method
-
-
-def set_step_count(name: str, count_steps: Callable) -> None:
-    """Give a registered method its step count (for a method module that does not declare one itself)."""
-    _METHODS[name] = replace(_METHODS[name], count_steps=count_steps)
 
 
 def get_method(name: str) -> Method:
