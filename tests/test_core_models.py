@@ -58,3 +58,15 @@ def test_a_saved_folder_loads_in_the_requested_dtype(saved):
     _, folder = saved
     loaded = load_model(str(folder), device="cpu", dtype="bfloat16")
     assert loaded.dtype == torch.bfloat16 and loaded.pipe.vae.dtype == torch.bfloat16
+
+
+def test_the_bundled_model_is_named_the_same_on_every_machine():
+    """Runs and benches record "bundled:minisd", not this checkout's path, so they move between machines."""
+    from svdstory.models import BUNDLED, BUNDLED_NAME, default_model_source, load_model, local_path
+
+    if not (BUNDLED / "model_index.json").is_file():
+        pytest.skip("no bundled model in this checkout")
+    assert default_model_source() == BUNDLED_NAME and local_path(BUNDLED_NAME) == str(BUNDLED)
+    model = load_model(device="cpu")
+    assert model.source == BUNDLED_NAME and model.defaults.get("steps")
+    assert load_model(BUNDLED_NAME, device="cpu").source == BUNDLED_NAME

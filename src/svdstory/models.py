@@ -13,6 +13,7 @@ import torch
 from .errors import SvdStoryError
 
 BUNDLED = Path(__file__).parent / "assets" / "minisd"
+BUNDLED_NAME = "bundled:minisd"  # how runs and benches name the bundled model: the same on every machine
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 _PIPELINES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
@@ -45,7 +46,12 @@ class Model:
 
 
 def default_model_source() -> str:
-    return str(BUNDLED) if (BUNDLED / "model_index.json").is_file() else "tiny"
+    return BUNDLED_NAME if (BUNDLED / "model_index.json").is_file() else "tiny"
+
+
+def local_path(source: str) -> str:
+    """Where a model source's files are: the bundled model's folder for its name, else the source itself."""
+    return str(BUNDLED) if source == BUNDLED_NAME else source
 
 
 def resolve_dtype(name: str | None, device: str) -> torch.dtype:
@@ -69,7 +75,7 @@ def resolve_device(name: str | None) -> str:
 def model_folder(source: str, revision: str | None = None) -> Path | None:
     """The folder holding a model's files: a local folder, or a hub id's snapshot in the local cache; None
     for a hub id not cached yet. Fails in one line for a folder that is not a diffusers model."""
-    path = Path(source)
+    path = Path(local_path(source))
     if path.exists():
         if not (path / "model_index.json").is_file():
             raise SvdStoryError(f"--model {source!r} is not a diffusers model folder (no model_index.json)")
@@ -133,18 +139,19 @@ def load_model(source: str | None = None, device: str | None = None, dtype: str 
         if torch_dtype != torch.float32:  # built in float32; diffusers warns on every .to(dtype), needed or not
             pipe = pipe.to(dtype=torch_dtype)
         return Model(pipe, source, None, {"steps": 10, "guidance": 5.0})
-    cls = _pipeline_class(source, revision)
+    path = local_path(source)
+    cls = _pipeline_class(path, revision)
     _hide_loading_bars()
     kwargs = {_dtype_keyword(): torch_dtype, "revision": revision}
     if cls.__name__ == "StableDiffusionPipeline":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     try:
-        pipe = cls.from_pretrained(source, **kwargs)
+        pipe = cls.from_pretrained(path, **kwargs)
     except (OSError, ValueError, EnvironmentError) as err:
         raise SvdStoryError(f"--model {source!r} could not be loaded: {str(err).splitlines()[0]}") from None
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
-    return Model(pipe, source, revision, _shipped_defaults(source))
+    return Model(pipe, source, revision, _shipped_defaults(path))
 
 
 def _dtype_keyword() -> str:

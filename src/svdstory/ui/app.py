@@ -12,6 +12,7 @@ from ..config import SamplingConfig
 from ..generate import resolve_sampling
 from ..methods.options import describe, summary
 from ..methods.registry import method_names
+from ..models import local_path
 from . import handlers, scenes
 from .controls import control
 from .examples import EXAMPLES
@@ -91,7 +92,7 @@ def _story_fields() -> dict:
 
 
 def _header(model) -> str:
-    name = Path(model.source).name if Path(model.source).exists() else model.source
+    name = Path(local_path(model.source)).name if Path(local_path(model.source)).exists() else model.source
     dtype = str(model.dtype).removeprefix("torch.")
     return (f"## svdstory · one subject, many scenes\nThe same subject in every image. Model **{name}** on "
             f"{model.device} ({dtype}); one generation at a time, the others wait in the queue.")
