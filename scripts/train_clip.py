@@ -157,6 +157,7 @@ def train(model, meta, args, deadline: Deadline, log: Log, par: Parallel) -> Non
         if par.any(deadline.passed() or bool(args.max_steps and step + 1 >= args.max_steps)):
             break
     meta["minutes"] += (time.monotonic() - t0) / 60
+    meta["gpu_minutes"] = meta.get("gpu_minutes", 0.0) + par.world * (time.monotonic() - t0) / 60
     return par.unwrap(model)
 
 

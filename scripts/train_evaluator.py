@@ -266,6 +266,7 @@ def train(net, cfg, meta, args, deadline: Deadline, log: Log, device, par: Paral
             log(f"eval-net step {meta['steps']} loss {loss.item():.3f} {parts} img/s {rate:.0f}")
         if par.any(deadline.passed() or bool(args.max_steps and step >= args.max_steps)):
             break
+    meta["gpu_minutes"] = meta.get("gpu_minutes", 0.0) + par.world * (time.monotonic() - t0) / 60
     return net
 
 

@@ -360,6 +360,7 @@ def train_unet(parts, emas, meta, args, deadline: Deadline, log: Log, device, pa
         if par.any(deadline.passed() or bool(args.max_steps and step + 1 >= args.max_steps)):
             break
     meta["unet_minutes"] += (time.monotonic() - t0) / 60
+    meta["gpu_minutes"] = meta.get("gpu_minutes", 0.0) + par.world * (time.monotonic() - t0) / 60
 
 
 # ---------------------------------------------------------------- export
