@@ -9,6 +9,7 @@ stream; the loss is the local batch's).
   python scripts/train_clip.py --ckpt .ckpt/clip --max-minutes 8.5
   accelerate launch --num_processes 4 scripts/train_clip.py --ckpt .ckpt/clip --max-minutes 8.5
   python scripts/train_clip.py --ckpt .ckpt/clip --max-minutes 0 --export .ckpt/clip_export
+  (the export loads with svdstory.world.clip.load_clip, and as --clip-model of the real-model metrics)
 """
 
 from __future__ import annotations
@@ -183,14 +184,19 @@ def report(model, meta, count: int) -> dict:
 
 
 def export(model, meta, folder: Path) -> None:
-    """fp16 CLIPModel folder (loads with `clip.load_clip`) with its tokenizer in tokenizer/."""
+    """A fp16 CLIPModel folder with its tokenizer and image processor beside it, as a hub CLIP
+    checkpoint is laid out: `clip.load_clip` and the metrics' `HFClip` (--clip-model) both load it."""
+    from transformers import CLIPImageProcessor
+
     cfg = clip.clip_config_from_dict(meta["config"])
     tok = minisd.make_tokenizer(meta["vocab"], meta["merges"], cfg.max_length)
     model = model.cpu()
     model.to(torch.float16).save_pretrained(str(folder), safe_serialization=True)
     model.float()
-    tok.save_pretrained(str(folder / "tokenizer"))
-    minisd.write_tokenizer_files(folder / "tokenizer", meta["vocab"], [tuple(m) for m in meta["merges"]])
+    tok.save_pretrained(str(folder))
+    minisd.write_tokenizer_files(folder, meta["vocab"], [tuple(m) for m in meta["merges"]])
+    CLIPImageProcessor(size={"shortest_edge": cfg.image_size}, crop_size={"height": cfg.image_size, "width": cfg.image_size},
+                       image_mean=list(clip.IMAGE_MEAN), image_std=list(clip.IMAGE_STD)).save_pretrained(str(folder))
     (folder / "svdstory_clip.json").write_text(json.dumps({"config": meta["config"], "world": meta["world"],
                                                           "steps": meta["steps"], "report": meta.get("report")}, indent=1))
 

@@ -86,8 +86,8 @@ def fresh_state(args) -> dict:
         cfg = replace(cfg, text_width=text_cfg.hidden_size, text_layers=text_cfg.num_hidden_layers,
                       text_heads=text_cfg.num_attention_heads, text_ffn=text_cfg.intermediate_size,
                       max_length=text_cfg.max_position_embeddings)
-        vocab = json.loads((args.clip / "tokenizer" / "vocab.json").read_text())
-        merges = [tuple(line.split()) for line in (args.clip / "tokenizer" / "merges.txt").read_text().splitlines()[1:]
+        vocab = json.loads((args.clip / "vocab.json").read_text())
+        merges = [tuple(line.split()) for line in (args.clip / "merges.txt").read_text().splitlines()[1:]
                   if line.strip()]
     else:
         from svdstory.world import vocabulary

@@ -64,6 +64,21 @@ def clip_export(tmp_path_factory):
     return out
 
 
+def test_exported_clip_loads_as_a_hub_checkpoint_for_the_metrics(clip_export):
+    from PIL import Image
+
+    from svdstory.eval.embedders import HFClip
+    from svdstory.world import sample
+
+    embedder = HFClip(str(clip_export))
+    image = Image.fromarray(sample(0, world=2, size=64).image)
+    assert embedder.images([image]).shape == (1, 32)
+    model, _ = clip.load_clip(clip_export)
+    pixels = clip.pixel_values(torch.from_numpy(sample(0, world=2, size=64).image).permute(2, 0, 1)[None].float() / 255, 64)
+    processed = embedder.processor(images=[image], return_tensors="pt")["pixel_values"]
+    assert torch.allclose(processed, pixels, atol=1e-2)  # the processor feeds what training fed
+
+
 def test_minisd_trains_on_the_frozen_clip_text_tower(clip_export, tmp_path):
     import train_minisd
     from diffusers import StableDiffusionPipeline

@@ -90,12 +90,12 @@ def pixel_values(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def load_clip(folder: str | Path):
-    """(CLIPModel, tokenizer) from an exported folder (`save_pretrained` + tokenizer/), in eval mode."""
+    """(CLIPModel, tokenizer) from an exported folder (laid out as a hub CLIP checkpoint), in eval mode."""
     from transformers import CLIPModel, CLIPTokenizer
 
     folder = Path(folder)
     model = CLIPModel.from_pretrained(str(folder), dtype=torch.float32).eval()
-    return model, CLIPTokenizer.from_pretrained(str(folder / "tokenizer"))
+    return model, CLIPTokenizer.from_pretrained(str(folder))
 
 
 # ---------------------------------------------------------------- the word-carrying check
