@@ -6,7 +6,8 @@
 # text tower, each until its checkpoint holds its GPU-minutes. With several GPUs visible it trains
 # data-parallel (accelerate launch). Returns the checkpoint it trained in $OUT/<stage>/ (and the CLIP
 # export in $OUT/clip_export once the CLIP is done): copy them back into .ckpt/ and call it again.
-#   PIECE=8.3 CLIP_TOTAL=30 EV_TOTAL=12 SD_TOTAL=90 CLIP_ARGS= EV_ARGS= SD_ARGS= bash scripts/gpu_train.sh v2
+#   PIECE=8.3 CLIP_TOTAL=30 EV_TOTAL=12 SD_TOTAL=60 CLIP_ARGS= EV_ARGS= SD_ARGS= EVAL_N=0 bash scripts/gpu_train.sh v2
+# (EVAL_N > 0: the mini SD stage also scores its export with .ckpt/evaluator_export, eval_minisd.py)
 # What each call must carry: .ckpt/clip (CLIP stage), .ckpt/clip_export + .ckpt/evaluator (evaluator
 # stage), .ckpt/clip_export + .ckpt/minisd (mini SD stage); every one is under 64 MiB.
 #
@@ -48,7 +49,7 @@ if [ "${1:-}" = "v2" ]; then
     LAUNCH=("$PY"); WORKERS=$(( CORES - 1 ))
   fi
   STAGE=$("$PY" scripts/v2_plan.py --clip-total "${CLIP_TOTAL:-30}" --evaluator-total "${EV_TOTAL:-12}" \
-          --minisd-total "${SD_TOTAL:-90}")
+          --minisd-total "${SD_TOTAL:-60}")
   echo "v2 stage: $STAGE on $NGPU GPU(s), $WORKERS render workers per process" | tee -a "$OUT/log.txt"
   case "$STAGE" in
     clip)
@@ -65,11 +66,16 @@ if [ "${1:-}" = "v2" ]; then
       "$PY" scripts/train_evaluator.py --ckpt .ckpt/evaluator --max-minutes 0 --held-out 1024 \
           --export "$OUT/evaluator_export" --log "$OUT/log.txt" ;;
     minisd)
+      INIT_VAE=${INIT_VAE-src/svdstory/assets/minisd}  # the shipped v1 VAE; INIT_VAE= trains one (one GPU only)
       "${LAUNCH[@]}" scripts/train_minisd.py --ckpt .ckpt/minisd --clip .ckpt/clip_export \
-          --init-vae src/svdstory/assets/minisd --max-minutes "$PIECE" --workers "$WORKERS" --log "$OUT/log.txt" ${SD_ARGS:-}
+          ${INIT_VAE:+--init-vae "$INIT_VAE"} --max-minutes "$PIECE" --workers "$WORKERS" --log "$OUT/log.txt" ${SD_ARGS:-}
       mkdir -p "$OUT/minisd" && cp .ckpt/minisd/shard-* "$OUT/minisd/"
       "$PY" scripts/train_minisd.py --ckpt .ckpt/minisd --clip .ckpt/clip_export --max-minutes 0 \
-          --export "$OUT/minisd_export" --log "$OUT/log.txt" ;;
+          --export "$OUT/minisd_export" --log "$OUT/log.txt"
+      if [ "${EVAL_N:-0}" != "0" ] && [ -d .ckpt/evaluator_export ]; then  # the v2 evaluator, exported by its stage
+        "$PY" scripts/eval_minisd.py --model "$OUT/minisd_export" --evaluator .ckpt/evaluator_export --n "$EVAL_N" \
+            --guidance 5 --json "$OUT/gen_eval.json" --grid "$OUT/grid.png" 2>&1 | grep -v -i warn | tee -a "$OUT/log.txt"
+      fi ;;
     done) echo "every v2 stage holds its GPU-minutes; export and ship (docs/training.md, v2 plan)" ;;
   esac
   ls -la "$OUT"

@@ -3,7 +3,7 @@
 Each stage trains until its checkpoint in .ckpt/ holds the GPU-minutes asked of it (the minutes of
 every process added up), in the order CLIP (its text tower conditions the mini SD), evaluator, mini SD.
 
-  python scripts/v2_plan.py --clip-total 30 --evaluator-total 12 --minisd-total 90
+  python scripts/v2_plan.py --clip-total 30 --evaluator-total 12 --minisd-total 60
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def main(argv=None) -> None:
     p.add_argument("--root", type=Path, default=Path(".ckpt"))
     p.add_argument("--clip-total", type=float, default=30.0)
     p.add_argument("--evaluator-total", type=float, default=12.0)
-    p.add_argument("--minisd-total", type=float, default=90.0)
+    p.add_argument("--minisd-total", type=float, default=60.0)
     args = p.parse_args(argv)
     print(next_stage(args.root, {"clip": args.clip_total, "evaluator": args.evaluator_total,
                                  "minisd": args.minisd_total}))
