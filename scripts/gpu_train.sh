@@ -6,7 +6,8 @@
 # text tower, each until its checkpoint holds its GPU-minutes. With several GPUs visible it trains
 # data-parallel (accelerate launch). Returns the checkpoint it trained in $OUT/<stage>/ (and the CLIP
 # export in $OUT/clip_export once the CLIP is done): copy them back into .ckpt/ and call it again.
-#   PIECE=8.3 CLIP_TOTAL=30 EV_TOTAL=12 SD_TOTAL=60 CLIP_ARGS= EV_ARGS= SD_ARGS= EVAL_N=0 bash scripts/gpu_train.sh v2
+#   PIECE=8.3 CLIP_TOTAL=30 EV_TOTAL=12 VAE_MIN=2.5 SD_TOTAL=60 CLIP_ARGS= EV_ARGS= SD_ARGS= EVAL_N=0 \
+#     bash scripts/gpu_train.sh v2
 # (EVAL_N > 0: the mini SD stage also scores its export with .ckpt/evaluator_export, eval_minisd.py)
 # What each call must carry: .ckpt/clip (CLIP stage), .ckpt/clip_export + .ckpt/evaluator (evaluator
 # stage), .ckpt/clip_export + .ckpt/minisd (mini SD stage); every one is under 64 MiB.
@@ -48,8 +49,10 @@ if [ "${1:-}" = "v2" ]; then
   else
     LAUNCH=("$PY"); WORKERS=$(( CORES - 1 ))
   fi
+  VAE_MIN=${VAE_MIN:-2.5}  # fine-tune the shipped v1 VAE on v2 renders first (0: take it as it is)
+  INIT_VAE=${INIT_VAE-src/svdstory/assets/minisd}  # INIT_VAE= trains a VAE from scratch in the vae stage
   STAGE=$("$PY" scripts/v2_plan.py --clip-total "${CLIP_TOTAL:-30}" --evaluator-total "${EV_TOTAL:-12}" \
-          --minisd-total "${SD_TOTAL:-60}")
+          --minisd-total "${SD_TOTAL:-60}" $( [ "$VAE_MIN" != "0" ] && echo --vae-stage))
   echo "v2 stage: $STAGE on $NGPU GPU(s), $WORKERS render workers per process" | tee -a "$OUT/log.txt"
   case "$STAGE" in
     clip)
@@ -65,8 +68,12 @@ if [ "${1:-}" = "v2" ]; then
       mkdir -p "$OUT/evaluator" && cp .ckpt/evaluator/shard-* "$OUT/evaluator/"
       "$PY" scripts/train_evaluator.py --ckpt .ckpt/evaluator --max-minutes 0 --held-out 1024 \
           --export "$OUT/evaluator_export" --log "$OUT/log.txt" ;;
+    vae)  # one process: stage 1 of train_minisd.py, from the v1 VAE, then the checkpoint (no UNet steps)
+      "$PY" scripts/train_minisd.py --ckpt .ckpt/minisd --clip .ckpt/clip_export ${INIT_VAE:+--init-vae "$INIT_VAE" --finetune-vae} \
+          --vae-minutes "$VAE_MIN" --max-minutes "$("$PY" -c "print($VAE_MIN + 0.1)")" --vae-lr "${VAE_LR:-1.5e-4}" \
+          --workers $(( CORES - 1 )) --log "$OUT/log.txt" ${SD_ARGS:-}
+      mkdir -p "$OUT/minisd" && cp .ckpt/minisd/shard-* "$OUT/minisd/" ;;
     minisd)
-      INIT_VAE=${INIT_VAE-src/svdstory/assets/minisd}  # the shipped v1 VAE; INIT_VAE= trains one (one GPU only)
       "${LAUNCH[@]}" scripts/train_minisd.py --ckpt .ckpt/minisd --clip .ckpt/clip_export \
           ${INIT_VAE:+--init-vae "$INIT_VAE"} --max-minutes "$PIECE" --workers "$WORKERS" --log "$OUT/log.txt" ${SD_ARGS:-}
       mkdir -p "$OUT/minisd" && cp .ckpt/minisd/shard-* "$OUT/minisd/"

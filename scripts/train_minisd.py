@@ -70,6 +70,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="exported mini CLIP folder: its text tower becomes the frozen text encoder (every invocation)")
     p.add_argument("--init-vae", type=Path, default=None,
                    help="diffusers pipeline folder whose VAE is taken as trained (stage 1 skipped)")
+    p.add_argument("--finetune-vae", action="store_true",
+                   help="with --init-vae: stage 1 starts from that VAE and trains it --vae-minutes on this world")
     p.add_argument("--max-steps", type=int, default=0, help="stop stage 2 after this many steps (0: no limit)")
     p.add_argument("--export", type=Path, default=None, help="write the diffusers pipeline (EMA weights, fp16)")
     p.add_argument("--log", type=Path, default=None)
@@ -135,15 +137,16 @@ def build_parts(meta: dict, tensors: dict | None, clip_folder: Path | None = Non
     return parts
 
 
-def init_vae(parts: dict, meta: dict, folder: Path) -> None:
-    """Take a trained VAE (e.g. the shipped one) as stage 1's result."""
+def init_vae(parts: dict, meta: dict, folder: Path, done: bool = True) -> None:
+    """Take a trained VAE (e.g. the shipped one) as stage 1's result, or (done=False) as the start
+    of stage 1, which then fine-tunes it (and measures its scaling factor again)."""
     from diffusers import AutoencoderKL
 
     vae = AutoencoderKL.from_pretrained(str(folder / "vae"), torch_dtype=torch.float32)
     parts["vae"].load_state_dict(vae.state_dict())
     meta["scaling_factor"] = float(vae.config.scaling_factor)
     parts["vae"].register_to_config(scaling_factor=meta["scaling_factor"])
-    meta["vae_done"], meta["vae_from"] = True, str(folder)
+    meta["vae_done"], meta["vae_from"] = done, str(folder)
 
 
 def trained_modules(meta: dict) -> tuple[str, ...]:
@@ -397,8 +400,8 @@ def main(argv=None) -> None:
     torch.backends.cudnn.benchmark = True
     tensors, meta = load_checkpoint(args.ckpt) if list(args.ckpt.glob("shard-*")) else (None, fresh_state(args))
     parts = build_parts(meta, tensors, args.clip)
-    if args.init_vae is not None and not meta["vae_done"]:
-        init_vae(parts, meta, args.init_vae)
+    if args.init_vae is not None and not meta["vae_done"] and "vae_from" not in meta:
+        init_vae(parts, meta, args.init_vae, done=not args.finetune_vae)
     keys = {"unet": "unet", "text": "text_encoder"}
     emas = {name: EMA(parts[keys[name]], args.ema_decay, unprefixed(tensors, f"{name}_ema") if tensors else None)
             for name in trained_modules(meta)}

@@ -13,20 +13,23 @@ import json
 from pathlib import Path
 
 
-def gpu_minutes(folder: Path) -> float:
-    """GPU-minutes trained so far, from the metadata of a checkpoint's first shard (0 if none)."""
+def checkpoint_meta(folder: Path) -> dict:
+    """The training metadata of a checkpoint's first shard ({} if there is none)."""
     from safetensors import safe_open
 
     shards = sorted(folder.glob("shard-*.safetensors"))
     if not shards:
-        return 0.0
+        return {}
     with safe_open(str(shards[0]), framework="pt") as f:
-        return float(json.loads(f.metadata()["meta"]).get("gpu_minutes", 0.0))
+        return json.loads(f.metadata()["meta"])
 
 
-def next_stage(root: Path, totals: dict[str, float]) -> str:
+def next_stage(root: Path, totals: dict[str, float], vae_stage: bool = False) -> str:
     for stage, total in totals.items():
-        if gpu_minutes(root / stage) < total:
+        meta = checkpoint_meta(root / stage)
+        if stage == "minisd" and vae_stage and not meta.get("vae_done"):
+            return "vae"
+        if float(meta.get("gpu_minutes", 0.0)) < total:
             return stage
     return "done"
 
@@ -37,9 +40,10 @@ def main(argv=None) -> None:
     p.add_argument("--clip-total", type=float, default=30.0)
     p.add_argument("--evaluator-total", type=float, default=12.0)
     p.add_argument("--minisd-total", type=float, default=60.0)
+    p.add_argument("--vae-stage", action="store_true", help="fine-tune the VAE before the mini SD's UNet")
     args = p.parse_args(argv)
     print(next_stage(args.root, {"clip": args.clip_total, "evaluator": args.evaluator_total,
-                                 "minisd": args.minisd_total}))
+                                 "minisd": args.minisd_total}, args.vae_stage))
 
 
 if __name__ == "__main__":
