@@ -112,3 +112,14 @@ def test_v2_evaluator_trains_resumes_and_exports(tmp_path):
     assert evaluator.cfg.world == 2 and evaluator.cfg.input_size == 64
     pred = evaluator.predict(torch.rand(2, 3, 64, 64))
     assert set(pred.background) == {"lighting", "landmark", "horizon"} and pred.prop_mask.shape == (2, 64, 64)
+
+
+def test_the_shipped_v1_text_encoder_does_not_carry_its_words():
+    """The issue's diagnosis, measured: v1's outputs at the subject position are set by position."""
+    import word_carrying
+
+    from svdstory.world import minisd
+
+    result = word_carrying.main([str(minisd.default_model_path())])
+    assert result["carried"] == 0.0 and result["other_word_same_position"] > 0.95
+    assert result["same_word_other_position"] < 0.3
