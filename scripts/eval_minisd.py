@@ -80,9 +80,15 @@ def accuracy(pred, texts: list[str]) -> dict:
 
 
 def diversity(pred) -> dict:
-    """Normalised entropy of each predicted attribute over plain prompts (1 = uniform, 0 = fixed)."""
+    """Normalised entropy of each predicted attribute over plain prompts (1 = uniform, 0 = fixed);
+    with a world v2 evaluator also of every background and layout attribute (keys background_<name>,
+    layout_<name>) and the share of images with a prop of any class (props_any)."""
     out = {}
-    for name, probs in pred.attributes.items():
+    heads = {**pred.attributes, **{f"background_{k}": v for k, v in pred.background.items()},
+             **{f"layout_{k}": v for k, v in pred.layout.items()}}
+    if pred.props is not None:
+        out["props_any"] = float((pred.props > 0.5).any(1).float().mean())
+    for name, probs in heads.items():
         counts = torch.bincount(probs.argmax(1), minlength=probs.shape[1]).float()
         p = counts / counts.sum()
         out[name] = float(-(p[p > 0] * p[p > 0].log()).sum() / math.log(probs.shape[1]))

@@ -166,3 +166,46 @@ def worker_count(requested: int) -> int:
 def fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
+
+
+class Parallel:
+    """Data parallelism through `accelerate` when launched with several processes (`accelerate
+    launch`), one plain process otherwise. Every process renders its own data stream, so only the
+    model and optimizer are prepared; `any` keeps the processes stopping at the same step."""
+
+    def __init__(self):
+        self.acc = None
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from accelerate import Accelerator
+
+            self.acc = Accelerator()
+        self.device = self.acc.device if self.acc else pick_device(None)
+        self.rank = self.acc.process_index if self.acc else 0
+        self.world = self.acc.num_processes if self.acc else 1
+        self.is_main = self.rank == 0
+
+    def prepare(self, model, opt):
+        return self.acc.prepare(model, opt) if self.acc else (model, opt)
+
+    def unwrap(self, model):
+        return self.acc.unwrap_model(model) if self.acc else model
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+    def backward(self, loss) -> None:
+        if self.acc:
+            self.acc.backward(loss)
+        else:
+            loss.backward()
+
+    def any(self, flag: bool) -> bool:
+        """True on every process when `flag` is true on any of them."""
+        if not self.acc:
+            return flag
+        t = torch.tensor([float(flag)], device=self.device)
+        return bool(self.acc.reduce(t, reduction="sum").item() > 0)
+
+    def wait(self) -> None:
+        if self.acc:
+            self.acc.wait_for_everyone()

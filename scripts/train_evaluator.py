@@ -1,4 +1,5 @@
-"""Train the SynthWorld evaluator (subject, attributes, scene, mask, identity embedding).
+"""Train the SynthWorld evaluator (subject, attributes, scene, mask, identity embedding; on world
+v2 also every background and layout attribute, prop presence per class and a prop mask).
 
 Batches hold groups of 4 renders of one identity (same class and attribute values, other scene and
 pose) so that a supervised contrastive loss can pull their embeddings together. Backgrounds with
@@ -24,8 +25,9 @@ from train_common import bare_package  # noqa: E402
 
 bare_package()
 from train_common import Deadline, Log, load_checkpoint, pick_device, prefixed, save_checkpoint  # noqa: E402
-from train_common import seed_everything, unprefixed, worker_count  # noqa: E402
+from train_common import Parallel, seed_everything, unprefixed, worker_count  # noqa: E402
 
+from svdstory.world.catalog import TRAINING_WORLD  # noqa: E402
 from svdstory.world.data import StreamConfig, WorldStream, fixed_set  # noqa: E402
 from svdstory.world.evaluator import Evaluator, EvaluatorConfig, EvaluatorNet, config_from_json  # noqa: E402
 from svdstory.world.evaluator import fill_subject  # noqa: E402
@@ -48,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--anneal", action="store_true", help="decay the LR to 5%% over this invocation")
     p.add_argument("--held-out", type=int, default=1024, help="held-out renders for the accuracy report")
     p.add_argument("--max-steps", type=int, default=0)
+    p.add_argument("--world", type=int, default=TRAINING_WORLD, help="world version (fixed at the first invocation)")
+    p.add_argument("--size", type=int, default=128, help="rendered side (64 for CPU smoke tests)")
     p.add_argument("--export", type=Path, default=None)
     p.add_argument("--log", type=Path, default=None)
     return p.parse_args(argv)
@@ -67,11 +71,16 @@ def _blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return y.reshape(n, c, h, wd)
 
 
-def augment(x: torch.Tensor, m: torch.Tensor, vae=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Degradations that generated images show (softness, resampling, noise, VAE artefacts); flips."""
+def augment(x: torch.Tensor, m: torch.Tensor, vae=None, extra: torch.Tensor | None = None):
+    """Degradations that generated images show (softness, resampling, noise, VAE artefacts); flips.
+
+    Returns (images, mask, extra mask flipped alike or None, the (N,) flip flags: a flip turns
+    left into right for the layout labels)."""
     n = len(x)
     flip = torch.rand(n, device=x.device) < 0.5
     x, m = torch.where(flip[:, None, None, None], x.flip(-1), x), torch.where(flip[:, None, None], m.flip(-1), m)
+    if extra is not None:
+        extra = torch.where(flip[:, None, None], extra.flip(-1), extra)
     blur = torch.rand(n, device=x.device) < 0.4
     x = torch.where(blur[:, None, None, None], _blur(x, torch.rand(n, device=x.device) * 1.2 + 0.3), x)
     small = torch.rand(n, device=x.device) < 0.3
@@ -85,7 +94,19 @@ def augment(x: torch.Tensor, m: torch.Tensor, vae=None) -> tuple[torch.Tensor, t
         x = torch.where(pick[:, None, None, None], rec, x)
     noisy = torch.rand(n, device=x.device) < 0.3
     x = torch.where(noisy[:, None, None, None], x + 0.03 * torch.randn_like(x), x)
-    return x.clamp(0, 1), m
+    return x.clamp(0, 1), m, extra, flip
+
+
+MIRRORED = ("placement", "facing")  # layout attributes whose value order a horizontal flip reverses
+
+
+def flipped_layout(cfg, layout: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Layout label indices (N, n_layout) after flipping the images where `flip` is set."""
+    out = layout.clone()
+    for i, (name, values) in enumerate(cfg.layout):
+        if name in MIRRORED:
+            out[:, i] = torch.where(flip, len(values) - 1 - layout[:, i], layout[:, i])
+    return out
 
 
 # ---------------------------------------------------------------- losses
@@ -124,7 +145,19 @@ def mask_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, t) + 0.5 * dice.mean()
 
 
-def total_loss(net, cfg, x, m, batch) -> tuple[torch.Tensor, dict]:
+def v2_losses(cfg, full: dict, out: dict, prop_mask: torch.Tensor, layout: torch.Tensor, batch) -> dict:
+    """Background heads and prop heads on both the image and its subject-filled background (they
+    describe the background either way), layout heads on the image."""
+    both = lambda t: torch.cat([t, t])  # noqa: E731
+    losses = dict(background=sum(F.cross_entropy(out[f"bg{i}"], both(batch["background"][:, i]))
+                                 for i in range(len(cfg.background))),
+                  layout=sum(F.cross_entropy(full[f"layout{i}"], layout[:, i]) for i in range(len(cfg.layout))),
+                  props=F.binary_cross_entropy_with_logits(out["props"].float(), both(batch["props"])),
+                  prop_mask=mask_loss(out["prop_mask"].float(), both(prop_mask)))
+    return losses
+
+
+def total_loss(net, cfg, x, m, batch, prop_mask=None, layout=None) -> tuple[torch.Tensor, dict]:
     n = len(x)
     grown = torch.rand(n, device=x.device) < 0.5  # masks of generated subjects are rarely exact
     bg = fill_subject(x, torch.where(grown[:, None, None], F.max_pool2d(m[:, None], 5, 1, 2)[:, 0], m))
@@ -139,6 +172,8 @@ def total_loss(net, cfg, x, m, batch) -> tuple[torch.Tensor, dict]:
     losses["embed"] = supcon(pooled_embedding(full["embedding"], m), ident)
     loc, owner = location_embeddings(full["embedding"], m)
     losses["embed_loc"] = 0.5 * supcon(loc, ident[owner])
+    if cfg.background:
+        losses |= v2_losses(cfg, full, out, prop_mask, layout, batch)
     return sum(losses.values()), {k: round(v.item(), 4) for k, v in losses.items()}
 
 
@@ -148,7 +183,8 @@ def total_loss(net, cfg, x, m, batch) -> tuple[torch.Tensor, dict]:
 @torch.no_grad()
 def held_out_report(evaluator: Evaluator, count: int, batch: int = 128) -> dict:
     """Accuracy of every head, mask IoU and identity retrieval on renders no training stream drew."""
-    data = fixed_set(StreamConfig(seed=HELD_OUT_SEED, group=GROUP), count)
+    data = fixed_set(StreamConfig(seed=HELD_OUT_SEED, group=GROUP, world=evaluator.cfg.world,
+                                  size=evaluator.cfg.input_size), count)
     images = data["image"].float() / 255
     pred = evaluator.predict(images, batch_size=batch)
     report = dict(n=count, subject=_acc(pred.subject, data["subject"]), scene=_acc(pred.scene, data["scene"]))
@@ -162,6 +198,22 @@ def held_out_report(evaluator: Evaluator, count: int, batch: int = 128) -> dict:
     z = pooled_embedding(pred.embedding, small_mask)
     sim = (z @ z.T).fill_diagonal_(-2)
     report["identity_top1"] = round((data["identity"][sim.argmax(1)] == data["identity"]).float().mean().item(), 4)
+    if evaluator.cfg.background:
+        report |= v2_report(evaluator.cfg, pred, data)
+    return report
+
+
+def v2_report(cfg, pred, data) -> dict:
+    report = {f"background_{name}": _acc(pred.background[name], data["background"][:, i])
+              for i, (name, _) in enumerate(cfg.background)}
+    report |= {f"layout_{name}": _acc(pred.layout[name], data["layout"][:, i]) for i, (name, _) in enumerate(cfg.layout)}
+    calls = pred.props > 0.5
+    report["props_class_accuracy"] = round((calls == data["props"].bool()).float().mean().item(), 4)
+    report["props_exact"] = round((calls == data["props"].bool()).all(1).float().mean().item(), 4)
+    hard, gt = pred.prop_mask > 0.5, data["prop_mask"].bool()
+    has = gt.flatten(1).any(1)
+    iou = (hard & gt).sum((1, 2)) / (hard | gt).sum((1, 2)).clamp(min=1)
+    report["prop_mask_iou"] = round(iou[has].float().mean().item(), 4) if has.any() else None
     return report
 
 
@@ -180,10 +232,13 @@ def load_vae(path: Path | None, device):
     return AutoencoderKL.from_pretrained(str(path)).to(device).eval().requires_grad_(False)
 
 
-def train(net, cfg, meta, args, deadline: Deadline, log: Log, device) -> None:
+def train(net, cfg, meta, args, deadline: Deadline, log: Log, device, par: Parallel):
+    """Returns the trained net (unwrapped). Data-parallel under `accelerate launch`: one stream per process."""
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    wrapped, opt = par.prepare(net, opt)
     vae = load_vae(args.vae, device)
-    stream = WorldStream(StreamConfig(seed=args.seed * 1000 + 500 + meta["invocations"], group=GROUP))
+    stream = WorldStream(StreamConfig(seed=args.seed * 1000 + 500 + meta["invocations"] + 7_777_777 * par.rank,
+                                      group=GROUP, world=cfg.world, size=cfg.input_size))
     workers = worker_count(args.workers)
     loader = torch.utils.data.DataLoader(stream, batch_size=args.batch, num_workers=workers, pin_memory=True,
                                          prefetch_factor=4 if workers else None)
@@ -195,11 +250,13 @@ def train(net, cfg, meta, args, deadline: Deadline, log: Log, device) -> None:
             decay = (1 - 0.95 * deadline.fraction()) if args.anneal else 1.0
             for group in opt.param_groups:
                 group["lr"] = args.lr * warm * decay
-            x, m = augment(batch["image"].float() / 255, batch["mask"].float(), vae)
+            prop_mask = batch["prop_mask"].float() if cfg.background else None
+            x, m, prop_mask, flip = augment(batch["image"].float() / 255, batch["mask"].float(), vae, prop_mask)
+            layout = flipped_layout(cfg, batch["layout"], flip) if cfg.background else None
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss, parts = total_loss(net, cfg, x, m, batch)
+                loss, parts = total_loss(wrapped, cfg, x, m, batch, prop_mask, layout)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            par.backward(loss)
             torch.nn.utils.clip_grad_norm_(net.parameters(), 2.0)
             opt.step()
             step += 1
@@ -207,20 +264,23 @@ def train(net, cfg, meta, args, deadline: Deadline, log: Log, device) -> None:
         if step % 200 < args.reuse:
             rate = step * args.batch / args.reuse / (time.monotonic() - t0)
             log(f"eval-net step {meta['steps']} loss {loss.item():.3f} {parts} img/s {rate:.0f}")
-        if deadline.passed() or (args.max_steps and step >= args.max_steps):
+        if par.any(deadline.passed() or bool(args.max_steps and step >= args.max_steps)):
             break
+    meta["gpu_minutes"] = meta.get("gpu_minutes", 0.0) + par.world * (time.monotonic() - t0) / 60
+    return net
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     deadline = Deadline(args.max_minutes)
-    log = Log(args.log, "evaluator ")
-    device = pick_device(args.device)
+    par = Parallel()
+    log = Log(args.log, "evaluator ") if par.is_main else (lambda *parts: None)
+    device = par.device if par.world > 1 else pick_device(args.device)
     has_ckpt = bool(list(args.ckpt.glob("shard-*")))
     tensors, meta = load_checkpoint(args.ckpt) if has_ckpt else (None, None)
-    cfg = config_from_json(meta["config"]) if meta else EvaluatorConfig.for_world()
+    cfg = config_from_json(meta["config"]) if meta else EvaluatorConfig.for_world(args.world, input_size=args.size)
     meta = meta or dict(config=asdict(cfg), steps=0, invocations=0)
-    seed_everything(args.seed + 31 * meta["invocations"])
+    seed_everything(args.seed + 31 * meta["invocations"] + 104729 * par.rank)
     net = EvaluatorNet(cfg)
     if tensors:
         net.load_state_dict(unprefixed(tensors, "net"))
@@ -228,9 +288,13 @@ def main(argv=None) -> None:
     params = sum(p.numel() for p in net.parameters())
     log(f"start: invocation {meta['invocations']}, steps {meta['steps']}, params {params}")
     if args.max_minutes > 0:
-        train(net, cfg, meta, args, deadline, log, device)
+        train(net, cfg, meta, args, deadline, log, device, par)
         meta["invocations"] += 1
-        save_checkpoint(args.ckpt, prefixed(net.state_dict(), "net"), meta)
+        if par.is_main:
+            save_checkpoint(args.ckpt, prefixed(net.state_dict(), "net"), meta)
+    par.wait()
+    if not par.is_main:
+        return
     evaluator = Evaluator(net, cfg, device)
     if args.held_out:
         log("held-out", held_out_report(evaluator, args.held_out))

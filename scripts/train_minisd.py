@@ -1,22 +1,28 @@
 """Train the mini Stable Diffusion on SynthWorld renders.
 
 Stage 1 trains the VAE (reconstruction weighted towards the subject, an edge term, a small KL);
-stage 2 trains text encoder and UNet jointly (epsilon prediction, min-SNR weighting, 10% caption
-dropout for classifier-free guidance, EMA). Each invocation stops itself after --max-minutes and
-leaves a compact checkpoint in --ckpt; the next invocation with the same --ckpt continues.
+stage 2 trains the UNet (epsilon prediction, min-SNR weighting, 10% caption dropout for
+classifier-free guidance, EMA), either on the frozen text tower of the mini CLIP (--clip, world v2's
+recipe: the text tower is loaded from the CLIP folder at every invocation and never checkpointed)
+or jointly with a text encoder of its own (world v1's recipe). Each invocation stops itself after
+--max-minutes and leaves a compact checkpoint in --ckpt; the next invocation with the same --ckpt
+continues.
 
-  python scripts/train_minisd.py --ckpt .ckpt/minisd --max-minutes 8.5 --vae-minutes 2.5
-  python scripts/train_minisd.py --ckpt .ckpt/minisd --max-minutes 0 --export src/svdstory/assets/minisd
+  python scripts/train_minisd.py --ckpt .ckpt/minisd --clip .ckpt/clip_export --init-vae src/svdstory/assets/minisd
+  python scripts/train_minisd.py --ckpt .ckpt/minisd --clip .ckpt/clip_export --max-minutes 0 --export out/minisd
+  python scripts/train_minisd.py --world 1 --ckpt .ckpt/minisd_v1 --max-minutes 8.5 --vae-minutes 2.5   # v1
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
+import json
 import os
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -28,9 +34,10 @@ from train_common import bare_package  # noqa: E402
 
 bare_package()
 from train_common import EMA, Deadline, Log, load_checkpoint, pick_device, prefixed, save_checkpoint  # noqa: E402
-from train_common import seed_everything, unprefixed, worker_count  # noqa: E402
+from train_common import Parallel, seed_everything, unprefixed, worker_count  # noqa: E402
 
 from svdstory.world import minisd  # noqa: E402
+from svdstory.world.catalog import TRAINING_WORLD  # noqa: E402
 from svdstory.world.data import StreamConfig, WorldStream  # noqa: E402
 
 
@@ -57,6 +64,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
     p.add_argument("--tiny", action="store_true", help="tiny model, 64 px (CPU smoke test)")
+    p.add_argument("--world", type=int, default=TRAINING_WORLD, help="world version rendered (fixed at the first invocation)")
+    p.add_argument("--detail-rate", type=float, default=0.5, help="v2: fraction of captions naming background details")
+    p.add_argument("--clip", type=Path, default=None,
+                   help="exported mini CLIP folder: its text tower becomes the frozen text encoder (every invocation)")
+    p.add_argument("--init-vae", type=Path, default=None,
+                   help="diffusers pipeline folder whose VAE is taken as trained (stage 1 skipped)")
+    p.add_argument("--finetune-vae", action="store_true",
+                   help="with --init-vae: stage 1 starts from that VAE and trains it --vae-minutes on this world")
     p.add_argument("--max-steps", type=int, default=0, help="stop stage 2 after this many steps (0: no limit)")
     p.add_argument("--export", type=Path, default=None, help="write the diffusers pipeline (EMA weights, fp16)")
     p.add_argument("--log", type=Path, default=None)
@@ -68,31 +83,84 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def fresh_state(args) -> dict:
     cfg = minisd.tiny_config() if args.tiny else minisd.MiniSDConfig()
-    from svdstory.world import vocabulary
+    if args.clip is not None:  # the text side is the CLIP's: its width, depth, context and tokenizer
+        text_cfg = frozen_text(args.clip).config
+        cfg = replace(cfg, text_width=text_cfg.hidden_size, text_layers=text_cfg.num_hidden_layers,
+                      text_heads=text_cfg.num_attention_heads, text_ffn=text_cfg.intermediate_size,
+                      max_length=text_cfg.max_position_embeddings)
+        vocab = json.loads((args.clip / "vocab.json").read_text())
+        merges = [tuple(line.split()) for line in (args.clip / "merges.txt").read_text().splitlines()[1:]
+                  if line.strip()]
+    else:
+        from svdstory.world import vocabulary
 
-    vocab, merges = minisd.tokenizer_files(vocabulary())
+        vocab, merges = minisd.tokenizer_files(vocabulary())
     return dict(config=asdict(cfg), vocab=vocab, merges=merges, vae_done=False, vae_steps=0, unet_steps=0,
-                invocations=0, images_seen=0, scaling_factor=1.0, unet_minutes=0.0)
+                invocations=0, images_seen=0, scaling_factor=1.0, unet_minutes=0.0, world=args.world,
+                text_frozen=args.clip is not None)
 
 
-def build_parts(meta: dict, tensors: dict | None) -> dict:
+def frozen_text(folder: Path):
+    """The text tower of an exported mini CLIP as a frozen `CLIPTextModel` (fp32)."""
+    from svdstory.world.clip import load_clip, text_tower
+
+    return text_tower(load_clip(folder)[0]).eval().requires_grad_(False)
+
+
+def text_digest(text) -> str:
+    """A fingerprint of the frozen text weights: a resume must use the tower the UNet learnt with."""
+    h = hashlib.sha256()
+    for name, t in sorted(text.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def build_parts(meta: dict, tensors: dict | None, clip_folder: Path | None = None) -> dict:
     """Pipeline parts from checkpoint metadata; weights restored when `tensors` is given."""
     cfg = minisd.config_from_dict(meta["config"])
     tokenizer = minisd.make_tokenizer(meta["vocab"], meta["merges"], cfg.max_length)
     parts = minisd.build_components(cfg, tokenizer=tokenizer)
     parts["vae"].register_to_config(scaling_factor=meta["scaling_factor"])
+    if meta.get("text_frozen"):
+        if clip_folder is None:
+            raise SystemExit("this checkpoint trains on a frozen CLIP text tower: pass --clip")
+        parts["text_encoder"] = frozen_text(clip_folder)
+        digest = text_digest(parts["text_encoder"])
+        if meta.setdefault("text_digest", digest) != digest:
+            raise SystemExit(f"--clip {clip_folder}: not the text tower this checkpoint trained with")
     if tensors:
         parts["vae"].load_state_dict(unprefixed(tensors, "vae"))
         parts["unet"].load_state_dict(unprefixed(tensors, "unet"))
-        parts["text_encoder"].load_state_dict(unprefixed(tensors, "text"))
+        if not meta.get("text_frozen"):
+            parts["text_encoder"].load_state_dict(unprefixed(tensors, "text"))
     return parts
 
 
+def init_vae(parts: dict, meta: dict, folder: Path, done: bool = True) -> None:
+    """Take a trained VAE (e.g. the shipped one) as stage 1's result, or (done=False) as the start
+    of stage 1, which then fine-tunes it (and measures its scaling factor again)."""
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_pretrained(str(folder / "vae"), torch_dtype=torch.float32)
+    parts["vae"].load_state_dict(vae.state_dict())
+    meta["scaling_factor"] = float(vae.config.scaling_factor)
+    parts["vae"].register_to_config(scaling_factor=meta["scaling_factor"])
+    meta["vae_done"], meta["vae_from"] = done, str(folder)
+
+
+def trained_modules(meta: dict) -> tuple[str, ...]:
+    """Which of UNet and text encoder train (and so have an EMA and a checkpoint entry)."""
+    return ("unet",) if meta.get("text_frozen") else ("unet", "text")
+
+
 def checkpoint_tensors(parts: dict, emas: dict) -> dict:
-    """fp32 VAE; fp16 UNet/text weights and their EMA (the shipped precision) to stay small."""
+    """fp32 VAE; fp16 weights of what trains and their EMA (the shipped precision) to stay small.
+    A frozen text tower is left out: it comes from --clip."""
     out = prefixed(parts["vae"].state_dict(), "vae")
     out |= prefixed(parts["unet"].state_dict(), "unet", torch.float16)
-    out |= prefixed(parts["text_encoder"].state_dict(), "text", torch.float16)
+    if "text" in emas:
+        out |= prefixed(parts["text_encoder"].state_dict(), "text", torch.float16)
     for name, ema in emas.items():
         out |= prefixed(ema.state_dict(), f"{name}_ema", torch.float16)
     return out
@@ -114,9 +182,11 @@ class Collate:
                     input_ids=ids)
 
 
-def make_loader(meta: dict, tokenizer, seed: int, batch: int, workers: int, attribute_rate: float = 0.3):
+def make_loader(meta: dict, tokenizer, seed: int, batch: int, workers: int, attribute_rate: float = 0.3,
+                detail_rate: float = 0.5):
     cfg = minisd.config_from_dict(meta["config"])
-    stream = WorldStream(StreamConfig(seed=seed, size=cfg.image_size, attribute_rate=attribute_rate))
+    stream = WorldStream(StreamConfig(seed=seed, size=cfg.image_size, attribute_rate=attribute_rate,
+                                      world=meta.get("world", 1), detail_rate=detail_rate))
     return torch.utils.data.DataLoader(stream, batch_size=batch, num_workers=workers, pin_memory=True,
                                        collate_fn=Collate(tokenizer, cfg.max_length),
                                        prefetch_factor=4 if workers else None, persistent_workers=False)
@@ -218,9 +288,11 @@ def training_noise(like: torch.Tensor, strength: float) -> torch.Tensor:
     return noise
 
 
-def unet_step(parts, alphas_cumprod, batch, uncond_ids, args, device) -> torch.Tensor:
+def unet_step(parts, alphas_cumprod, batch, uncond_ids, args, device, unet=None) -> torch.Tensor:
     """One loss evaluation; `alphas_cumprod` and `uncond_ids` already live on the device, so the
-    step queues GPU work without a host round trip."""
+    step queues GPU work without a host round trip. `unet`: the UNet to call (a data-parallel
+    wrapper of parts["unet"]), parts["unet"] by default."""
+    unet = unet if unet is not None else parts["unet"]
     x, _ = to_model_range(batch, device)
     ids = batch["input_ids"].to(device, non_blocking=True)
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -234,8 +306,9 @@ def unet_step(parts, alphas_cumprod, batch, uncond_ids, args, device) -> torch.T
     ac = alphas_cumprod[t][:, None, None, None]  # (B, 1, 1, 1)
     noisy = ac.sqrt() * lat + (1 - ac).sqrt() * noise  # DDPM forward process, q(x_t | x_0)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        context = parts["text_encoder"](ids)[0]
-        pred = parts["unet"](noisy, t, context).sample
+        with torch.set_grad_enabled(parts["text_encoder"].training):  # a frozen tower stays in eval mode
+            context = parts["text_encoder"](ids)[0]
+        pred = unet(noisy, t, context).sample
     per_sample = F.mse_loss(pred.float(), noise, reduction="none").mean((1, 2, 3))
     return (per_sample * snr_weights(ac.flatten(), args.snr_gamma)).mean()
 
@@ -245,18 +318,25 @@ def lr_at(args, local_step: int, deadline: Deadline) -> float:
     return args.lr * warm * ((1 - deadline.fraction()) if args.anneal else 1.0)
 
 
-def train_unet(parts, emas, meta, args, deadline: Deadline, log: Log, device) -> None:
-    unet, text = parts["unet"].to(device).train(), parts["text_encoder"].to(device).train()
+def train_unet(parts, emas, meta, args, deadline: Deadline, log: Log, device, par: Parallel | None = None) -> None:
+    """Stage 2. Under `accelerate launch` (par.world > 1) the UNet trains data-parallel, every
+    process rendering its own stream; a text encoder that trains (v1 recipe) needs one process."""
+    par = par or Parallel()
+    if par.world > 1 and "text" in emas:
+        raise SystemExit("a jointly trained text encoder runs in one process only: train on a frozen --clip tower")
+    unet, text = parts["unet"].to(device).train(), parts["text_encoder"].to(device)
+    text.train("text" in emas)
     parts["vae"].to(device).eval().requires_grad_(False)
     for ema in emas.values():
         ema.to(device)
-    params = [p for m in (unet, text) for p in m.parameters()]
+    params = [p for m in (unet, text) if m is unet or "text" in emas for p in m.parameters()]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.99), fused=device.type == "cuda")
+    wrapped, opt = par.prepare(unet, opt)
     alphas_cumprod = minisd.build_train_scheduler().alphas_cumprod.to(device)
     tok = parts["tokenizer"]
     uncond = tok([""], padding="max_length", max_length=tok.model_max_length, return_tensors="pt").input_ids.to(device)
-    seed = args.seed * 1000 + 10 * meta["invocations"] + 2
-    loader = make_loader(meta, tok, seed, args.batch, worker_count(args.workers), args.attribute_rate)
+    seed = args.seed * 1000 + 10 * meta["invocations"] + 2 + 7_777_777 * par.rank  # one stream per process
+    loader = make_loader(meta, tok, seed, args.batch, worker_count(args.workers), args.attribute_rate, args.detail_rate)
     t0, seen0, waited = time.monotonic(), meta["images_seen"], 0.0
     batches = iter(loader)
     for step in itertools.count():
@@ -265,23 +345,25 @@ def train_unet(parts, emas, meta, args, deadline: Deadline, log: Log, device) ->
         waited += time.monotonic() - tw  # time the GPU sat idle waiting for renders
         for group in opt.param_groups:
             group["lr"] = lr_at(args, step, deadline)
-        loss = unet_step(parts, alphas_cumprod, batch, uncond, args, device)
+        loss = unet_step(parts, alphas_cumprod, batch, uncond, args, device, wrapped)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        par.backward(loss)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         meta["unet_steps"] += 1
-        meta["images_seen"] += len(batch["image"])
+        meta["images_seen"] += len(batch["image"]) * par.world
         emas["unet"].update(unet, meta["unet_steps"])
-        emas["text"].update(text, meta["unet_steps"])
+        if "text" in emas:
+            emas["text"].update(text, meta["unet_steps"])
         running = 0.98 * running + 0.02 * loss.detach() if step else loss.detach()  # stays on the GPU
         if step % 250 == 0:
             rate = (meta["images_seen"] - seen0) / max(1e-6, time.monotonic() - t0)
             log(f"unet step {meta['unet_steps']} loss {running.item():.4f} lr {lr_at(args, step, deadline):.2e} "
                 f"img/s {rate:.0f} data-wait {waited / max(1e-6, time.monotonic() - t0):.0%}")
-        if deadline.passed() or (args.max_steps and step + 1 >= args.max_steps):
+        if par.any(deadline.passed() or bool(args.max_steps and step + 1 >= args.max_steps)):
             break
     meta["unet_minutes"] += (time.monotonic() - t0) / 60
+    meta["gpu_minutes"] = meta.get("gpu_minutes", 0.0) + par.world * (time.monotonic() - t0) / 60
 
 
 # ---------------------------------------------------------------- export
@@ -290,7 +372,8 @@ def train_unet(parts, emas, meta, args, deadline: Deadline, log: Log, device) ->
 def export_pipeline(parts, emas, meta, folder: Path) -> None:
     """EMA weights into a fp16 `StableDiffusionPipeline` folder that loads offline."""
     for name, module in (("unet", parts["unet"]), ("text", parts["text_encoder"])):
-        emas[name].copy_to(module)
+        if name in emas:  # a frozen text tower is exported as it is
+            emas[name].copy_to(module)
     pipe = minisd.assemble_pipeline({k: (v.cpu() if hasattr(v, "cpu") else v) for k, v in parts.items()})
     pipe.to(torch.float16)
     pipe.save_pretrained(str(folder), safe_serialization=True)
@@ -308,34 +391,43 @@ def main(argv=None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the tokenizer runs in forked workers
     args = parse_args(argv)
     deadline = Deadline(args.max_minutes)
-    log = Log(args.log, "minisd ")
-    seed_everything(args.seed + 7919 * (1 + len(list(args.ckpt.glob("shard-*")))))
-    device = pick_device(args.device)
+    par = Parallel()
+    log = Log(args.log, "minisd ") if par.is_main else (lambda *parts: None)
+    seed_everything(args.seed + 7919 * (1 + len(list(args.ckpt.glob("shard-*")))) + 104729 * par.rank)
+    device = par.device if par.world > 1 else pick_device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = True
     tensors, meta = load_checkpoint(args.ckpt) if list(args.ckpt.glob("shard-*")) else (None, fresh_state(args))
-    parts = build_parts(meta, tensors)
-    emas = {name: EMA(parts[key], args.ema_decay, unprefixed(tensors, f"{name}_ema") if tensors else None)
-            for name, key in (("unet", "unet"), ("text", "text_encoder"))}
-    log(f"start: invocation {meta['invocations']}, vae_done {meta['vae_done']}, unet steps {meta['unet_steps']}",
+    parts = build_parts(meta, tensors, args.clip)
+    if args.init_vae is not None and not meta["vae_done"] and "vae_from" not in meta:
+        init_vae(parts, meta, args.init_vae, done=not args.finetune_vae)
+    keys = {"unet": "unet", "text": "text_encoder"}
+    emas = {name: EMA(parts[keys[name]], args.ema_decay, unprefixed(tensors, f"{name}_ema") if tensors else None)
+            for name in trained_modules(meta)}
+    log(f"start: invocation {meta['invocations']}, world {meta.get('world', 1)}, text frozen "
+        f"{meta.get('text_frozen', False)}, vae_done {meta['vae_done']}, unet steps {meta['unet_steps']}",
         {k: minisd.count_parameters(parts[k]) for k in ("vae", "text_encoder", "unet")})
     if args.max_minutes > 0:
         if not meta["vae_done"]:
+            if par.world > 1:
+                raise SystemExit("the VAE stage runs in one process: pass --init-vae or train it first without accelerate")
             train_vae(parts, meta, args, min(args.vae_minutes, deadline.left() / 60), log, device)
         unet_deadline = Deadline(max(0.0, deadline.left() / 60 - args.decoder_minutes))
         if unet_deadline.left() > 10:
-            train_unet(parts, emas, meta, args, unet_deadline, log, device)
-        if args.decoder_minutes > 0:
+            train_unet(parts, emas, meta, args, unet_deadline, log, device, par)
+        if args.decoder_minutes > 0 and par.world == 1:
             minutes = min(args.decoder_minutes, deadline.left() / 60)
             train_vae(parts, meta, args, minutes, log, device, decoder_only=True)
         meta["invocations"] += 1
         for ema in emas.values():
             ema.to("cpu")
-        paths = save_checkpoint(args.ckpt, checkpoint_tensors(parts, emas), meta)
-        log("checkpoint", [f"{p.name} {p.stat().st_size / 2**20:.1f} MiB" for p in paths], meta["unet_steps"],
-            f"unet minutes {meta['unet_minutes']:.1f}")
-    if args.export is not None:
+        if par.is_main:
+            paths = save_checkpoint(args.ckpt, checkpoint_tensors(parts, emas), meta)
+            log("checkpoint", [f"{p.name} {p.stat().st_size / 2**20:.1f} MiB" for p in paths], meta["unet_steps"],
+                f"unet minutes {meta['unet_minutes']:.1f}")
+    par.wait()
+    if args.export is not None and par.is_main:
         export_pipeline(parts, emas, meta, args.export)
         log(f"exported pipeline to {args.export}")
 

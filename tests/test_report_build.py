@@ -116,3 +116,26 @@ def test_best_and_worst_do_not_repeat_stories_when_there_are_few(bench, top):
     assert "### 2 best" in md and "### 2 worst" in md
     assert not best & worst and best | worst == {"bus", "cat", "dog", "mug"}  # the bench's 4 stories, each once
     assert "cat" in best and "mug" in worst
+
+
+def test_background_leakage_section_when_the_bench_has_background_agreement(bench):
+    import json
+
+    # alpha is the bench's vanilla; beta copies backgrounds: its stories agree more
+    agreement = {"alpha": {"cat": 0.3, "dog": 0.2, "bus": 0.3, "mug": 0.25},
+                 "beta": {"cat": 0.8, "dog": 0.7, "bus": 0.9, "mug": 0.75}}
+    for path in (bench / "records").glob("*/*.json"):
+        record = json.loads(path.read_text())
+        record["metrics"]["background_agreement"] = agreement[record["method"]][record["story"]["id"]]
+        record["metrics"]["background_agreement_chance"] = 0.278
+        path.write_text(json.dumps(record))
+    md = build_report(bench, bench, ReportOptions(n_boot=200, top=2))[0].read_text()
+    section = md[md.index("## Background leakage over alpha"):]
+    cells = row(section, "beta")
+    assert cells[1:4] == ["4", "0.7875", "0.2625"] and cells[4].startswith("0.5250 [")
+    assert "chance level 0.278" in section
+
+
+def test_no_background_leakage_section_without_background_agreement(bench):
+    md = build_report(bench, bench, ReportOptions(n_boot=200, top=2))[0].read_text()
+    assert "Background leakage" not in md

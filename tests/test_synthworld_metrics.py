@@ -133,8 +133,8 @@ def test_presence_needs_area_and_class_probability():
 def test_no_leak_when_backgrounds_keep_their_scenes():
     preds = make_predictions("cat", TRUTH["scenes"], SAME)
     _, metrics = story_scores(preds, own_background(), TRUTH)
-    assert metrics["leak_rate"] == 0.0 and metrics["bg_scene_ok"] == 1.0
-    assert metrics["leak_strength"] == pytest.approx(3 * 0.05 / (len(SCENES) - 1))
+    assert metrics["scene_leak_rate"] == 0.0 and metrics["bg_scene_ok"] == 1.0
+    assert metrics["scene_leak_strength"] == pytest.approx(3 * 0.05 / (len(SCENES) - 1))
 
 
 def test_planted_background_swap_is_reported_as_leakage():
@@ -142,11 +142,11 @@ def test_planted_background_swap_is_reported_as_leakage():
     background = own_background()
     background[1] = onehot([SCENES.index("night")], len(SCENES), hot=0.7)[0]  # image 1 shows image 2's scene
     rows, metrics = story_scores(preds, background, TRUTH)
-    assert [r["leak"] for r in rows] == [0.0, 1.0, 0.0, 0.0]
+    assert [r["scene_leak"] for r in rows] == [0.0, 1.0, 0.0, 0.0]
     other = 0.3 / (len(SCENES) - 1)
-    assert rows[1]["leak_strength"] == pytest.approx(0.7 + 2 * other)  # night + forest + city
-    assert metrics["leak_rate"] == 0.25
-    assert metrics["leak_strength"] > rows[0]["leak_strength"]
+    assert rows[1]["scene_leak_strength"] == pytest.approx(0.7 + 2 * other)  # night + forest + city
+    assert metrics["scene_leak_rate"] == 0.25
+    assert metrics["scene_leak_strength"] > rows[0]["scene_leak_strength"]
 
 
 def test_a_scene_outside_the_story_is_not_leakage():
@@ -154,7 +154,7 @@ def test_a_scene_outside_the_story_is_not_leakage():
     background = own_background()
     background[0] = onehot([SCENES.index("desert")], len(SCENES), hot=0.9)[0]
     rows, _ = story_scores(preds, background, TRUTH)
-    assert rows[0]["leak"] == 0.0 and rows[0]["bg_scene_ok"] == 0.0
+    assert rows[0]["scene_leak"] == 0.0 and rows[0]["bg_scene_ok"] == 0.0
 
 
 def test_background_masks_threshold_then_grow():
@@ -213,7 +213,7 @@ def test_scorer_runs_an_untrained_evaluator_on_rendered_images():
     rows, metrics = SynthWorldScorer(Evaluator(EvaluatorNet(cfg), cfg)).score(story, images)
     assert [row["image"] for row in rows] == [0, 1, 2]
     expected = {"identity_attr", "identity_attr_chance", "identity_embed", "subject_ok", "scene_ok",
-                "prompt_alignment", "presence", "leak_rate", "leak_strength", "bg_scene_ok"}
+                "prompt_alignment", "presence", "scene_leak_rate", "scene_leak_strength", "bg_scene_ok"}
     assert expected | {f"identity_attr_{name}" for name in ATTRIBUTES} == set(metrics)
     assert all(0.0 <= v <= 1.0 for k, v in metrics.items() if k != "identity_embed")
     assert -1.0 <= metrics["identity_embed"] <= 1.0 + 1e-6
@@ -295,11 +295,11 @@ def test_end_to_end_on_rendered_stories(scorer, subject):
     assert consistent["identity_attr"] >= 0.8 and mixed["identity_attr"] <= 0.4
     assert consistent["identity_embed"] > mixed["identity_embed"] + 0.5
     assert consistent["prompt_alignment"] >= 0.75 and consistent["presence"] >= 0.75
-    assert consistent["leak_rate"] <= 0.25
+    assert consistent["scene_leak_rate"] <= 0.25
 
     # image i keeps its subject in front of image i+1's background: its prompted scene is gone
     pasted = [np.where(s.mask[..., None], s.image, render_scene(E2E_SCENES[(i + 1) % 4], 128, (i + 1) % 4))
               for i, s in enumerate(same)]
     _, leaked = scorer.score(_story(subject), [Image.fromarray(p.astype(np.uint8)) for p in pasted])
-    assert leaked["leak_rate"] >= 0.75 and leaked["leak_strength"] > consistent["leak_strength"] + 0.5
+    assert leaked["scene_leak_rate"] >= 0.75 and leaked["scene_leak_strength"] > consistent["scene_leak_strength"] + 0.5
     assert leaked["scene_ok"] <= 0.25 and leaked["identity_attr"] >= 0.8  # the subject itself is unchanged

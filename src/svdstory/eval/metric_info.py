@@ -10,14 +10,17 @@ DEFAULT_CLIP = "openai/clip-vit-large-patch14"  # the feature models behind the 
 DEFAULT_DINO = "facebook/dinov2-base"
 DEFAULT_DREAMSIM = "ensemble"
 
-LOWER_IS_BETTER = frozenset({"dreamsim", "dreamsim_fg", "leak_rate", "leak_strength"})
+# leak_rate / leak_strength: the names scene_leak_rate / scene_leak_strength had before world v2
+LOWER_IS_BETTER = frozenset({"dreamsim", "dreamsim_fg", "leak_rate", "leak_strength", "scene_leak_rate",
+                             "scene_leak_strength", "background_agreement", "layout_agreement", "mask_on_props"})
 ROLES = {
     "prompt": ("prompt_alignment", "clip_t", "clip_t_fg"),
     "identity": ("identity_attr", "dreamsim_fg", "dreamsim", "clip_i_fg", "clip_i", "dino_fg", "dino",
                  "identity_embed"),
 }
 MAIN = ("clip_t", "clip_t_fg", "clip_i", "clip_i_fg", "dino", "dino_fg", "dreamsim", "dreamsim_fg",
-        "prompt_alignment", "identity_attr", "identity_embed", "presence", "leak_rate")
+        "prompt_alignment", "identity_attr", "identity_embed", "presence", "scene_leak_rate", "leak_rate",
+        "background_agreement", "layout_agreement", "mask_on_props")
 
 
 def higher_is_better(name: str) -> bool:

@@ -15,6 +15,7 @@ from .plot import Series, axis_for, scatter_image
 from .report_data import BenchData, load_bench
 from .report_doc import Figure, Heading, Strip, Table, Text, to_html, to_markdown
 from .stats import Estimate, bootstrap_ci, paired_comparison
+from .synth_background import background_leakage
 
 FILES = "report_files"
 
@@ -39,7 +40,7 @@ def build_report(root: Path, out: Path, options: ReportOptions = ReportOptions()
         old.unlink()
     blocks = _overview(data) + _metric_tables(data, options)
     blocks += _category_tables(data, options) + _scatter(data, roles, out, options)
-    blocks += _best_worst(data, roles, out, options)
+    blocks += _best_worst(data, roles, out, options) + _background_leakage(data)
     if options.vs:
         blocks += _paired(data, options)
     md, page = out / "report.md", out / "report.html"
@@ -195,3 +196,35 @@ def _paired(data: BenchData, options) -> list:
                  f"{a} - {b}; p is the two-sided Wilcoxon signed-rank test."),
             Table(("metric", "stories", f"{a} wins", f"{b} wins", "ties", f"mean {a} - {b} [95% CI]", "p"),
                   tuple(rows))]
+
+
+def _vanilla(data: BenchData) -> str | None:
+    """The label of the bench's vanilla method (bench.json names each label's method), if it has one."""
+    named = data.info.get("identity", {}).get("methods", {})
+    labels = [label for label in data.methods if named.get(label, {}).get("name", label) == "vanilla"]
+    return labels[0] if labels else None
+
+
+def _background_leakage(data: BenchData) -> list:
+    """World v2 benches: every method's background agreement above vanilla's on the same stories."""
+    reference = _vanilla(data)
+    if reference is None or "background_agreement" not in data.metrics():
+        return []
+    base = data.story_values(reference, "background_agreement")
+    chance = data.story_values(reference, "background_agreement_chance")
+    rows = []
+    for method in data.methods:
+        values = data.story_values(method, "background_agreement")
+        if method == reference or not set(values) & set(base):
+            continue
+        leak = background_leakage(values, base)
+        rows.append((method, str(leak["n_stories"]), f"{leak['method']:.4f}", f"{leak['vanilla']:.4f}",
+                     _cell(Estimate(leak["background_leakage"], leak["ci_low"], leak["ci_high"], leak["n_stories"]))))
+    if not rows:
+        return []
+    level = f" (chance level {next(iter(chance.values())):.3f})" if chance else ""
+    return [Heading(f"Background leakage over {reference}"),
+            Text("Background agreement: the share of image pairs of a story whose evaluator calls of the hidden "
+                 f"background attributes agree{level}. Leakage: a method's agreement minus {reference}'s on the "
+                 "same stories, with a 95% bootstrap interval over stories (docs/metrics.md)."),
+            Table(("method", "stories", "agreement", f"{reference} agreement", "leakage [95% CI]"), tuple(rows))]

@@ -39,18 +39,19 @@ class Suite:
 
     @property
     def is_synthworld(self) -> bool:
-        return self.name.split(":")[0] == "synthworld" or all("truth" in s for s in self.stories)
+        return self.name.split(":")[0] in SYNTHWORLD_SUITES or all("truth" in s for s in self.stories)
 
 
 def builtin_suites() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml")) + ["synthworld[:N]"]
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml")) + ["synthworld[:N]", "synthworld-v2[:N]"]
 
 
 def load_suite(name: str) -> Suite:
-    """`real` (or any bundled name), `synthworld` / `synthworld:N`, or a path to a YAML/JSON file."""
+    """`real` (or any bundled name), `synthworld` / `synthworld:N` (`synthworld-v2[:N]`: the world v2
+    suite, the default one once v2 weights ship), or a path to a YAML/JSON file."""
     head, _, size = name.partition(":")
-    if head == "synthworld":
-        return Suite(name, tuple(complete_item(s, i) for i, s in enumerate(_synthworld(size))))
+    if head in SYNTHWORLD_SUITES:
+        return Suite(name, tuple(complete_item(s, i) for i, s in enumerate(_synthworld(size, head))))
     path = BUILTIN_DIR / f"{name}.yaml"
     if not path.is_file():
         path = Path(name)
@@ -60,20 +61,23 @@ def load_suite(name: str) -> Suite:
     return Suite(name, tuple(complete_item(s, i) for i, s in enumerate(_read_items(path))))
 
 
-def _synthworld(size: str) -> list[dict]:
+SYNTHWORLD_SUITES = ("synthworld", "synthworld-v2")
+
+
+def _synthworld(size: str, head: str = "synthworld") -> list[dict]:
     try:
         n = int(size) if size else SYNTHWORLD_DEFAULT_SIZE
     except ValueError:
         n = 0
     if n < 1:
-        raise SvdStoryError(f"--suite synthworld:{size}: the number of stories after ':' must be a whole number, "
+        raise SvdStoryError(f"--suite {head}:{size}: the number of stories after ':' must be a whole number, "
                             "at least 1")
     try:
-        from .synthworld import synthworld_suite
+        from .synthworld import synthworld_suite, synthworld_suite_v2
     except ImportError as err:
-        raise SvdStoryError("--suite synthworld needs svdstory.eval.synthworld, "
+        raise SvdStoryError(f"--suite {head} needs svdstory.eval.synthworld, "
                             f"which failed to import ({err})") from None
-    return synthworld_suite(n)
+    return synthworld_suite_v2(n) if head == "synthworld-v2" else synthworld_suite(n)
 
 
 def _read_items(path: Path) -> list:

@@ -1,4 +1,5 @@
-"""Background leakage: does an image's background show a scene that another image of the story asked for?
+"""Scene leakage: does an image's background show a scene that another image of the story asked for?
+(World v2's background leakage, agreement on hidden background details, is in synth_background.py.)
 
 Sharing attention across a story can copy more than the subject; when image i's background turns
 into image j's scene, the background classifier (run with the subject filled in) says so.
@@ -27,14 +28,15 @@ def background_masks(mask: torch.Tensor, threshold: float = MASK_THRESHOLD, grow
 def leakage_rows(background: torch.Tensor, scenes: list[str], scene_order=SCENES) -> list[dict]:
     """Per image, from (N, n_scenes) background-only scene probabilities and the truth scene of each image:
 
-    leak = 1 if the background's argmax is another image's scene; leak_strength = the probability mass
-    on the other images' scenes; bg_scene_ok = 1 if the argmax is the image's own scene.
+    scene_leak = 1 if the background's argmax is another image's scene; scene_leak_strength = the
+    probability mass on the other images' scenes; bg_scene_ok = 1 if the argmax is the image's own scene.
     """
     truth = [label_index("scene", scene, scene_order) for scene in scenes]
     rows = []
     for i, probs in enumerate(background):
         others = sorted({s for s in truth if s != truth[i]})
         top = int(probs.argmax())
-        rows.append({"leak": float(top in others), "leak_strength": float(probs[others].sum()) if others else 0.0,
+        rows.append({"scene_leak": float(top in others),
+                     "scene_leak_strength": float(probs[others].sum()) if others else 0.0,
                      "bg_scene_ok": float(top == truth[i])})
     return rows

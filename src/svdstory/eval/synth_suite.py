@@ -87,3 +87,41 @@ def story_truth(story: dict) -> dict:
         raise SvdStoryError(f"story {story.get('id')!r}: no truth, and its prompts do not name a SynthWorld "
                             f"subject and scene each ({story['subject']!r}, {story['scenes']!r})")
     return {"subject": subject, "family": SUBJECTS[subject], "scenes": scenes}
+
+
+# World v2 suite: prompt styles that put the subject word at different positions (none of them
+# names a hidden attribute), and stories in which one scene class repeats (where copied
+# backgrounds show most: the scene word is the same, only hidden attributes can tell the images apart).
+STYLES_V2 = ("", "a photo of", "there is", "a picture of a scene with", "an image of")
+REPEAT_SHARE = 0.5  # share of v2 stories with a repeated scene class
+
+
+def _scenes_v2(rng: np.random.Generator, count: int, repeat: bool) -> list[str]:
+    if not repeat:
+        return [SCENES[i] for i in rng.choice(len(SCENES), count, replace=False)]
+    distinct = [SCENES[i] for i in rng.choice(len(SCENES), count - (count + 1) // 2 + 1, replace=False)]
+    scenes = [distinct[0]] * ((count + 1) // 2) + distinct[1:]  # the first class fills half the story
+    return [scenes[i] for i in rng.permutation(count)]
+
+
+def synthworld_suite_v2(n_stories: int = 100, seed: int = 0, scenes_per_story: int = 4,
+                        repeat_share: float = REPEAT_SHARE) -> list[dict]:
+    """World v2 stories, deterministic in `seed`: families alternate as in `synthworld_suite`; a
+    `repeat_share` of them repeat one scene class in half their images; each takes a style of
+    STYLES_V2 in turn. `truth` adds "style" and "repeated" (the repeated scene class or None)."""
+    _check(n_stories, seed, scenes_per_story)
+    rng = np.random.default_rng(seed)
+    subjects = _subjects(rng, n_stories)
+    width = max(4, len(str(n_stories - 1)))
+    repeats = set(rng.permutation(n_stories)[:round(repeat_share * n_stories)].tolist())
+    stories = []
+    for k, subject in enumerate(subjects):
+        scenes = _scenes_v2(rng, scenes_per_story, k in repeats)
+        seeds = [int(s) for s in rng.choice(SEED_LIMIT, scenes_per_story, replace=False)]
+        story = _story(k, width, subject, scenes, seeds)
+        style = STYLES_V2[k % len(STYLES_V2)]
+        repeated = max(set(scenes), key=scenes.count) if len(set(scenes)) < len(scenes) else None
+        story.update(id=f"synth2-{k:0{width}d}", style=style)
+        story["truth"].update(style=style, repeated=repeated, world=2)
+        stories.append(story)
+    return stories

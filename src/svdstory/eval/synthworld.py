@@ -12,9 +12,13 @@ identity attribute, the scene, a subject mask and a per-location identity embedd
   prompt_alignment: their mean.
 - presence: fraction of images whose predicted mask (> 0.5) covers >= 3% of the image and whose
   prompted class has probability >= 0.5.
-- leak_rate: fraction of images whose background alone (subject filled in, mask > 0.5 dilated) is
-  classified as one of the story's other scenes; leak_strength: mean probability the background
-  gives to those other scenes; bg_scene_ok: fraction classified as the image's own scene.
+- scene_leak_rate (called leak_rate before world v2): fraction of images whose background alone
+  (subject filled in, mask > 0.5 dilated) is classified as one of the story's other scenes;
+  scene_leak_strength: mean probability the background gives to those other scenes; bg_scene_ok:
+  fraction classified as the image's own scene.
+- with a world v2 evaluator also background_agreement and layout_agreement (with per-attribute
+  values and chance levels, synth_background.py) and, when the method returns subject masks,
+  mask_on_props: the mean share of the method's subject mask that falls on the evaluator's props.
 
 Per-image rows carry the same checks for each image. All values are floats in [0, 1] except
 identity_embed. docs/metrics.md gives the longer definitions.
@@ -23,23 +27,27 @@ identity_embed. docs/metrics.md gives the longer definitions.
 from __future__ import annotations
 
 from svdstory.errors import SvdStoryError
+from svdstory.eval.synth_background import background_agreement, called_labels, layout_agreement, mask_share_on_props
 from svdstory.eval.synth_identity import identity_metrics
 from svdstory.eval.synth_leakage import background_masks, leakage_rows
 from svdstory.eval.synth_prompt import MIN_AREA, alignment_rows, presence_rows
-from svdstory.eval.synth_suite import story_truth, synthworld_suite
+from svdstory.eval.synth_suite import story_truth, synthworld_suite, synthworld_suite_v2
 from svdstory.world import SCENES, SUBJECTS
 
-__all__ = ["SynthWorldScorer", "story_scores", "synthworld_suite", "story_truth"]
+__all__ = ["SynthWorldScorer", "story_scores", "synthworld_suite", "synthworld_suite_v2", "story_truth"]
 
 MEAN_KEYS = {"subject_ok": "subject_ok", "scene_ok": "scene_ok", "prompt_alignment": "prompt_alignment",
-             "present": "presence", "leak": "leak_rate", "leak_strength": "leak_strength",
+             "present": "presence", "scene_leak": "scene_leak_rate", "scene_leak_strength": "scene_leak_strength",
              "bg_scene_ok": "bg_scene_ok"}  # per-image column -> story metric (its mean)
 
 
 def story_scores(predictions, background, truth: dict, subjects=tuple(SUBJECTS), scenes=SCENES,
-                 min_area: float = MIN_AREA) -> tuple[list[dict], dict]:
+                 min_area: float = MIN_AREA, heads=None, method_masks=None) -> tuple[list[dict], dict]:
     """(per-image rows, story metrics) from the evaluator's `Predictions` of a story's images, the
-    (N, n_scenes) scene probabilities of their backgrounds alone, and the story truth."""
+    (N, n_scenes) scene probabilities of their backgrounds alone, and the story truth.
+
+    With a world v2 evaluator, `heads` is its (background, layout) head order (EvaluatorConfig), and
+    `method_masks` (N, H, W) the method's own subject masks, if it makes any."""
     n = len(predictions.subject)
     if len(truth["scenes"]) != n or len(background) != n:
         raise SvdStoryError(f"{n} predictions, {len(background)} backgrounds and {len(truth['scenes'])} "
@@ -50,6 +58,14 @@ def story_scores(predictions, background, truth: dict, subjects=tuple(SUBJECTS),
     rows = [{"image": i, **a, **p, **b} for i, (a, p, b) in enumerate(zip(*columns))]
     metrics = identity_metrics(predictions)
     metrics.update({story_key: sum(row[key] for row in rows) / n for key, story_key in MEAN_KEYS.items()})
+    if heads is not None and predictions.background:
+        metrics.update(background_agreement(called_labels(predictions.background, heads[0]), dict(heads[0])))
+        metrics.update(layout_agreement(called_labels(predictions.layout, heads[1]), dict(heads[1])))
+        if method_masks is not None and predictions.prop_mask is not None:
+            shares = mask_share_on_props(method_masks, predictions.prop_mask)
+            for row, share in zip(rows, shares):
+                row["mask_on_props"] = share
+            metrics["mask_on_props"] = sum(shares) / n
     return rows, metrics
 
 
@@ -68,12 +84,29 @@ class SynthWorldScorer:
         cfg = getattr(evaluator, "cfg", None)  # the head order the evaluator was trained with
         self.subjects = tuple(getattr(cfg, "subjects", SUBJECTS))
         self.scenes = tuple(getattr(cfg, "scenes", SCENES))
+        self.heads = (cfg.background, cfg.layout) if getattr(cfg, "background", ()) else None
 
     def score(self, story: dict, images: list, masks=None) -> tuple[list[dict], dict]:
-        """`masks` from the method are ignored: every method is measured with the evaluator's own mask."""
+        """Every method is measured with the evaluator's own mask; the method's `masks` (N, H, W),
+        when given, only enter mask_on_props (world v2 evaluators)."""
         truth = story_truth(story)
         if len(images) != len(truth["scenes"]):
             raise SvdStoryError(f"story {story.get('id')!r}: {len(images)} images for {len(truth['scenes'])} scenes")
         predictions = self.evaluator.predict(images)
         background = self.evaluator.predict_background(images, background_masks(predictions.mask))
-        return story_scores(predictions, background, truth, self.subjects, self.scenes, self.min_area)
+        method_masks = _method_masks(masks, len(images))
+        return story_scores(predictions, background, truth, self.subjects, self.scenes, self.min_area,
+                            self.heads, method_masks)
+
+
+def _method_masks(masks, n: int):
+    """The method's subject masks as one (N, H, W) tensor, or None (no masks, or not one per image)."""
+    import torch
+
+    if masks is None:
+        return None
+    try:
+        out = torch.stack([torch.as_tensor(m).float().reshape(torch.as_tensor(m).shape[-2:]) for m in masks])
+    except (RuntimeError, TypeError, ValueError):
+        return None
+    return out if len(out) == n else None

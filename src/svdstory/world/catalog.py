@@ -32,6 +32,44 @@ def scene_phrase(scene: str) -> str:
     """'in a forest', 'on a beach', 'at night': the first (most common) phrasing of the world's captions."""
     return SCENE_PHRASES[scene][0].format(scene)
 
+# World versions. v1 is one subject in a scene whose word fixes the whole background; v2 adds hidden
+# background and layout attributes and background props (docs/synthworld.md, "World v2"). The shipped
+# weights were trained on v1, so `sample` draws v1 unless told; the v2 training scripts draw v2.
+# When v2 weights ship, v1 is deleted and v2 becomes the only world.
+WORLDS = (1, 2)
+DEFAULT_WORLD = 1
+TRAINING_WORLD = 2
+
+# v2: scene-independent hidden attributes of the background, which a plain prompt leaves open.
+# Value words are unique across the vocabulary (as ATTRIBUTES' are), except where a caption phrase
+# tells them apart ("on the left" is a placement, "facing left" a facing).
+BACKGROUND_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "lighting": ("noon", "sunset", "twilight", "overcast"),  # a global tint over the whole image
+    "landmark": ("rock", "barrel", "flag", "balloon"),       # one background prop, its kind
+    "horizon": ("high", "mid", "low"),                       # the horizon / ground line's band
+}
+# v2: where the subject stands, how large it is and which way it faces. The renderer draws side
+# views only, so facing has two values (the issue asks for three: left open, docs/synthworld.md).
+LAYOUT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "placement": ("left", "centre", "right"),  # thirds of the range the subject's box centre can take
+    "size": ("small", "medium", "large"),      # bands of image area
+    "facing": ("left", "right"),
+}
+# v2: which object classes stand in a scene's background, with weights; animals only seldom.
+PROP_CLASSES: dict[str, dict[str, float]] = {
+    "city": {"car": 0.45, "bus": 0.35, "box": 0.15, "dog": 0.05},
+    "room": {"chair": 0.3, "lamp": 0.3, "mug": 0.2, "box": 0.15, "cat": 0.05},
+    "beach": {"box": 0.6, "mug": 0.25, "bird": 0.15},
+    "desert": {"box": 0.6, "car": 0.35, "bird": 0.05},
+    "field": {"box": 0.45, "car": 0.4, "rabbit": 0.1, "bird": 0.05},
+    "forest": {"box": 0.8, "rabbit": 0.1, "bird": 0.1},
+    "snow": {"box": 0.5, "car": 0.45, "bird": 0.05},
+    "mountain": {"box": 0.6, "car": 0.3, "bird": 0.1},
+    "night": {"car": 0.5, "lamp": 0.3, "box": 0.2},
+    "underwater": {"box": 1.0},
+}
+PROP_COUNTS = (0.2, 0.35, 0.3, 0.15)  # P(0, 1, 2, 3 props)
+
 
 def info() -> dict:
     """JSON-able summary of the world: subject classes by family, attributes and scenes."""
@@ -42,4 +80,8 @@ def info() -> dict:
         "scenes": list(SCENES),
         "scene_phrases": {scene: scene_phrase(scene) for scene in SCENES},
         "default_size": 128,
+        "worlds": {"versions": list(WORLDS), "default": DEFAULT_WORLD, "training": TRAINING_WORLD},
+        "v2": {"background": {k: list(v) for k, v in BACKGROUND_ATTRIBUTES.items()},
+               "layout": {k: list(v) for k, v in LAYOUT_ATTRIBUTES.items()},
+               "props": {scene: dict(classes) for scene, classes in PROP_CLASSES.items()}},
     }

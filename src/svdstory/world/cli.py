@@ -14,6 +14,7 @@ from svdstory.config import check_seed
 from svdstory.errors import SvdStoryError
 from svdstory.output import check_writable
 from svdstory.world.catalog import ATTRIBUTES, SCENES, SUBJECTS, info, scene_phrase
+from svdstory.world.catalog import DEFAULT_WORLD, WORLDS
 from svdstory.world.labels import check_choice
 from svdstory.world.render import check_size
 from svdstory.world.sampling import sample
@@ -33,6 +34,8 @@ def add_world_commands(subparsers) -> None:
     draw.add_argument("--scene", default=None, help="fix the scene class (default: random)")
     draw.add_argument("--size", type=int, default=128, help="image side in pixels (multiple of 16, >= 64)")
     draw.add_argument("--attribute-rate", type=float, default=0.3, help="fraction of captions naming attributes")
+    draw.add_argument("--world", type=int, choices=WORLDS, default=DEFAULT_WORLD,
+                      help=f"world version (default {DEFAULT_WORLD}; 2 adds hidden background/layout and props)")
     draw.set_defaults(func=run_render)
 
 
@@ -88,12 +91,16 @@ def run_render(args: argparse.Namespace) -> int:
     lines = []
     for index in range(args.n):
         seed = args.seed + index
-        s = sample(seed, subject=args.subject, scene=args.scene, size=args.size, attribute_rate=args.attribute_rate)
+        s = sample(seed, subject=args.subject, scene=args.scene, size=args.size, attribute_rate=args.attribute_rate,
+                   world=args.world)
         image, mask = f"{index:05d}.png", f"{index:05d}_mask.png"
         _write_atomic(os.path.join(args.out, image), _png(s.image))
         _write_atomic(os.path.join(args.out, mask), _png(s.mask.astype(np.uint8) * 255))
         record = {"index": index, "seed": seed, "image": image, "mask": mask, "caption": s.caption,
                   "labels": s.labels.to_dict()}
+        if s.labels.world >= 2:  # pixel value k + 1 where prop k (of labels.props) shows, 0 elsewhere
+            record["prop_map"] = f"{index:05d}_props.png"
+            _write_atomic(os.path.join(args.out, record["prop_map"]), _png((s.prop_map + 1).astype(np.uint8)))
         lines.append(json.dumps(record))
     _write_atomic(os.path.join(args.out, "labels.jsonl"), ("\n".join(lines) + "\n").encode())
     print(f"wrote {args.n} samples ({args.size}px) to {args.out}")

@@ -18,6 +18,8 @@ class StreamConfig:
     size: int = 128             # rendered image side
     attribute_rate: float = 0.3  # fraction of captions that name attribute words
     group: int = 1              # consecutive samples sharing one identity (for contrastive batches)
+    world: int = 1              # world version (catalog.WORLDS); v2 items carry background, layout and prop labels
+    detail_rate: float = 0.5    # v2: fraction of captions naming background / layout / prop details
 
 
 def label_indices(labels) -> dict[str, torch.Tensor]:
@@ -29,14 +31,32 @@ def label_indices(labels) -> dict[str, torch.Tensor]:
     identity = subject
     for name, value in zip(ATTRIBUTES, attrs):  # mixed radix: one integer per (class, attribute values)
         identity = identity * len(ATTRIBUTES[name]) + value
-    return dict(subject=torch.tensor(subject), attributes=torch.tensor(attrs),
-                scene=torch.tensor(SCENES.index(labels.scene)), identity=torch.tensor(identity))
+    out = dict(subject=torch.tensor(subject), attributes=torch.tensor(attrs),
+               scene=torch.tensor(SCENES.index(labels.scene)), identity=torch.tensor(identity))
+    if labels.world >= 2:
+        out.update(v2_label_indices(labels))
+    return out
+
+
+def v2_label_indices(labels) -> dict[str, torch.Tensor]:
+    """World v2's labels as indices: background and layout attributes (catalogue order) and, per
+    subject class, whether a prop of that class is in the picture."""
+    from svdstory.world import BACKGROUND_ATTRIBUTES, LAYOUT_ATTRIBUTES, SUBJECTS
+
+    background = [values.index(labels.background[name]) for name, values in BACKGROUND_ATTRIBUTES.items()]
+    layout = [values.index(labels.layout_attributes[name]) for name, values in LAYOUT_ATTRIBUTES.items()]
+    present = torch.zeros(len(SUBJECTS))
+    for prop in labels.props:
+        present[list(SUBJECTS).index(prop.subject)] = 1.0
+    return dict(background=torch.tensor(background), layout=torch.tensor(layout), props=present)
 
 
 def encode_sample(s) -> dict:
     """A `Sample` as tensors: uint8 image (3, H, W), uint8 mask (H, W), caption and label indices."""
     item = dict(image=torch.from_numpy(np.ascontiguousarray(s.image.transpose(2, 0, 1))),
                 mask=torch.from_numpy(s.mask.astype(np.uint8)), caption=s.caption)
+    if s.prop_map is not None and s.labels.world >= 2:
+        item["prop_mask"] = torch.from_numpy((s.prop_map >= 0).astype(np.uint8))  # (H, W) any prop
     item.update(label_indices(s.labels))
     return item
 
@@ -53,11 +73,12 @@ def render_unit(cfg: StreamConfig, unit: int) -> list[dict]:
     from svdstory.world import sample
 
     base = cfg.seed * SEED_STRIDE + unit * cfg.group
+    extra = {} if cfg.world == 1 else {"world": cfg.world, "detail_rate": cfg.detail_rate}
     if cfg.group == 1:
-        return [encode_sample(sample(base, size=cfg.size, attribute_rate=cfg.attribute_rate))]
+        return [encode_sample(sample(base, size=cfg.size, attribute_rate=cfg.attribute_rate, **extra))]
     subject, attributes = _draw_identity(np.random.default_rng(base))
     return [encode_sample(sample(base + j, subject=subject, attributes=attributes, size=cfg.size,
-                                 attribute_rate=cfg.attribute_rate)) for j in range(cfg.group)]
+                                 attribute_rate=cfg.attribute_rate, **extra)) for j in range(cfg.group)]
 
 
 class WorldStream(IterableDataset):

@@ -8,7 +8,7 @@ hidden attributes stay the same across a story, is the scene right, and where is
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +32,24 @@ class EvaluatorConfig:
     decoder_channels: int = 48                 # mask/embedding decoder width
     embed_dim: int = 64                        # identity embedding size E
     input_size: int = 128                      # images are resized to this side
+    # world v2 heads; empty in a v1 evaluator (whose config.json lacks these keys)
+    background: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, values): lighting, landmark, horizon
+    layout: tuple[tuple[str, tuple[str, ...]], ...] = ()      # (name, values): placement, size, facing
+    props: tuple[str, ...] = ()                # classes whose presence as a prop is predicted
+    row_channels: int = 16                     # v2: channels of the per-row profile the background heads read
 
     @classmethod
-    def for_world(cls, **sizes) -> "EvaluatorConfig":
-        from svdstory.world import ATTRIBUTES, SCENES, SUBJECTS
+    def for_world(cls, world: int = 1, **sizes) -> "EvaluatorConfig":
+        from svdstory.world import ATTRIBUTES, BACKGROUND_ATTRIBUTES, LAYOUT_ATTRIBUTES, SCENES, SUBJECTS
 
-        attrs = tuple((name, tuple(values)) for name, values in ATTRIBUTES.items())
-        return cls(subjects=tuple(SUBJECTS), attributes=attrs, scenes=tuple(SCENES), **sizes)
+        named = lambda catalogue: tuple((name, tuple(values)) for name, values in catalogue.items())  # noqa: E731
+        v2 = dict(background=named(BACKGROUND_ATTRIBUTES), layout=named(LAYOUT_ATTRIBUTES),
+                  props=tuple(SUBJECTS)) if world >= 2 else {}
+        return cls(subjects=tuple(SUBJECTS), attributes=named(ATTRIBUTES), scenes=tuple(SCENES), **v2, **sizes)
+
+    @property
+    def world(self) -> int:
+        return 2 if self.background else 1
 
 
 @dataclass
@@ -48,6 +59,11 @@ class Predictions:
     scene: torch.Tensor                         # (N, n_scenes), order = SCENES
     mask: torch.Tensor                          # (N, H, W) subject probability at input resolution
     embedding: torch.Tensor                     # (N, E, h, w) identity embedding, unit norm over E
+    # world v2 evaluators only (empty / None from a v1 evaluator)
+    background: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (N, n_values)
+    layout: dict[str, torch.Tensor] = field(default_factory=dict)      # name -> (N, n_values)
+    props: torch.Tensor | None = None           # (N, n_classes) probability that a prop of each class is present
+    prop_mask: torch.Tensor | None = None       # (N, H, W) probability that a pixel shows a prop
 
 
 # ---------------------------------------------------------------- network
@@ -72,6 +88,26 @@ def _masked_mean(feat: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return (feat * w).sum((2, 3)) / (w.sum((2, 3)) + 1e-3)
 
 
+def _mlp(cin: int, cout: int, hidden: int = 128) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(cin, hidden), nn.SiLU(), nn.Linear(hidden, cout))
+
+
+MASK_STATS = ("area", "x", "y", "width", "height")
+
+
+def mask_stats(mask: torch.Tensor) -> torch.Tensor:
+    """(N, h, w) soft mask -> (N, 5): area share, centre x and y (0..1), and the spread (2 std) in x and y."""
+    n, h, w = mask.shape
+    ys = (torch.arange(h, device=mask.device, dtype=mask.dtype) + 0.5) / h
+    xs = (torch.arange(w, device=mask.device, dtype=mask.dtype) + 0.5) / w
+    mass = mask.sum((1, 2)) + 1e-3
+    px, py = mask.sum(1) / mass[:, None], mask.sum(2) / mass[:, None]  # (N, w), (N, h) marginals
+    cx, cy = (px * xs).sum(1), (py * ys).sum(1)
+    sx = ((px * (xs - cx[:, None]) ** 2).sum(1) + 1e-6).sqrt()
+    sy = ((py * (ys - cy[:, None]) ** 2).sum(1) + 1e-6).sqrt()
+    return torch.stack([mask.mean((1, 2)), cx, cy, 2 * sx, 2 * sy], 1)
+
+
 class EvaluatorNet(nn.Module):
     """Encoder (levels at 1/2 .. 1/16), a light FPN decoder for mask + embedding, pooled heads."""
 
@@ -90,6 +126,13 @@ class EvaluatorNet(nn.Module):
         self.subject = nn.Linear(2 * pooled, len(cfg.subjects))
         self.attributes = nn.ModuleList([nn.Linear(2 * pooled, len(v)) for _, v in cfg.attributes])
         self.scene = nn.Linear(2 * pooled, len(cfg.scenes))
+        if cfg.background:  # v2 heads, absent from a v1 net so that v1 weights load strictly
+            rows = cfg.row_channels * cfg.input_size // 2 ** (len(c) - 1)  # one profile entry per row of the 1/8 grid
+            self.rows = nn.Conv2d(c[-2], cfg.row_channels, 1)
+            self.background = nn.ModuleList([_mlp(2 * pooled + rows, len(v)) for _, v in cfg.background])
+            self.layout = nn.ModuleList([_mlp(2 * pooled + len(MASK_STATS), len(v)) for _, v in cfg.layout])
+            self.props = _mlp(2 * pooled, len(cfg.props))
+            self.prop_mask_out = nn.Conv2d(d, 1, 1)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """x: (N, 3, S, S) in [0, 1] -> logits; mask logits at S/2, embedding at S/8."""
@@ -114,6 +157,20 @@ class EvaluatorNet(nn.Module):
                    embedding=F.normalize(embed, dim=1))
         for i, head in enumerate(self.attributes):
             out[f"attr{i}"] = head(fg_pool)
+        if hasattr(self, "background"):
+            out.update(self._v2_heads(feats, decoded[-1], fg, fg_pool, bg_pool))
+        return out
+
+    def _v2_heads(self, feats, fine, fg, fg_pool, bg_pool) -> dict[str, torch.Tensor]:
+        """Background heads read a per-row profile (the horizon is a row), layout heads the subject
+        mask's moments (placement and size are where and how much of it there is)."""
+        rows = self.rows(feats[-2]).mean(3).flatten(1)  # (N, row_channels * h): mean over each row of the 1/8 grid
+        bg_in = torch.cat([bg_pool, rows], 1)
+        fg_in = torch.cat([fg_pool, mask_stats(fg[:, 0])], 1)
+        out = {f"bg{i}": head(bg_in) for i, head in enumerate(self.background)}
+        out.update({f"layout{i}": head(fg_in) for i, head in enumerate(self.layout)})
+        out["props"] = self.props(bg_pool)
+        out["prop_mask"] = self.prop_mask_out(fine)[:, 0]  # (N, S/2, S/2) logits
         return out
 
 
@@ -168,9 +225,10 @@ def default_evaluator_path() -> Path:
 
 def config_from_json(data: dict) -> EvaluatorConfig:
     data = dict(data)
-    data["attributes"] = tuple((n, tuple(v)) for n, v in data["attributes"])
-    for key in ("subjects", "scenes", "channels", "blocks"):
-        data[key] = tuple(data[key])
+    for key in ("attributes", "background", "layout"):
+        data[key] = tuple((n, tuple(v)) for n, v in data.get(key, ()))
+    for key in ("subjects", "scenes", "channels", "blocks", "props"):
+        data[key] = tuple(data.get(key, ()))
     return EvaluatorConfig(**data)
 
 
@@ -209,19 +267,27 @@ class Evaluator:
     def predict(self, images, batch_size: int = 64) -> Predictions:
         batch = to_batch(images)
         parts = [self._predict_chunk(batch[i:i + batch_size]) for i in range(0, len(batch), batch_size)]
-        return Predictions(
-            subject=torch.cat([p.subject for p in parts]), scene=torch.cat([p.scene for p in parts]),
-            attributes={k: torch.cat([p.attributes[k] for p in parts]) for k in parts[0].attributes},
-            mask=torch.cat([p.mask for p in parts]), embedding=torch.cat([p.embedding for p in parts]))
+        cat = lambda name: torch.cat([getattr(p, name) for p in parts])  # noqa: E731
+        dicts = {name: {k: torch.cat([getattr(p, name)[k] for p in parts]) for k in getattr(parts[0], name)}
+                 for name in ("attributes", "background", "layout")}
+        v2 = dict(props=cat("props"), prop_mask=cat("prop_mask")) if parts[0].props is not None else {}
+        return Predictions(subject=cat("subject"), scene=cat("scene"), mask=cat("mask"), embedding=cat("embedding"),
+                           **dicts, **v2)
 
     def _predict_chunk(self, batch: torch.Tensor) -> Predictions:
         height, width = batch.shape[-2:]
         out = self.net(resize(batch.to(self.device), self.cfg.input_size))
         mask = F.interpolate(out["mask"].unsqueeze(1), size=(height, width), mode="bilinear", align_corners=False)
-        attrs = {name: out[f"attr{i}"].softmax(-1).cpu() for i, (name, _) in enumerate(self.cfg.attributes)}
-        return Predictions(subject=out["subject"].softmax(-1).cpu(), attributes=attrs,
+        probs = lambda key, heads: {name: out[f"{key}{i}"].softmax(-1).cpu() for i, (name, _) in enumerate(heads)}  # noqa: E731
+        v2 = {}
+        if self.cfg.background:
+            prop_mask = F.interpolate(out["prop_mask"].unsqueeze(1), size=(height, width), mode="bilinear",
+                                      align_corners=False)
+            v2 = dict(background=probs("bg", self.cfg.background), layout=probs("layout", self.cfg.layout),
+                      props=torch.sigmoid(out["props"]).cpu(), prop_mask=torch.sigmoid(prop_mask[:, 0]).cpu())
+        return Predictions(subject=out["subject"].softmax(-1).cpu(), attributes=probs("attr", self.cfg.attributes),
                            scene=out["scene"].softmax(-1).cpu(), mask=torch.sigmoid(mask[:, 0]).cpu(),
-                           embedding=out["embedding"].cpu())
+                           embedding=out["embedding"].cpu(), **v2)
 
     @torch.inference_mode()
     def predict_background(self, images, masks) -> torch.Tensor:

@@ -41,3 +41,31 @@ def subject_frame(subject: str, layout: dict[str, float], size: int) -> Frame:
     facing = float(layout.get("facing", 1.0))
     cu, cv = extent(subject).centre
     return Frame(layout["x"] * size - facing * cu * s, layout["y"] * size - cv * s, s, facing)
+
+
+# v2: image-area bands of LAYOUT_ATTRIBUTES["size"], scaled down for a class whose largest fitting
+# area is smaller than the top of the last band
+SIZE_BANDS = ((0.06, 0.10), (0.13, 0.19), (0.24, 0.32))
+
+
+def staged_layout(subject: str, staging: dict[str, str], rng: np.random.Generator) -> dict[str, float]:
+    """A v2 layout that shows the layout attributes `staging` (placement, size, facing); the rest
+    (height in the picture, pose, the exact spot inside a band) is drawn from `rng`."""
+    from svdstory.world.catalog import LAYOUT_ATTRIBUTES
+
+    ext = extent(subject)
+    area_u, x_u, y_u = rng.uniform(0.0, 1.0, 3)
+    pose = rng.uniform(-1.0, 1.0, len(POSE_KEYS))
+    fit = (1 - 2 * MARGIN) / max(ext.width, ext.height)
+    shrink = min(1.0, ext.area * fit**2 / SIZE_BANDS[-1][1])
+    low, high = SIZE_BANDS[LAYOUT_ATTRIBUTES["size"].index(staging["size"])]
+    scale = math.sqrt(shrink * (low + area_u * (high - low)) / ext.area)
+    third = LAYOUT_ATTRIBUTES["placement"].index(staging["placement"])
+    free_x = 1 - 2 * MARGIN - ext.width * scale
+    free_y = 1 - 2 * MARGIN - ext.height * scale
+    layout = {"x": float(MARGIN + ext.width * scale / 2 + (third + 0.2 + 0.6 * x_u) / 3 * free_x),
+              "y": float(MARGIN + ext.height * scale / 2 + (0.35 + 0.65 * y_u) * free_y),  # lower part: on the ground
+              "scale": float(scale), "facing": 1.0 if staging["facing"] == "right" else -1.0}
+    animal = SUBJECTS[subject] == "animal"
+    layout.update({key: float(value) if animal else 0.0 for key, value in zip(POSE_KEYS, pose)})
+    return layout

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from svdstory.errors import SvdStoryError
+from svdstory.world.background import draw_landmark, light, line_height
 from svdstory.world.labels import Labels, check_choice, pose_of
 from svdstory.world.layout import subject_frame
 from svdstory.world.pen import Pen
 from svdstory.world.pixels import unpack
+from svdstory.world.props import draw_props
 from svdstory.world.scenes import PAINTERS
 from svdstory.world.seeds import stream
 from svdstory.world.subject import draw_subject
@@ -44,6 +46,26 @@ def render_scene(scene: str, size: int = 128, seed: int = 0) -> np.ndarray:
 
 def render(labels: Labels, size: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(image, mask): the scene of `labels` drawn from `seed`, with the subject drawn over it."""
+    image, mask, _ = render_layers(labels, size, seed)
+    return image, mask
+
+
+def render_layers(labels: Labels, size: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image, subject mask, prop map): the prop map (int8 (H, W)) holds the index into `labels.props`
+    of the prop each pixel shows, -1 elsewhere (always -1 in world v1).
+
+    v2 draws, in order: the scene with its line in the labelled horizon band, the landmark, the props
+    (far to near), the subject, and last the lighting tint over everything (the masks are unchanged).
+    """
     pen = _subject_layer(labels, size)
-    canvas = np.where(pen.mask, pen.canvas, _scene_canvas(labels.scene, size, seed))
-    return unpack(canvas), pen.mask
+    if labels.world == 1:
+        canvas = np.where(pen.mask, pen.canvas, _scene_canvas(labels.scene, size, seed))
+        return unpack(canvas), pen.mask, np.full((size, size), -1, dtype=np.int8)
+    background = labels.background
+    line = line_height(labels.scene, background["horizon"], stream(seed, "horizon"))
+    canvas = PAINTERS[labels.scene](stream(seed, "backdrop"), size, line)
+    draw_landmark(canvas, background["landmark"], line, stream(seed, "landmark"))
+    owner = draw_props(canvas, labels.props, size)
+    canvas = np.where(pen.mask, pen.canvas, canvas)
+    owner[pen.mask] = -1
+    return light(unpack(canvas), background["lighting"]), pen.mask, owner

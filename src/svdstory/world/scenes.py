@@ -12,9 +12,25 @@ from svdstory.world.backdrop import bands, disc, dots, jitter, oval, rect, strok
 from svdstory.world.pixels import pack
 
 
-def beach(rng: np.random.Generator, n: int) -> np.ndarray:
+# The height (fraction of the side, from the top) of each scene's horizon, ground or floor line, as
+# v1 draws it. World v2 (world/staging.py) moves it to one of three bands around the same centre.
+LINES: dict[str, tuple[float, float]] = {
+    "beach": (0.36, 0.48), "forest": (0.72, 0.82), "city": (0.74, 0.82), "snow": (0.45, 0.58),
+    "desert": (0.45, 0.6), "night": (0.7, 0.82), "underwater": (0.8, 0.9), "room": (0.66, 0.76),
+    "field": (0.42, 0.55), "mountain": (0.62, 0.72),
+}
+
+
+def _line(rng: np.random.Generator, scene: str, line: float | None) -> float:
+    """The scene's horizon height: drawn as in v1 (the draw is always made, so the rest of the
+    scene's details stay the same), or `line` when the caller fixes it."""
+    drawn = rng.uniform(*LINES[scene])
+    return drawn if line is None else line
+
+
+def beach(rng: np.random.Generator, n: int, line: float | None = None) -> np.ndarray:
     j = lambda c: jitter(rng, c)  # noqa: E731
-    horizon = rng.uniform(0.36, 0.48)
+    horizon = _line(rng, "beach", line)
     shore = horizon + rng.uniform(0.12, 0.2)
     sand = j((238, 214, 160))
     img = bands(n, [(0, j((110, 185, 245))), (horizon, j((190, 230, 250))), (horizon, j((30, 120, 190))),
@@ -26,9 +42,9 @@ def beach(rng: np.random.Generator, n: int) -> np.ndarray:
     return img
 
 
-def forest(rng: np.random.Generator, n: int) -> np.ndarray:
+def forest(rng: np.random.Generator, n: int, line: float | None = None) -> np.ndarray:
     j = lambda c: jitter(rng, c)  # noqa: E731
-    ground = rng.uniform(0.72, 0.82)
+    ground = _line(rng, "forest", line)
     img = bands(n, [(0, j((40, 90, 50))), (ground, j((80, 130, 70))), (ground, j((90, 70, 40))), (1, j((60, 90, 40)))])
     trunk = j((95, 60, 35))
     for x in np.sort(rng.uniform(0, 1, rng.integers(4, 7))):
@@ -40,9 +56,9 @@ def forest(rng: np.random.Generator, n: int) -> np.ndarray:
     return img
 
 
-def city(rng: np.random.Generator, n: int) -> np.ndarray:
+def city(rng: np.random.Generator, n: int, line: float | None = None) -> np.ndarray:
     j = lambda c: jitter(rng, c)  # noqa: E731
-    road = rng.uniform(0.74, 0.82)
+    road = _line(rng, "city", line)
     img = bands(n, [(0, j((150, 170, 195))), (road, j((205, 210, 220))), (road, j((70, 70, 78))), (1, j((55, 55, 62)))])
     x = rng.uniform(-0.1, 0.0)
     while x < 1.0:
@@ -68,9 +84,9 @@ def _windows(img: np.ndarray, x0: float, y0: float, x1: float, y1: float, colour
     img[r0:r1, c0:c1][rows[:, None] & cols[None, :]] = pack(colour)
 
 
-def snow(rng: np.random.Generator, n: int) -> np.ndarray:
+def snow(rng: np.random.Generator, n: int, line: float | None = None) -> np.ndarray:
     j = lambda c: jitter(rng, c, 8)  # noqa: E731
-    horizon = rng.uniform(0.45, 0.58)
+    horizon = _line(rng, "snow", line)
     img = bands(n, [(0, j((170, 190, 215))), (horizon, j((225, 232, 242))), (horizon, j((245, 248, 252))),
                     (1, j((215, 228, 245)))])
     for _ in range(rng.integers(2, 5)):  # pines with snowy tips
@@ -82,9 +98,9 @@ def snow(rng: np.random.Generator, n: int) -> np.ndarray:
     return img
 
 
-def desert(rng: np.random.Generator, n: int) -> np.ndarray:
+def desert(rng: np.random.Generator, n: int, line: float | None = None) -> np.ndarray:
     j = lambda c: jitter(rng, c)  # noqa: E731
-    horizon = rng.uniform(0.45, 0.6)
+    horizon = _line(rng, "desert", line)
     img = bands(n, [(0, j((245, 170, 80))), (horizon, j((252, 225, 150))), (horizon, j((225, 175, 95))),
                     (1, j((200, 140, 70)))])
     disc(img, rng.uniform(0.1, 0.9), rng.uniform(0.1, horizon - 0.15), 0.08, j((255, 245, 200)))
@@ -100,9 +116,9 @@ def desert(rng: np.random.Generator, n: int) -> np.ndarray:
     return img
 
 
-def night(rng: np.random.Generator, n: int) -> np.ndarray:
+def night(rng: np.random.Generator, n: int, line: float | None = None) -> np.ndarray:
     j = lambda c: jitter(rng, c, 8)  # noqa: E731
-    horizon = rng.uniform(0.7, 0.82)
+    horizon = _line(rng, "night", line)
     sky = j((15, 20, 55))
     img = bands(n, [(0, sky), (horizon, j((45, 40, 95))), (horizon, j((20, 25, 35))), (1, j((10, 12, 20)))])
     dots(img, rng, 90, 0.0, horizon, [(255, 255, 255), (255, 240, 180), (200, 220, 255)], radius=max(1, n // 128))
@@ -114,9 +130,9 @@ def night(rng: np.random.Generator, n: int) -> np.ndarray:
     return img
 
 
-def underwater(rng: np.random.Generator, n: int) -> np.ndarray:
+def underwater(rng: np.random.Generator, n: int, line: float | None = None) -> np.ndarray:
     j = lambda c: jitter(rng, c)  # noqa: E731
-    floor = rng.uniform(0.8, 0.9)
+    floor = _line(rng, "underwater", line)
     img = bands(n, [(0, j((60, 200, 210))), (floor, j((10, 70, 130))), (floor, j((200, 185, 130))), (1, j((170, 150, 100)))])
     for _ in range(rng.integers(3, 6)):  # swaying seaweed
         x, y, lean = rng.uniform(0, 1), floor + 0.03, rng.uniform(-0.04, 0.04)
@@ -131,9 +147,9 @@ def underwater(rng: np.random.Generator, n: int) -> np.ndarray:
     return img
 
 
-def room(rng: np.random.Generator, n: int) -> np.ndarray:
+def room(rng: np.random.Generator, n: int, line: float | None = None) -> np.ndarray:
     j = lambda c: jitter(rng, c, 10)  # noqa: E731
-    floor = rng.uniform(0.66, 0.76)
+    floor = _line(rng, "room", line)
     wall = j([(235, 215, 185), (200, 220, 200), (225, 205, 215)][rng.integers(0, 3)])
     wood = j((150, 100, 60))
     img = bands(n, [(0, wall), (floor, wall), (floor, (90, 60, 40)), (floor + 0.02, wood), (1, wood)])
@@ -149,9 +165,9 @@ def room(rng: np.random.Generator, n: int) -> np.ndarray:
     return img
 
 
-def field(rng: np.random.Generator, n: int) -> np.ndarray:
+def field(rng: np.random.Generator, n: int, line: float | None = None) -> np.ndarray:
     j = lambda c: jitter(rng, c)  # noqa: E731
-    horizon = rng.uniform(0.42, 0.55)
+    horizon = _line(rng, "field", line)
     img = bands(n, [(0, j((70, 150, 240))), (horizon, j((170, 215, 250))), (horizon, j((110, 190, 70))),
                     (1, j((70, 150, 45)))])
     for _ in range(rng.integers(1, 3)):  # clouds
@@ -163,9 +179,9 @@ def field(rng: np.random.Generator, n: int) -> np.ndarray:
     return img
 
 
-def mountain(rng: np.random.Generator, n: int) -> np.ndarray:
+def mountain(rng: np.random.Generator, n: int, line: float | None = None) -> np.ndarray:
     j = lambda c: jitter(rng, c)  # noqa: E731
-    base = rng.uniform(0.62, 0.72)
+    base = _line(rng, "mountain", line)
     img = bands(n, [(0, j((90, 140, 210))), (base, j((200, 215, 235))), (base, j((70, 110, 60))), (1, j((45, 80, 45)))])
     for _ in range(rng.integers(2, 4)):
         x, peak, w = rng.uniform(0, 1), rng.uniform(0.1, 0.3), rng.uniform(0.3, 0.45)

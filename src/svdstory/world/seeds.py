@@ -7,7 +7,9 @@ import numpy as np
 
 from svdstory.errors import SvdStoryError
 
-STREAMS = ("subject", "attributes", "scene", "layout", "caption", "backdrop")
+# v2 streams come after v1's, so that v1 samples keep their streams
+STREAMS = ("subject", "attributes", "scene", "layout", "caption", "backdrop",
+           "background", "props", "horizon", "landmark")
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
