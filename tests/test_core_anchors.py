@@ -13,7 +13,7 @@ def test_anchors_then_extras_equal_the_all_at_once_run(sd_model, base_story, con
     subject = generate_anchors(sd_model, base_story.with_scenes(base_story.scenes[:2]), "consistory", options,
                                core.sampling(core.base_steps), callback=anchors_rec)
     assert subject.cache.kv and subject.cache.out and subject.cache.features is not None
-    assert subject.cache.nbytes() > 0 and subject.cache.mode == "use"
+    assert subject.cache.nbytes() > 0
     more = generate_more(subject, base_story.scenes[2:], callback=extra_rec)
 
     # Equal up to float rounding, not bit for bit: the UNet batch shrinks (6 -> 4 for the anchors, 2 for
@@ -48,13 +48,15 @@ def test_anchors_mode_needs_a_method_that_has_it(sd_model, base_story, monkeypat
 
 def test_anchors_and_extras_reuse_the_prepass_exactly(sd_model, base_story, core):
     """Injection from step 2: the main passes start from their pre-passes there and give the same latents."""
+    from svdstory.state import Stage
+
     finals = {}
     for reuse in (False, True):
         options = {**core.base_options, "injection_steps": (0.4, 0.8), "reuse_prepass": reuse}
         anchors_rec, extra_rec = core.Recorder(), core.Recorder()
         subject = generate_anchors(sd_model, base_story.with_scenes(base_story.scenes[:2]), "consistory", options,
                                    core.sampling(core.base_steps), callback=anchors_rec)
-        main_steps = {step for stage, _, step in subject.cache.kv if stage == "main"}
+        main_steps = {step for stage, _, step in subject.cache.kv if stage is Stage.MAIN}
         assert min(main_steps) == (2 if reuse else 1)  # step 0 has no masks yet, hence no shared keys
         generate_more(subject, base_story.scenes[2:], callback=extra_rec)
         finals[reuse] = (anchors_rec.final, extra_rec.final)

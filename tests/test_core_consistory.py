@@ -134,7 +134,7 @@ def test_vanilla_query_passes_reuse_the_down_and_mid_blocks_exactly(models, base
 def test_packed_sharing_gives_the_images_of_grouped_sharing(sd_model, base_story, consistory_base, core, monkeypatch):
     """On a GPU in half precision SDSA runs as one variable-length call over keys gathered by index
     (`Packed`); forced here on the CPU (per-row reference calls), the images are those of grouped calls."""
-    import svdstory.attention.subject_policy as subject_policy
+    import svdstory.attention.share_pattern as share_pattern
 
     _, grouped = consistory_base
     calls = []
@@ -143,7 +143,7 @@ def test_packed_sharing_gives_the_images_of_grouped_sharing(sd_model, base_story
         calls.append(q.shape)
         return True
 
-    monkeypatch.setattr(subject_policy, "packs", always)
+    monkeypatch.setattr(share_pattern, "packs", always)
     packed = core.Recorder()
     generate(sd_model, base_story, "consistory", core.base_options, core.sampling(core.base_steps), callback=packed)
     assert calls  # the packed route ran
@@ -153,47 +153,35 @@ def test_packed_sharing_gives_the_images_of_grouped_sharing(sd_model, base_story
 def test_maps_batched_over_layers_equal_maps_layer_by_layer(sd_model, base_story, core, monkeypatch):
     """Cross-attention maps are held and computed for several layers in one product; computed one layer at
     a time (a batch limit of one score), the subject masks and the images are the same."""
-    import svdstory.attention.subject_policy as subject_policy
-
-    original = subject_policy.SubjectPolicy._flush_maps
+    import svdstory.attention.subject_maps as subject_maps
 
     def run(limit):
-        flushed = []
-
-        def counting(self, key=None):
-            flushed.append(sum(len(v) for k, v in self._pending.items() if key is None or k == key))
-            return original(self, key)
-
-        monkeypatch.setattr(subject_policy.SubjectPolicy, "_flush_maps", counting)
-        monkeypatch.setattr(subject_policy, "MAP_BATCH_SCORES", limit)
+        monkeypatch.setattr(subject_maps, "MAP_BATCH_SCORES", limit)
         rec = core.Recorder()
         result = generate(sd_model, base_story, "consistory", core.base_options, core.sampling(core.base_steps),
                           callback=rec)
-        return result, rec.final, max(flushed)
+        return result, rec.final
 
-    batched, batched_final, most = run(2**26)
-    single, single_final, one = run(1)
-    assert most > 1 and one == 1  # several layers in one product, then every layer on its own
+    batched, batched_final = run(2**26)
+    single, single_final = run(1)
     torch.testing.assert_close(single_final, batched_final, rtol=1e-4, atol=1e-4)
     assert all((np.asarray(a) == np.asarray(b)).all()
                for m, n in zip(single.masks, batched.masks) for a, b in zip(m, n))
 
 
-def test_maps_of_a_group_with_masks_equal_the_mean_of_each_layers_maps(monkeypatch):
-    """Three cross-attention layers with additive masks, held two at a time: the step's maps are the mean
-    over layers of softmax(q k^T * scale + mask) summed over each subject's tokens, head-averaged."""
-    import svdstory.attention.subject_policy as subject_policy
+@pytest.mark.parametrize("limit_layers,held", [(2, 1), (1, 0), (4, 3)])
+def test_maps_of_a_group_with_masks_equal_the_mean_of_each_layers_maps(limit_layers, held):
+    """Three cross-attention layers with additive masks, computed `limit_layers` at a time: the step's maps are
+    the mean over layers of softmax(q k^T * scale + mask) summed over each subject's tokens, head-averaged."""
     from svdstory.attention.policy import AttnCall
     from svdstory.attention.spatial import LayerInfo
+    from svdstory.attention.subject_maps import SubjectMaps
     from svdstory.masks import token_maps, token_selector
-    from svdstory.methods.consistory import ConsiStoryConfig
-    from svdstory.state import BatchLayout, RunState
+    from svdstory.state import BatchLayout
 
     n, H, T, L, d, grid = 2, 2, 16, 5, 8, (4, 4)
     positions = [[[1], [2, 3]]]  # one subject: token 1 in image 0, tokens 2 and 3 in image 1
-    policy = subject_policy.SubjectPolicy(ConsiStoryConfig(), positions, [0, 1], [0])
-    policy.state = RunState(BatchLayout(n, True), 10, grid, policy, step=0)
-    monkeypatch.setattr(subject_policy, "MAP_BATCH_SCORES", 2 * n * H * T * L)  # two layers a group
+    maps = SubjectMaps(positions, window=20, mask_factor=4, batch_scores=limit_layers * n * H * T * L)
     attn = type("Attn", (), {"scale": d ** -0.5})()
     layer = LayerInfo.from_name("down_blocks.0.attentions.0.transformer_blocks.0.attn2.processor")
     gen = torch.Generator().manual_seed(0)
@@ -201,12 +189,13 @@ def test_maps_of_a_group_with_masks_equal_the_mean_of_each_layers_maps(monkeypat
     for _ in range(3):
         q, k = torch.randn(2 * n, H, T, d, generator=gen), torch.randn(2 * n, H, L, d, generator=gen)
         mask = -4 * torch.rand(2 * n, H, 1, L, generator=gen)
-        policy._record_maps(AttnCall(layer, attn, q, k, k, grid, q, mask))
+        maps.record(AttnCall(layer, attn, q, k, k, grid, q, mask), BatchLayout(n, True), grid)
         probs = ((q[n:] @ k[n:].transpose(-1, -2)) * attn.scale + mask[n:]).softmax(-1)
         want.append(token_maps(probs, token_selector(positions, n, L), grid))
-    assert sum(len(w) for w in policy._pending.values()) == 1  # the first two were computed together
-    policy.end_step(policy.state)
-    torch.testing.assert_close(policy.average, torch.stack(want).mean(0))
+    assert maps.held_layers() == held  # full groups were computed as they filled
+    maps.end_step(grid)
+    assert maps.held_layers() == 0
+    torch.testing.assert_close(maps.average, torch.stack(want).mean(0))
 
 
 def test_release_token_rule_makes_masks_from_the_first_sub_token(sd_model, core):

@@ -46,8 +46,8 @@ def test_plain_policy_matches_attn_processor_2_0(models, kind, with_mask):
         stock = unet_out(unet, x, text, added, mask)
     finally:
         unet.set_attn_processor(original)
-    state = RunState(BatchLayout(x.shape[0], False), 1, tuple(x.shape[-2:]), PlainPolicy())
-    with story_processors(unet, state):
+    state = RunState(BatchLayout(x.shape[0], False), 1, tuple(x.shape[-2:]))
+    with story_processors(unet, PlainPolicy(), state):
         assert all(isinstance(p, StoryAttnProcessor) for p in unet.attn_processors.values())
         ours = unet_out(unet, x, text, added, mask)
     assert torch.allclose(ours, stock, rtol=1e-5, atol=1e-6)
@@ -58,9 +58,9 @@ def test_plain_policy_matches_attn_processor_2_0(models, kind, with_mask):
 def test_processors_are_restored_even_after_an_error(sd_model):
     unet = sd_model.pipe.unet
     before = {name: type(p) for name, p in unet.attn_processors.items()}
-    state = RunState(BatchLayout(1, False), 1, (16, 16), PlainPolicy())
+    state = RunState(BatchLayout(1, False), 1, (16, 16))
     with pytest.raises(RuntimeError, match="boom"):
-        with story_processors(unet, state):
+        with story_processors(unet, PlainPolicy(), state):
             raise RuntimeError("boom")
     assert {name: type(p) for name, p in unet.attn_processors.items()} == before
 

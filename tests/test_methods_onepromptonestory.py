@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from svdstory import Story, SvdStoryError, generate
-from svdstory.methods.onepromptonestory import OnePromptConfig, conditioning
+from svdstory.methods.onepromptonestory import OnePromptConfig, one_prompt_conditioning, subject_prompt
 from svdstory.prompt_svr import one_prompt, reweight_for_frame
 from svdstory.tiny import tiny_tokenizer
 
@@ -109,13 +109,13 @@ def test_suppression_shrinks_the_other_frames(embeds_and_layout, frame):
 def test_conditioning_gives_each_frame_its_reweighted_prompt(sd_model):
     story = Story("a cat", tuple(SCENES))
     config = OnePromptConfig()
-    cond, identity = conditioning(sd_model, story, 5.0, config)
-    assert identity == "a cat" and cond.layout.n_images == 3 and cond.layout.cfg
+    cond = one_prompt_conditioning(sd_model, story, 5.0, config)
+    assert subject_prompt(story) == "a cat" and cond.layout.n_images == 3 and cond.layout.cfg
     uncond, rows = cond.layout.split(cond.embeds)  # (n, L, D) each
     assert all(torch.equal(uncond[0], u) for u in uncond)  # the unconditional prompt is not reweighted
-    layout = one_prompt(sd_model.pipe.tokenizer, identity, SCENES)
-    plain, _ = conditioning(sd_model, story, 5.0, OnePromptConfig(enhance_alpha=0.0, suppress_alpha=0.0,
-                                                                    suppress_beta=1.0))
+    layout = one_prompt(sd_model.pipe.tokenizer, subject_prompt(story), SCENES)
+    plain = one_prompt_conditioning(sd_model, story, 5.0, OnePromptConfig(enhance_alpha=0.0, suppress_alpha=0.0,
+                                                                           suppress_beta=1.0))
     one = plain.layout.cond(plain.embeds)[0]  # the one prompt, unweighted
     for j in range(3):
         expected = reweight_for_frame(one, layout, j, (config.enhance_alpha, config.enhance_beta),
