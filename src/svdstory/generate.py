@@ -9,7 +9,6 @@ from .config import SamplingConfig, apply_overrides
 from .context import RunContext, RunOutput
 from .errors import SvdStoryError
 from .masks import binarize
-from .methods.options import check_options
 from .methods.registry import get_method
 from .preflight import check_size, check_story_prompts, tokenizers_of
 from .sampling import initial_latents
@@ -56,8 +55,8 @@ def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
 def method_config(method_name: str, options=None):
     """The method and its config: `options` is a config, or overrides as a dict or `key=value` strings."""
     method = get_method(method_name)
-    config = options if isinstance(options, method.config) else apply_overrides(method.config(), options or {})
-    check_options(config)  # choices and finite numbers, also for configs built in Python
+    # a config validates itself when it is made (MethodConfig.check)
+    config = options if type(options) is method.config else apply_overrides(method.config(), options or {})
     return method, config
 
 

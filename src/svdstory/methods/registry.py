@@ -51,6 +51,11 @@ def register(method: Method) -> Method:
     return method
 
 
+def unregister(name: str) -> None:
+    """Remove a method registered with `register` (a plug-in's, or a test's)."""
+    _METHODS.pop(name, None)
+
+
 def get_method(name: str) -> Method:
     """The method registered as `name`; a built-in one is imported on first use."""
     from . import load_builtin
