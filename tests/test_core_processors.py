@@ -75,13 +75,13 @@ def test_layer_kinds_come_from_names(sd_model):
 
 
 @pytest.mark.parametrize("kind", ["sd", "sdxl"])
-def test_vanilla_generate_equals_diffusers_pipeline(models, core, kind):
+def test_vanilla_generate_equals_diffusers_pipeline(models, runs, kind):
     """Same latents, DDIM, steps and guidance: the stock pipeline __call__ and generate() agree."""
     model = models[kind]
     story = Story("a cat", ("on a beach", "in a city"))
-    rec = core.Recorder()
-    ours = generate(model, story, "vanilla", sampling=core.sampling(steps=3), callback=rec)
-    latents = initial_latents(model, ours.seeds, core.size, core.size)
+    rec = runs.Recorder()
+    ours = generate(model, story, "vanilla", sampling=runs.sampling(steps=3), callback=rec)
+    latents = initial_latents(model, ours.seeds, runs.size, runs.size)
     theirs_latents = []
 
     def keep(pipe, i, t, kwargs):
@@ -89,11 +89,11 @@ def test_vanilla_generate_equals_diffusers_pipeline(models, core, kind):
         return kwargs
 
     theirs = model.pipe(prompt=story.prompts, negative_prompt=[""] * 2, latents=latents.clone(),
-                        num_inference_steps=3, guidance_scale=5.0, height=core.size, width=core.size,
+                        num_inference_steps=3, guidance_scale=5.0, height=runs.size, width=runs.size,
                         output_type="pil", callback_on_step_end=keep)
     assert type(model.pipe.scheduler).__name__ == "DDIMScheduler"
     assert len(rec.latents) == len(theirs_latents) == 3
     for a, b in zip(rec.latents, theirs_latents):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
-    diff = abs(core.pixels(ours.images) - core.pixels(theirs.images)).max()
+    diff = abs(runs.pixels(ours.images) - runs.pixels(theirs.images)).max()
     assert diff == 0

@@ -270,13 +270,13 @@ def test_ipca_extends_only_the_conditional_half(cfg):
     g = torch.Generator().manual_seed(3)
     hidden = torch.randn(layout.chunks * 2, T, C, generator=g)
     context = torch.randn(layout.chunks * 2, L, context_dim, generator=g)
-    identity = torch.randn(1, L, context_dim, generator=g)
+    subject = torch.randn(1, L, context_dim, generator=g)
     with torch.no_grad():
         q, k, v = heads(attn.to_q(hidden)), heads(attn.to_k(context)), heads(attn.to_v(context))
-        ik, iv = heads(attn.to_k(identity)), heads(attn.to_v(identity))  # (1, H, L, d)
+        ik, iv = heads(attn.to_k(subject)), heads(attn.to_v(subject))  # (1, H, L, d)
     cross = LayerInfo.from_name("up_blocks.1.attentions.0.transformer_blocks.0.attn2.processor")
     call = AttnCall(cross, attn, q, k, v, (1, T), hidden)
-    policy = attach(SubjectPromptAttention(identity), layout)
+    policy = attach(SubjectPromptAttention(subject), layout)
     with torch.no_grad():
         ours = policy.cross_attention(call)
     plain = sdpa(call)

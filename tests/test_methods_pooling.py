@@ -38,10 +38,10 @@ def test_the_bias_makes_a_pooled_token_count_as_the_tokens_it_stands_for():
     torch.testing.assert_close(ours, expected, rtol=0, atol=1e-10)
 
 
-def test_pooling_runs_end_to_end_and_changes_the_images(method_run):
-    _, plain = method_run("sd", "shared", {})
-    _, pooled = method_run("sd", "shared", {"anchor_pool": 2})
-    _, svd_pooled = method_run("sd", "svd", {"anchor_pool": 2, "target": "hidden"})
+def test_pooling_runs_end_to_end_and_changes_the_images(runs):
+    _, plain = runs("sd", "shared", {})
+    _, pooled = runs("sd", "shared", {"anchor_pool": 2})
+    _, svd_pooled = runs("sd", "svd", {"anchor_pool": 2, "target": "hidden"})
     assert torch.isfinite(pooled).all() and torch.isfinite(svd_pooled).all()
     assert (pooled - plain).abs().amax() > 1e-3
     assert (pooled - plain).abs().mean() < plain.abs().mean()
