@@ -58,8 +58,8 @@ class RunContext:
         scheduler.set_timesteps(self.steps, device=self.latents.device)
         callbacks = [c for c in (on_step, self.callback) if c is not None]
         callback = (lambda info: [c(info) for c in callbacks]) if callbacks else None
-        return denoise(self.model, policy, state, self.latents, self.cond, scheduler, self.guidance, hooks, callback, resume,
-                       self.freeu)
+        return denoise(self.model, policy, state, self.latents, self.cond, scheduler, self.guidance, hooks, callback,
+                       resume, self.freeu)
 
     def decode(self, latents: torch.Tensor) -> list:
         return decode(self.model, latents)

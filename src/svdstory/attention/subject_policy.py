@@ -53,7 +53,8 @@ class SubjectPolicy(PlainPolicy):
         feature injection there (cross-attention maps are recorded by the vanilla pass instead)."""
         up = lambda parts: all(part.split(".")[0] == "up" for part in parts)
         injecting = self.injection is not None and self.injection.active(state.step, state.num_steps)
-        return (not self.config.sdsa or up(self.config.sdsa_parts)) and (not injecting or up(self.config.injection_parts))
+        config = self.config
+        return (not config.sdsa or up(config.sdsa_parts)) and (not injecting or up(config.injection_parts))
 
     # ---- steps -------------------------------------------------------------------------------------
     def begin_step(self, state) -> None:
