@@ -8,7 +8,7 @@ This times, per layer call (CUDA events, median over calls whose shared lengths 
 - `groups, <backend>`: one call per group of images over [own | shared] (what runs on a CPU, with
   PyTorch before 2.10 and for storydiffusion);
 - `packed`: one variable-length FlashAttention call for the whole batch over keys gathered by one
-  index list per step (`attention.sdsa.Packed`), what runs on a GPU.
+  index list per step (`attention.shared_tokens.Packed`), what runs on a GPU.
 """
 from __future__ import annotations
 
@@ -59,8 +59,9 @@ def main() -> int:
     parser.add_argument("--share", type=float, default=0.125,
                         help="shared tokens of one anchor, as a fraction of its tokens (mask after dropout)")
     args = parser.parse_args()
-    from svdstory.attention import sdsa
-    from svdstory.attention.sdsa import Compacted, shared_attention
+    from svdstory.attention.anchor_tokens import anchor_keys
+    from svdstory.attention.kernels import attend_groups
+    from svdstory.attention.shared_tokens import Compacted, pack, packs
     from svdstory.state import BatchLayout
 
     device, dtype = args.device, getattr(torch, args.dtype)
@@ -73,7 +74,7 @@ def main() -> int:
     for heads, tokens in ((10, 4096), (20, 1024)):  # SDXL's 64x64 and 32x32 self-attention at 1024 px
         shape = (layout.chunks * layout.n_images, heads, tokens, 64)
         q, k, v = (torch.randn(shape, device=device, dtype=dtype) for _ in range(3))
-        sk, sv = (sdsa.anchor_keys(x, layout, [0, 1]) for x in (k, v))  # anchors 0 and 1 of the batch
+        sk, sv = (anchor_keys(x, layout, [0, 1]) for x in (k, v))  # anchors 0 and 1 of the batch
         scale = 64 ** -0.5
         # per call: each anchor's shared positions, of a length that changes from call to call
         patterns = []
@@ -106,25 +107,24 @@ def main() -> int:
             try:
                 with sdpa_kernel([BACKENDS[name]]):
                     rows.append((f"groups over [own | shared], {name}",
-                                 timed(lambda i: sdsa._attend_groups(q, k, v, groups(i), layout, scale, None),
+                                 timed(lambda i: attend_groups(q, k, v, groups(i), layout, scale, None),
                                        args.calls, device)))
             except RuntimeError as err:
                 rows.append((f"groups, {name}: {str(err).splitlines()[0][:60]}", float("nan")))
         anchors = [0, 1]
-        packed = [sdsa.pack(dense(p), anchors, layout, tokens, device) for p in patterns]
-        if sdsa.packs(q, None):
+        packed = [pack(dense(p), anchors, layout, tokens, device) for p in patterns]
+        if packs(q, None):
             rows.append(("packed: one variable-length call (as shipped)",
-                         timed(lambda i: shared_attention(q, k, v, None, None, packed[i], layout, scale),
+                         timed(lambda i: packed[i].attend(q, k, v, None, None, layout, scale),
                                args.calls, device)))
             rows.append(("packed, with building the index list at every call",
-                         timed(lambda i: shared_attention(q, k, v, None, None, sdsa.pack(
-                             dense(patterns[i]), anchors, layout, tokens, device), layout, scale), args.calls,
-                               device)))
+                         timed(lambda i: pack(dense(patterns[i]), anchors, layout, tokens, device).attend(
+                             q, k, v, None, None, layout, scale), args.calls, device)))
         for text, ms in rows:
             print(f"| {label} | {text} | {ms:.3f} | {ms / base:.2f} |", flush=True)
         # the shipped route against the reference: one dense-masked float32 call over all anchor tokens
         allowed = dense(patterns[0]).to(device)
-        got = shared_attention(q, k, v, sk, sv, packed[0] if sdsa.packs(q, None) else patterns[0], layout, scale)
+        got = (packed[0] if packs(q, None) else patterns[0]).attend(q, k, v, sk, sv, layout, scale)
         keys = torch.cat([k, sk.repeat_interleave(layout.n_images, 0)], 2)
         values = torch.cat([v, sv.repeat_interleave(layout.n_images, 0)], 2)
         own = torch.ones(layout.n_images, tokens, dtype=torch.bool, device=device)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -52,38 +53,19 @@ def sync(device: str) -> None:
 
 
 @contextlib.contextmanager
-def timed_calls(table: dict, device: str):
-    """Time (with a device sync around each call) the mechanisms whose cost we want to see."""
-    import svdstory.attention.spectral_share as share
-    import svdstory.correspondence as corr
-    import svdstory.methods.consistory as cons
-    import svdstory.context as context
+def timed_regions(table: dict, device: str):
+    """The time of svdstory's own regions (named in its code: svdstory.profiling) under torch.profiler:
+    device time on a GPU, host time on a CPU. Nested regions count in both."""
+    from svdstory.profiling import REGIONS
 
-    def wrap(module, name, label):
-        original = getattr(module, name)
-
-        def timed(*args, **kwargs):
-            sync(device)
-            start = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                sync(device)
-                table[label] = table.get(label, 0.0) + time.perf_counter() - start
-
-        setattr(module, name, timed)
-        return module, name, original
-
-    patches = [wrap(share, "spectral_filter", "spectral decompositions"),
-               wrap(share, "basis_from_gram", "spectral decompositions"),
-               wrap(share, "filter_matrix", "filter matrices"),
-               wrap(cons, "correspond", "correspondence search"),
-               wrap(context, "decode", "VAE decode")]
-    try:
+    gpu = device.startswith("cuda")
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if gpu else [])
+    with profile(activities=activities) as prof:
         yield
-    finally:
-        for module, name, original in patches:
-            setattr(module, name, original)
+    for event in prof.key_averages():
+        if event.key in REGIONS:
+            label = event.key.removeprefix("svdstory: ")
+            table[label] = table.get(label, 0.0) + (event.device_time_total if gpu else event.cpu_time_total) / 1e6
 
 
 def count_passes(model, table: dict):
@@ -95,14 +77,14 @@ def count_passes(model, table: dict):
 def one_call_sharing():
     """ConsiStory's SDSA as one attention call over [own | shared] keys per group of images (the route
     before the packed variable-length call; storydiffusion always takes it)."""
-    import svdstory.attention.subject_policy as subject_policy
+    import svdstory.attention.share_pattern as share_pattern
 
-    original = subject_policy.packs
-    subject_policy.packs = lambda *_: False
+    original = share_pattern.packs
+    share_pattern.packs = lambda *_: False
     try:
         yield
     finally:
-        subject_policy.packs = original
+        share_pattern.packs = original
 
 
 ONE_CALL = " (one call over own + shared keys)"
@@ -113,20 +95,20 @@ EAGER = " (sharing patterns read at the start of each step)"
 def eager_patterns():
     """ConsiStory's sharing patterns read back to the host as soon as they are queued, at the start of
     each step (the route before the copy was read only at the first SDSA layer)."""
-    from svdstory.attention.subject_policy import SubjectPolicy
+    import svdstory.attention.share_pattern as share_pattern
 
-    original = SubjectPolicy.begin_step
+    original = share_pattern.to_host_later
 
-    def begin_step(self, state):
-        original(self, state)
-        for pending in self._allowed.values():
-            pending.get()
+    def at_once(x):
+        copy = original(x)
+        copy.get()
+        return copy
 
-    SubjectPolicy.begin_step = begin_step
+    share_pattern.to_host_later = at_once
     try:
         yield
     finally:
-        SubjectPolicy.begin_step = original
+        share_pattern.to_host_later = original
 
 
 def measure(model, story, spec, sampling, device, breakdown: bool) -> dict:
@@ -146,7 +128,7 @@ def measure(model, story, spec, sampling, device, breakdown: bool) -> dict:
     table: dict = {}
     hook = count_passes(model, table)
     try:
-        with timed_calls(table, device) if breakdown else contextlib.nullcontext():
+        with timed_regions(table, device) if breakdown else contextlib.nullcontext():
             sync(device)
             start = time.perf_counter()
             generate(model, story, name, options, sampling)

@@ -4,8 +4,8 @@ r"""Where a method's time goes on a GPU, kernel by kernel: torch.profiler over a
         --method vanilla --method shared --method svd
 
 For each method: wall time, the GPU's busy time (the sum of its kernels; wall minus busy is time the
-GPU waited for the host; on a CPU only host regions and ops are listed), the device time of svdstory's own regions (sharing, spectral work, masked
-attention), and the kernels that took the most device time.
+GPU waited for the host; on a CPU only host regions and ops are listed), the time of svdstory's own regions
+(named in its code with torch.profiler.record_function: svdstory.profiling), and the kernels that took the most device time.
 """
 from __future__ import annotations
 
@@ -17,54 +17,11 @@ import time
 from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile, record_function
+from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from method_cost import SCENES, device_name, load, parse_method, sync  # noqa: E402
-
-REGIONS = [  # (module, function, label): svdstory's own work, labelled in the trace
-    ("svdstory.attention.spectral_share", "basis_from_gram", "svd: decomposition"),
-    ("svdstory.attention.spectral_share", "filter_matrix", "svd: filter matrices"),
-    ("svdstory.attention.spectral_share", "spectral_filter", "svd: decompose and filter"),
-    ("svdstory.attention.sdsa", "shared_attention", "extended attention"),
-    ("svdstory.attention.share_policy", "anchor_keys", "gathering anchor tokens"),
-    ("svdstory.attention.share_policy", "compact", "masked sharing: index lists"),
-    ("svdstory.attention.subject_policy", "compact", "masked sharing: index lists"),
-    ("svdstory.attention.subject_policy", "binarize", "consistory: subject masks"),
-    ("svdstory.attention.spectral_share", "attend_shared", "extended attention (svd)"),
-    ("svdstory.attention.subject_policy", "SubjectPolicy._record_maps", "consistory: cross-attention maps"),
-    ("svdstory.attention.subject_policy", "SubjectPolicy.after_attention", "consistory: feature injection"),
-    ("svdstory.attention.subject_policy", "SubjectPolicy.self_attention", "consistory: self-attention layers"),
-]
-
-
-@contextlib.contextmanager
-def labelled():
-    import importlib
-
-    undo = []
-    for module_name, name, label in REGIONS:
-        owner = importlib.import_module(module_name)
-        *path, name = name.split(".")  # "Class.method": patch the class
-        for part in path:
-            owner = getattr(owner, part)
-        original = getattr(owner, name, None)
-        if original is None:  # a region this version does not have
-            continue
-
-        def wrapped(*args, __original=original, __label=label, **kwargs):
-            with record_function(__label):
-                return __original(*args, **kwargs)
-
-        setattr(owner, name, wrapped)
-        undo.append((owner, name, original))
-    try:
-        yield
-    finally:
-        for owner, name, original in undo:
-            setattr(owner, name, original)
-
 
 def kernel_events(prof):
     """Device-side kernel events (not annotations) of a finished profile."""
@@ -127,10 +84,11 @@ def kernel_totals(prof) -> dict:
 
 def profile_one(model, story, spec, sampling, top: int, device: str, trace_dir: str | None = None) -> str:
     from svdstory import generate
+    from svdstory.profiling import REGIONS
 
     name, options = parse_method(spec)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
-    with labelled(), profile(activities=activities) as prof:
+    with profile(activities=activities) as prof:
         sync(device)
         start = time.perf_counter()
         generate(model, story, name, options, sampling)
@@ -144,7 +102,7 @@ def profile_one(model, story, spec, sampling, top: int, device: str, trace_dir: 
     averages = prof.key_averages()
     lines.append("| region | calls | device time (s) | host time (s) |")
     lines.append("| --- | --- | --- | --- |")
-    for label in dict.fromkeys(label for *_, label in REGIONS):
+    for label in REGIONS:  # named in svdstory's code (svdstory.profiling); nested ones count in both
         rows = [a for a in averages if a.key == label]
         if rows:
             a = rows[0]

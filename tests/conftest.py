@@ -4,6 +4,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from cases import BASE_OPTIONS, BASE_STEPS, METHOD_STEPS
 
 # Tiny models spend their time in many small kernels; on a shared 2-core runner one thread avoids the
 # oversubscription that made single UNet calls 5-10x slower. SVDSTORY_TEST_THREADS overrides it.
@@ -27,10 +28,6 @@ def _settle_library_logging():
 _settle_library_logging()
 
 SIZE = 32  # pixels: a 16x16 latent for the tiny VAE (factor 2), attention grids 16x16 and 8x8
-# A short ConsiStory run in which every mechanism acts: with 5 steps SDSA starts at step 1 (masks
-# exist), injection covers steps 0-1 and query mixing (widened from the first 10%) steps 1-2.
-BASE_OPTIONS = {"query_mix_until": 0.5}
-BASE_STEPS = 5
 
 
 class Recorder:
@@ -50,27 +47,6 @@ class Recorder:
 def pixels(images) -> np.ndarray:
     """PIL images -> (n, H, W, C) int arrays, so differences do not wrap around."""
     return np.stack([np.asarray(img, dtype=np.int16) for img in images])
-
-
-def sampling(steps=4, seed=0, **kw):
-    from svdstory import SamplingConfig
-
-    return SamplingConfig(steps=steps, guidance=5.0, height=SIZE, width=SIZE, seed=seed, **kw)
-
-
-@pytest.fixture(scope="session")
-def core():
-    """Helpers for the core tests (a fixture, since test modules should not import conftest)."""
-
-    class Helpers:
-        Recorder = Recorder
-        pixels = staticmethod(pixels)
-        sampling = staticmethod(sampling)
-        size = SIZE
-        base_options = BASE_OPTIONS
-        base_steps = BASE_STEPS
-
-    return Helpers
 
 
 def _tiny(name):
@@ -104,47 +80,69 @@ def base_story():
 
 
 @pytest.fixture(scope="session")
-def consistory_base(sd_model, base_story):
+def consistory_base(runs):
     """(result, recorder) of ConsiStory on the tiny SD model: 3 images, 2 anchors + 1 extra."""
-    from svdstory import generate
-
-    rec = Recorder()
-    result = generate(sd_model, base_story, "consistory", BASE_OPTIONS, sampling(BASE_STEPS), callback=rec)
-    return result, rec
+    return runs.recorded("sd", "consistory", BASE_OPTIONS, steps=BASE_STEPS)
 
 
-class MethodRuns:
-    """Method runs on the tiny models, memoised: tests that compare methods share their reference runs.
+class Runs:
+    """The tests' one helper set: sampling settings, a latents recorder, pixels, and method runs on the tiny
+    models, memoised so that tests comparing methods share their reference runs.
 
-    A test that checks determinism must call generate() itself (with `sampling(size)`) for its second run.
+    A test that checks determinism must call generate() itself (with `sampling(...)`) for its second run.
     """
 
-    steps = 3  # the mask-free and prompt-side methods act from step 0: three steps show every mechanism
+    Recorder = Recorder
+    pixels = staticmethod(pixels)
+    size = SIZE
+    base_options = BASE_OPTIONS  # ConsiStory with every mechanism acting in `base_steps` steps
+    base_steps = BASE_STEPS
+    method_steps = METHOD_STEPS
 
     def __init__(self, request, story):
         self.request, self.story, self.done = request, story, {}
 
-    def sampling(self, size=SIZE):
+    @staticmethod
+    def sampling(steps=4, seed=0, size=SIZE, **kw):
         from svdstory import SamplingConfig
 
-        return SamplingConfig(steps=self.steps, guidance=5.0, height=size, width=size, seed=0)
+        return SamplingConfig(steps=steps, guidance=5.0, height=size, width=size, seed=seed, **kw)
 
     def model(self, kind):
         return self.request.getfixturevalue(f"{kind}_model")
 
-    def __call__(self, kind, method, options=None, size=SIZE, story=None):
-        """(result, final latents) of `method` on the tiny `kind` ("sd" or "sdxl") model."""
+    def __call__(self, kind, method, options=None, size=SIZE, story=None, steps=None):
+        """(result, final latents) of `method` on the tiny `kind` ("sd" or "sdxl") model (`method_steps` steps)."""
+        result, rec = self.recorded(kind, method, options, size, story, steps)
+        return result, rec.final
+
+    def recorded(self, kind, method, options=None, size=SIZE, story=None, steps=None):
+        """(result, Recorder of every step's latents) of a run, memoised."""
         from svdstory import generate
 
-        story, options = story or self.story, dict(options or {})
-        key = (kind, method, tuple(sorted(options.items())), size, story)
+        story, options, steps = story or self.story, dict(options or {}), steps or self.method_steps
+        key = (kind, method, tuple(sorted(options.items())), size, story, steps)
         if key not in self.done:
             rec = Recorder()
-            result = generate(self.model(kind), story, method, options, self.sampling(size), callback=rec)
-            self.done[key] = (result, rec.final)
+            result = generate(self.model(kind), story, method, options, self.sampling(steps, size=size), callback=rec)
+            self.done[key] = (result, rec)
+        return self.done[key]
+
+    def anchors_then_extras(self, method, options, steps, size=SIZE, n_anchors=2):
+        """(subject, more, anchors' final latents, extras' final latents): the story's first `n_anchors`
+        scenes as anchors, then the others against their cache, on the tiny SD model; memoised."""
+        from svdstory import generate_anchors, generate_more
+
+        key = ("anchors+extras", method, tuple(sorted(options.items())), steps, size, n_anchors)
+        if key not in self.done:
+            anchors_rec, extra_rec = Recorder(), Recorder()
+            subject = generate_anchors(self.model("sd"), self.story.with_scenes(self.story.scenes[:n_anchors]), method,
+                                       options, self.sampling(steps, size=size), callback=anchors_rec)
+            more = generate_more(subject, self.story.scenes[n_anchors:], callback=extra_rec)
+            self.done[key] = (subject, more, anchors_rec.final, extra_rec.final)
         return self.done[key]
 
 
 @pytest.fixture(scope="session")
-def method_run(request, base_story):
-    return MethodRuns(request, base_story)
+def runs(request, base_story):
+    return Runs(request, base_story)

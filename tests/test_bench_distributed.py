@@ -56,6 +56,7 @@ def load(out: Path):
     return stories, images
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one(tmp_path, sd_model, monkeypatch):
     import svdstory.models
     from svdstory.cli import main

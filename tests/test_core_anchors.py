@@ -1,60 +1,50 @@
-"""Anchors first, extras later: the same images as generating the whole story in one batch."""
+"""ConsiStory's anchors and extras: what its cache holds, the extras' seeds and scenes, the pre-pass reused
+(the same images as one batch, every method: test_methods_anchors)."""
 import pytest
 import torch
 
 from svdstory import SvdStoryError, generate_anchors, generate_more
 
 
-@pytest.mark.parametrize("cache_device", ["same", "cpu"])
-def test_anchors_then_extras_equal_the_all_at_once_run(sd_model, base_story, consistory_base, core, cache_device):
-    full, full_rec = consistory_base
-    options = {**core.base_options, "cache_device": cache_device}
-    anchors_rec, extra_rec = core.Recorder(), core.Recorder()
-    subject = generate_anchors(sd_model, base_story.with_scenes(base_story.scenes[:2]), "consistory", options,
-                               core.sampling(core.base_steps), callback=anchors_rec)
+def test_consistory_cache_holds_shared_tokens_injection_sources_and_features(runs):
+    subject, more = runs.anchors_then_extras("consistory", runs.base_options, runs.base_steps)[:2]
     assert subject.cache.kv and subject.cache.out and subject.cache.features is not None
-    assert subject.cache.nbytes() > 0 and subject.cache.mode == "use"
-    more = generate_more(subject, base_story.scenes[2:], callback=extra_rec)
-
-    # Equal up to float rounding, not bit for bit: the UNet batch shrinks (6 -> 4 for the anchors, 2 for
-    # the extra) and torch's CPU GEMMs pick batch- and thread-dependent kernels (already the stock UNet's
-    # time-embedding Linear differs at 1e-7 between batch 2 and 6).
-    torch.testing.assert_close(anchors_rec.final, full_rec.final[:2], rtol=0, atol=2e-4)
-    torch.testing.assert_close(extra_rec.final, full_rec.final[2:], rtol=0, atol=2e-4)
-    assert abs(core.pixels(subject.anchors.images) - core.pixels(full.images[:2])).max() <= 1
-    assert abs(core.pixels(more.images) - core.pixels(full.images[2:])).max() <= 1
-    assert more.seeds == full.seeds[2:] and more.prompts == full.prompts[2:]
     assert len(more.masks) == 1 and len(more.masks[0]) == 1
 
 
-def test_extras_get_their_own_seeds_and_scenes(sd_model, base_story, core):
+def test_extras_get_their_own_seeds_and_scenes(sd_model, base_story, runs):
     subject = generate_anchors(sd_model, base_story.with_scenes(base_story.scenes[:1]), "consistory",
-                               {"injection": False}, core.sampling(2, seed=10))
+                               {"injection": False}, runs.sampling(2, seed=10))
     more = generate_more(subject, ["in a forest", "at night"])
     assert more.seeds == [11, 12] and more.prompts == ["a cat in a forest", "a cat at night"]
     assert list(more.info["story"]["scenes"]) == ["in a forest", "at night"]
     again = generate_more(subject, "in a forest", seeds=[11])
-    assert (core.pixels(again.images) == core.pixels(more.images[:1])).all()
+    assert (runs.pixels(again.images) == runs.pixels(more.images[:1])).all()
 
 
-def test_anchors_mode_needs_a_method_that_has_it(sd_model, base_story, monkeypatch):
+def test_anchors_mode_needs_a_method_that_has_it(sd_model, base_story):
     from svdstory.methods import registry
 
     method = registry.get_method("vanilla")
-    monkeypatch.setitem(registry._METHODS, "no-anchors", registry.Method("no-anchors", method.config, method.run))
-    with pytest.raises(SvdStoryError, match="no-anchors"):
-        generate_anchors(sd_model, base_story, "no-anchors")
+    registry.register(registry.Method("no-anchors", method.config, method.run))
+    try:
+        with pytest.raises(SvdStoryError, match="no-anchors"):
+            generate_anchors(sd_model, base_story, "no-anchors")
+    finally:
+        registry.unregister("no-anchors")
 
 
-def test_anchors_and_extras_reuse_the_prepass_exactly(sd_model, base_story, core):
+def test_anchors_and_extras_reuse_the_prepass_exactly(sd_model, base_story, runs):
     """Injection from step 2: the main passes start from their pre-passes there and give the same latents."""
+    from svdstory.state import Stage
+
     finals = {}
     for reuse in (False, True):
-        options = {**core.base_options, "injection_steps": (0.4, 0.8), "reuse_prepass": reuse}
-        anchors_rec, extra_rec = core.Recorder(), core.Recorder()
+        options = {**runs.base_options, "injection_steps": (0.4, 0.8), "reuse_prepass": reuse}
+        anchors_rec, extra_rec = runs.Recorder(), runs.Recorder()
         subject = generate_anchors(sd_model, base_story.with_scenes(base_story.scenes[:2]), "consistory", options,
-                                   core.sampling(core.base_steps), callback=anchors_rec)
-        main_steps = {step for stage, _, step in subject.cache.kv if stage == "main"}
+                                   runs.sampling(runs.base_steps), callback=anchors_rec)
+        main_steps = {step for stage, _, step in subject.cache.kv if stage is Stage.MAIN}
         assert min(main_steps) == (2 if reuse else 1)  # step 0 has no masks yet, hence no shared keys
         generate_more(subject, base_story.scenes[2:], callback=extra_rec)
         finals[reuse] = (anchors_rec.final, extra_rec.final)

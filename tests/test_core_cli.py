@@ -140,6 +140,7 @@ def test_negative_prompt_in_a_story_file_yields_to_the_command_line(tmp_path, ca
     assert runs["file"]["freeu"] == [0.9, 0.2, 1.3, 1.4]
 
 
+@pytest.mark.slow
 def test_a_run_without_a_terminal_writes_nothing_to_stderr(tmp_path):
     """No progress bar, loading bar or library warning when output is not a terminal."""
     import subprocess

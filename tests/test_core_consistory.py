@@ -8,42 +8,42 @@ from svdstory.errors import SvdStoryError
 
 
 @pytest.mark.parametrize("switch", ["sdsa", "query_mix", "injection"])
-def test_each_mechanism_changes_the_images(sd_model, base_story, consistory_base, core, switch):
+def test_each_mechanism_changes_the_images(sd_model, base_story, consistory_base, runs, switch):
     full, full_rec = consistory_base
-    rec = core.Recorder()
-    off = generate(sd_model, base_story, "consistory", {**core.base_options, switch: False},
-                   core.sampling(core.base_steps), callback=rec)
+    rec = runs.Recorder()
+    off = generate(sd_model, base_story, "consistory", {**runs.base_options, switch: False},
+                   runs.sampling(runs.base_steps), callback=rec)
     assert (rec.final - full_rec.final).abs().max() > 1e-4  # runs are deterministic: any change is the switch
-    assert (core.pixels(off.images) != core.pixels(full.images)).any()
+    assert (runs.pixels(off.images) != runs.pixels(full.images)).any()
 
 
 @pytest.mark.parametrize("kind", ["sd", "sdxl"])
-def test_all_mechanisms_off_is_vanilla_with_ddim_exactly(models, core, kind):
+def test_all_mechanisms_off_is_vanilla_with_ddim_exactly(models, runs, kind):
     story = Story("a cat", ("on a beach", "in snow"))
     off = {"sdsa": False, "query_mix": False, "injection": False}
-    cons_rec, van_rec = core.Recorder(), core.Recorder()
-    cons = generate(models[kind], story, "consistory", off, core.sampling(3), callback=cons_rec)
-    van = generate(models[kind], story, "vanilla", {"scheduler": "ddim"}, core.sampling(3), callback=van_rec)
+    cons_rec, van_rec = runs.Recorder(), runs.Recorder()
+    cons = generate(models[kind], story, "consistory", off, runs.sampling(3), callback=cons_rec)
+    van = generate(models[kind], story, "vanilla", {"scheduler": "ddim"}, runs.sampling(3), callback=van_rec)
     assert len(cons_rec.latents) == len(van_rec.latents) == 3
     assert all(torch.equal(a, b) for a, b in zip(cons_rec.latents, van_rec.latents))
-    assert (core.pixels(cons.images) == core.pixels(van.images)).all()
+    assert (runs.pixels(cons.images) == runs.pixels(van.images)).all()
     assert cons.masks is not None and van.masks is None  # maps are still captured, without changing the output
 
 
-def test_anchors_do_not_see_the_extras(sd_model, consistory_base, core):
+def test_anchors_do_not_see_the_extras(sd_model, consistory_base, runs):
     """Anchors attend to each other only: a different extra scene leaves them untouched."""
     _, full_rec = consistory_base
-    rec = core.Recorder()
+    rec = runs.Recorder()
     generate(sd_model, Story("a cat", ("on a beach", "in a city", "in a forest")), "consistory",
-             core.base_options, core.sampling(core.base_steps), callback=rec)
+             runs.base_options, runs.sampling(runs.base_steps), callback=rec)
     assert torch.equal(rec.final[:2], full_rec.final[:2])
     assert not torch.allclose(rec.final[2], full_rec.final[2])
 
 
 @pytest.mark.parametrize("kind", ["sd", "sdxl"])
-def test_two_subjects_get_a_mask_each(models, core, kind):
+def test_two_subjects_get_a_mask_each(models, runs, kind):
     story = Story("a cat and a dog", ("on a beach", "in snow"), tokens=("cat", "dog"))
-    result = generate(models[kind], story, "consistory", core.base_options, core.sampling(4))
+    result = generate(models[kind], story, "consistory", runs.base_options, runs.sampling(4))
     assert len(result.images) == 2 and len(result.masks) == 2
     for per_image in result.masks:
         assert len(per_image) == 2
@@ -62,18 +62,18 @@ LATE_INJECTION = {"injection_steps": (0.4, 0.8)}
 
 
 @pytest.fixture(scope="module")
-def counted(models, base_story, core):
+def counted(models, base_story, runs):
     """(result, final latents, UNet forward calls) of ConsiStory with late injection, memoised by options."""
     done = {}
 
     def run(kind, **options):
         key = (kind, tuple(sorted(options.items())))
         if key not in done:
-            unet, calls, rec = models[kind].pipe.unet, [], core.Recorder()
+            unet, calls, rec = models[kind].pipe.unet, [], runs.Recorder()
             handle = unet.register_forward_hook(lambda *_: calls.append(None))
             try:
                 result = generate(models[kind], base_story, "consistory",
-                                  {**core.base_options, **LATE_INJECTION, **options}, core.sampling(core.base_steps),
+                                  {**runs.base_options, **LATE_INJECTION, **options}, runs.sampling(runs.base_steps),
                                   callback=rec)
             finally:
                 handle.remove()
@@ -84,11 +84,11 @@ def counted(models, base_story, core):
 
 
 @pytest.mark.parametrize("kind", ["sd", "sdxl"])
-def test_reusing_the_prepass_changes_nothing_but_the_passes(counted, core, kind):
+def test_reusing_the_prepass_changes_nothing_but_the_passes(counted, runs, kind):
     old, old_final, old_calls = counted(kind, reuse_prepass=False)
     new, new_final, new_calls = counted(kind)
     assert torch.equal(new_final, old_final)
-    assert (core.pixels(new.images) == core.pixels(old.images)).all()
+    assert (runs.pixels(new.images) == runs.pixels(old.images)).all()
     assert all((np.asarray(a) == np.asarray(b)).all() for m, n in zip(new.masks, old.masks) for a, b in zip(m, n))
     # pre-pass: steps 0-3 and vanilla queries at steps 1-2 (6); main pass: 5 steps + 2 (7), or steps 2-4 + 1 (4)
     assert (old_calls, new_calls) == (13, 10)
@@ -105,7 +105,7 @@ def test_prepass_steps_gives_the_prepass_its_own_schedule(counted):
 
 
 @pytest.mark.parametrize("kind", ["sd", "sdxl"])
-def test_vanilla_query_passes_reuse_the_down_and_mid_blocks_exactly(models, base_story, core, monkeypatch, kind):
+def test_vanilla_query_passes_reuse_the_down_and_mid_blocks_exactly(models, base_story, runs, monkeypatch, kind):
     """With SDSA in the decoder only, a vanilla-query pass and the SDSA pass of its step compute the down and
     mid blocks alike: the second pass takes the first one's outputs, and the images and masks stay the same,
     bit for bit (steps with injection in the encoder run both passes whole)."""
@@ -114,11 +114,11 @@ def test_vanilla_query_passes_reuse_the_down_and_mid_blocks_exactly(models, base
     unet = models[kind].pipe.unet
 
     def run():
-        calls, rec = [], core.Recorder()
+        calls, rec = [], runs.Recorder()
         handle = unet.down_blocks[0].resnets[0].register_forward_pre_hook(lambda *_: calls.append(None))
         try:
-            result = generate(models[kind], base_story, "consistory", core.base_options,
-                              core.sampling(core.base_steps), callback=rec)
+            result = generate(models[kind], base_story, "consistory", runs.base_options,
+                              runs.sampling(runs.base_steps), callback=rec)
         finally:
             handle.remove()
         return result, rec.final, len(calls)
@@ -131,10 +131,10 @@ def test_vanilla_query_passes_reuse_the_down_and_mid_blocks_exactly(models, base
     assert replayed_calls < whole_calls  # the down blocks ran once for some two-pass step
 
 
-def test_packed_sharing_gives_the_images_of_grouped_sharing(sd_model, base_story, consistory_base, core, monkeypatch):
+def test_packed_sharing_gives_the_images_of_grouped_sharing(sd_model, base_story, consistory_base, runs, monkeypatch):
     """On a GPU in half precision SDSA runs as one variable-length call over keys gathered by index
     (`Packed`); forced here on the CPU (per-row reference calls), the images are those of grouped calls."""
-    import svdstory.attention.subject_policy as subject_policy
+    import svdstory.attention.share_pattern as share_pattern
 
     _, grouped = consistory_base
     calls = []
@@ -143,57 +143,45 @@ def test_packed_sharing_gives_the_images_of_grouped_sharing(sd_model, base_story
         calls.append(q.shape)
         return True
 
-    monkeypatch.setattr(subject_policy, "packs", always)
-    packed = core.Recorder()
-    generate(sd_model, base_story, "consistory", core.base_options, core.sampling(core.base_steps), callback=packed)
+    monkeypatch.setattr(share_pattern, "packs", always)
+    packed = runs.Recorder()
+    generate(sd_model, base_story, "consistory", runs.base_options, runs.sampling(runs.base_steps), callback=packed)
     assert calls  # the packed route ran
     torch.testing.assert_close(packed.final, grouped.final, rtol=1e-4, atol=1e-4)
 
 
-def test_maps_batched_over_layers_equal_maps_layer_by_layer(sd_model, base_story, core, monkeypatch):
+def test_maps_batched_over_layers_equal_maps_layer_by_layer(sd_model, base_story, runs, monkeypatch):
     """Cross-attention maps are held and computed for several layers in one product; computed one layer at
     a time (a batch limit of one score), the subject masks and the images are the same."""
-    import svdstory.attention.subject_policy as subject_policy
-
-    original = subject_policy.SubjectPolicy._flush_maps
+    import svdstory.attention.subject_maps as subject_maps
 
     def run(limit):
-        flushed = []
-
-        def counting(self, key=None):
-            flushed.append(sum(len(v) for k, v in self._pending.items() if key is None or k == key))
-            return original(self, key)
-
-        monkeypatch.setattr(subject_policy.SubjectPolicy, "_flush_maps", counting)
-        monkeypatch.setattr(subject_policy, "MAP_BATCH_SCORES", limit)
-        rec = core.Recorder()
-        result = generate(sd_model, base_story, "consistory", core.base_options, core.sampling(core.base_steps),
+        monkeypatch.setattr(subject_maps, "MAP_BATCH_SCORES", limit)
+        rec = runs.Recorder()
+        result = generate(sd_model, base_story, "consistory", runs.base_options, runs.sampling(runs.base_steps),
                           callback=rec)
-        return result, rec.final, max(flushed)
+        return result, rec.final
 
-    batched, batched_final, most = run(2**26)
-    single, single_final, one = run(1)
-    assert most > 1 and one == 1  # several layers in one product, then every layer on its own
+    batched, batched_final = run(2**26)
+    single, single_final = run(1)
     torch.testing.assert_close(single_final, batched_final, rtol=1e-4, atol=1e-4)
     assert all((np.asarray(a) == np.asarray(b)).all()
                for m, n in zip(single.masks, batched.masks) for a, b in zip(m, n))
 
 
-def test_maps_of_a_group_with_masks_equal_the_mean_of_each_layers_maps(monkeypatch):
-    """Three cross-attention layers with additive masks, held two at a time: the step's maps are the mean
-    over layers of softmax(q k^T * scale + mask) summed over each subject's tokens, head-averaged."""
-    import svdstory.attention.subject_policy as subject_policy
+@pytest.mark.parametrize("limit_layers,held", [(2, 1), (1, 0), (4, 3)])
+def test_maps_of_a_group_with_masks_equal_the_mean_of_each_layers_maps(limit_layers, held):
+    """Three cross-attention layers with additive masks, computed `limit_layers` at a time: the step's maps are
+    the mean over layers of softmax(q k^T * scale + mask) summed over each subject's tokens, head-averaged."""
     from svdstory.attention.policy import AttnCall
     from svdstory.attention.spatial import LayerInfo
+    from svdstory.attention.subject_maps import SubjectMaps
     from svdstory.masks import token_maps, token_selector
-    from svdstory.methods.consistory import ConsiStoryConfig
-    from svdstory.state import BatchLayout, RunState
+    from svdstory.state import BatchLayout
 
     n, H, T, L, d, grid = 2, 2, 16, 5, 8, (4, 4)
     positions = [[[1], [2, 3]]]  # one subject: token 1 in image 0, tokens 2 and 3 in image 1
-    policy = subject_policy.SubjectPolicy(ConsiStoryConfig(), positions, [0, 1], [0])
-    policy.state = RunState(BatchLayout(n, True), 10, grid, policy, step=0)
-    monkeypatch.setattr(subject_policy, "MAP_BATCH_SCORES", 2 * n * H * T * L)  # two layers a group
+    maps = SubjectMaps(positions, window=20, mask_factor=4, batch_scores=limit_layers * n * H * T * L)
     attn = type("Attn", (), {"scale": d ** -0.5})()
     layer = LayerInfo.from_name("down_blocks.0.attentions.0.transformer_blocks.0.attn2.processor")
     gen = torch.Generator().manual_seed(0)
@@ -201,21 +189,22 @@ def test_maps_of_a_group_with_masks_equal_the_mean_of_each_layers_maps(monkeypat
     for _ in range(3):
         q, k = torch.randn(2 * n, H, T, d, generator=gen), torch.randn(2 * n, H, L, d, generator=gen)
         mask = -4 * torch.rand(2 * n, H, 1, L, generator=gen)
-        policy._record_maps(AttnCall(layer, attn, q, k, k, grid, q, mask))
+        maps.record(AttnCall(layer, attn, q, k, k, grid, q, mask), BatchLayout(n, True), grid)
         probs = ((q[n:] @ k[n:].transpose(-1, -2)) * attn.scale + mask[n:]).softmax(-1)
         want.append(token_maps(probs, token_selector(positions, n, L), grid))
-    assert sum(len(w) for w in policy._pending.values()) == 1  # the first two were computed together
-    policy.end_step(policy.state)
-    torch.testing.assert_close(policy.average, torch.stack(want).mean(0))
+    assert maps.held_layers() == held  # full groups were computed as they filled
+    maps.end_step(grid)
+    assert maps.held_layers() == 0
+    torch.testing.assert_close(maps.average, torch.stack(want).mean(0))
 
 
-def test_release_token_rule_makes_masks_from_the_first_sub_token(sd_model, core):
+def test_release_token_rule_makes_masks_from_the_first_sub_token(sd_model, runs):
     """A multi-token subject word: the release's rule reads one sub-token's maps, ours sums all of them."""
     story = Story("a dolphin", ("on a beach", "in a city", "in snow"))
-    word = generate(sd_model, story, "consistory", core.base_options, core.sampling(core.base_steps))
-    release = generate(sd_model, story, "consistory", {**core.base_options, "subject_tokens": "release"},
-                       core.sampling(core.base_steps))
+    word = generate(sd_model, story, "consistory", runs.base_options, runs.sampling(runs.base_steps))
+    release = generate(sd_model, story, "consistory", {**runs.base_options, "subject_tokens": "release"},
+                       runs.sampling(runs.base_steps))
     masks = lambda r: np.stack([np.asarray(m[0]) for m in r.masks])
     assert (masks(word) != masks(release)).any()
     with pytest.raises(SvdStoryError, match="subject_tokens"):
-        generate(sd_model, story, "consistory", {"subject_tokens": "last"}, core.sampling(core.base_steps))
+        generate(sd_model, story, "consistory", {"subject_tokens": "last"}, runs.sampling(runs.base_steps))

@@ -17,7 +17,7 @@ def saved(request, models, tmp_path_factory):
     return model, folder
 
 
-def test_a_saved_folder_loads_back_as_the_same_model(saved, core):
+def test_a_saved_folder_loads_back_as_the_same_model(saved, runs):
     model, folder = saved
     loaded = load_model(str(folder), device="cpu")
     assert loaded.is_sdxl == model.is_sdxl and type(loaded.pipe) is type(model.pipe)
@@ -25,9 +25,9 @@ def test_a_saved_folder_loads_back_as_the_same_model(saved, core):
     assert loaded.dtype == torch.float32 and loaded.defaults == {}
     assert type(loaded.pipe.scheduler).__name__ == "DDIMScheduler"
     story = Story("a red bus", ("in a city", "at night"))
-    ours = generate(loaded, story, "vanilla", sampling=core.sampling(2))
-    reference = generate(model, story, "vanilla", sampling=core.sampling(2))
-    assert (core.pixels(ours.images) == core.pixels(reference.images)).all()
+    ours = generate(loaded, story, "vanilla", sampling=runs.sampling(2))
+    reference = generate(model, story, "vanilla", sampling=runs.sampling(2))
+    assert (runs.pixels(ours.images) == runs.pixels(reference.images)).all()
     assert ours.info["model"] == str(folder)
 
 

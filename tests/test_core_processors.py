@@ -46,8 +46,8 @@ def test_plain_policy_matches_attn_processor_2_0(models, kind, with_mask):
         stock = unet_out(unet, x, text, added, mask)
     finally:
         unet.set_attn_processor(original)
-    state = RunState(BatchLayout(x.shape[0], False), 1, tuple(x.shape[-2:]), PlainPolicy())
-    with story_processors(unet, state):
+    state = RunState(BatchLayout(x.shape[0], False), 1, tuple(x.shape[-2:]))
+    with story_processors(unet, PlainPolicy(), state):
         assert all(isinstance(p, StoryAttnProcessor) for p in unet.attn_processors.values())
         ours = unet_out(unet, x, text, added, mask)
     assert torch.allclose(ours, stock, rtol=1e-5, atol=1e-6)
@@ -58,9 +58,9 @@ def test_plain_policy_matches_attn_processor_2_0(models, kind, with_mask):
 def test_processors_are_restored_even_after_an_error(sd_model):
     unet = sd_model.pipe.unet
     before = {name: type(p) for name, p in unet.attn_processors.items()}
-    state = RunState(BatchLayout(1, False), 1, (16, 16), PlainPolicy())
+    state = RunState(BatchLayout(1, False), 1, (16, 16))
     with pytest.raises(RuntimeError, match="boom"):
-        with story_processors(unet, state):
+        with story_processors(unet, PlainPolicy(), state):
             raise RuntimeError("boom")
     assert {name: type(p) for name, p in unet.attn_processors.items()} == before
 
@@ -75,13 +75,13 @@ def test_layer_kinds_come_from_names(sd_model):
 
 
 @pytest.mark.parametrize("kind", ["sd", "sdxl"])
-def test_vanilla_generate_equals_diffusers_pipeline(models, core, kind):
+def test_vanilla_generate_equals_diffusers_pipeline(models, runs, kind):
     """Same latents, DDIM, steps and guidance: the stock pipeline __call__ and generate() agree."""
     model = models[kind]
     story = Story("a cat", ("on a beach", "in a city"))
-    rec = core.Recorder()
-    ours = generate(model, story, "vanilla", sampling=core.sampling(steps=3), callback=rec)
-    latents = initial_latents(model, ours.seeds, core.size, core.size)
+    rec = runs.Recorder()
+    ours = generate(model, story, "vanilla", sampling=runs.sampling(steps=3), callback=rec)
+    latents = initial_latents(model, ours.seeds, runs.size, runs.size)
     theirs_latents = []
 
     def keep(pipe, i, t, kwargs):
@@ -89,11 +89,11 @@ def test_vanilla_generate_equals_diffusers_pipeline(models, core, kind):
         return kwargs
 
     theirs = model.pipe(prompt=story.prompts, negative_prompt=[""] * 2, latents=latents.clone(),
-                        num_inference_steps=3, guidance_scale=5.0, height=core.size, width=core.size,
+                        num_inference_steps=3, guidance_scale=5.0, height=runs.size, width=runs.size,
                         output_type="pil", callback_on_step_end=keep)
     assert type(model.pipe.scheduler).__name__ == "DDIMScheduler"
     assert len(rec.latents) == len(theirs_latents) == 3
     for a, b in zip(rec.latents, theirs_latents):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
-    diff = abs(core.pixels(ours.images) - core.pixels(theirs.images)).max()
+    diff = abs(runs.pixels(ours.images) - runs.pixels(theirs.images)).max()
     assert diff == 0

@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from svdstory.anchors import AnchorCache
-from svdstory.attention.sdsa import AnchorSlots, allowed_anchor_tokens, anchor_keys, compact, shared_attention
+from svdstory.anchors import AnchorRecorder
+from svdstory.attention.anchor_tokens import allowed_anchor_tokens, anchor_keys
+from svdstory.attention.shared_tokens import AllTokens, AnchorSlots, compact
 from svdstory.state import BatchLayout
 
 H, T, D = 2, 12, 4
@@ -20,6 +21,10 @@ def planted_share(n, seed=1):
     share = torch.rand(n, T, generator=torch.Generator().manual_seed(seed)) > 0.5
     share[:, 0], share[:, 1] = True, False  # never empty, never full
     return share
+
+
+def shared_attention(q, k, v, shared_k, shared_v, tokens, layout, scale, chunk=None):
+    return tokens.attend(q, k, v, shared_k, shared_v, layout, scale, chunk)
 
 
 def brute_force(q, k, v, layout, visible):
@@ -41,7 +46,7 @@ def brute_force(q, k, v, layout, visible):
 def batch_run(q, k, v, layout, share, anchors):
     allowed = allowed_anchor_tokens(share, anchors, layout.n_images)
     sk, sv = anchor_keys(k, layout, anchors), anchor_keys(v, layout, anchors)
-    return shared_attention(q, k, v, sk, sv, allowed, layout, SCALE)
+    return shared_attention(q, k, v, sk, sv, compact(allowed, "cpu"), layout, SCALE)
 
 
 def in_batch_visibility(k, v, layout, share, anchors):
@@ -110,11 +115,11 @@ def test_cached_extra_sees_exactly_the_anchors_masked_tokens(cfg):
     _, ak, av = qkv(anchors_layout, seed=3)
     q, k, v = qkv(extra_layout, seed=4)
     share = planted_share(2)
-    cache = AnchorCache("record")
-    cache.store_kv("main", "layer", 0, ak, av, share, anchors_layout)
-    sk, sv = cache.kv[("main", "layer", 0)]
+    recorder = AnchorRecorder()
+    recorder.record_masked_kv("layer", ak, av, share, anchors_layout)
+    sk, sv = recorder.cache.kv["layer"]
     assert sk.shape == (anchors_layout.chunks, H, int(share.sum()), D)
-    ours = shared_attention(q, k, v, sk, sv, None, extra_layout, SCALE)
+    ours = shared_attention(q, k, v, sk, sv, AllTokens(), extra_layout, SCALE)
     n = anchors_layout.n_images
     visible = lambda c, i: [(ak[c * n + a], av[c * n + a], share[a]) for a in range(n)]
     torch.testing.assert_close(ours, brute_force(q, k, v, extra_layout, visible), rtol=0, atol=1e-10)
@@ -128,10 +133,11 @@ def test_cached_extra_matches_the_same_image_inside_the_batch():
     in_batch = batch_run(q, k, v, layout, share, [0, 1])
     anchors_only = BatchLayout(2, True)
     pick = lambda x, idx: BatchLayout(len(idx), True).merge(layout.split(x)[:, idx])
-    cache = AnchorCache("record")
-    cache.store_kv("pre", "l", 3, pick(k, [0, 1]), pick(v, [0, 1]), share[:2], anchors_only)
-    sk, sv = cache.kv[("pre", "l", 3)]
-    alone = shared_attention(pick(q, [2]), pick(k, [2]), pick(v, [2]), sk, sv, None, BatchLayout(1, True), SCALE)
+    recorder = AnchorRecorder()
+    recorder.record_masked_kv("l", pick(k, [0, 1]), pick(v, [0, 1]), share[:2], anchors_only)
+    sk, sv = recorder.cache.kv["l"]
+    alone = shared_attention(pick(q, [2]), pick(k, [2]), pick(v, [2]), sk, sv, AllTokens(), BatchLayout(1, True),
+                             SCALE)
     torch.testing.assert_close(alone, pick(in_batch, [2]), rtol=0, atol=1e-10)
 
 
@@ -149,14 +155,16 @@ def test_anchor_slots_equal_the_masked_form_and_brute_force(cfg, anchors, chunk)
         sk, sv = anchor_keys(sk, BatchLayout(2, cfg), [0, 1]), anchor_keys(sv, BatchLayout(2, cfg), [0, 1])
     slots = AnchorSlots(tuple(anchors))
     ours = shared_attention(q, k, v, sk, sv, slots, layout, SCALE, chunk)
-    dense = shared_attention(q, k, v, sk, sv, slots.dense(4, sk.shape[2], "cpu"), layout, SCALE, chunk)
+    dense = shared_attention(q, k, v, sk, sv, compact(slots.dense(4, sk.shape[2], "cpu"), "cpu"), layout, SCALE,
+                             chunk)
     torch.testing.assert_close(ours, dense, rtol=0, atol=1e-10)
     if anchors:
         everything = torch.ones(4, T, dtype=torch.bool)
         expected = brute_force(q, k, v, layout, in_batch_visibility(k, v, layout, everything, anchors))
         torch.testing.assert_close(ours, expected, rtol=0, atol=1e-10)
     else:
-        assert not torch.equal(ours, shared_attention(q, k, v, sk[..., :T, :], sv[..., :T, :], None, layout, SCALE))
+        assert not torch.equal(ours, shared_attention(q, k, v, sk[..., :T, :], sv[..., :T, :], AllTokens(), layout,
+                                                      SCALE))
 
 
 @pytest.mark.parametrize("seen", ["none", "one_row"])
@@ -168,7 +176,7 @@ def test_compacted_shared_tokens_with_empty_rows(seen):
     allowed = torch.zeros(3, sk.shape[2], dtype=torch.bool)
     if seen == "one_row":
         allowed[2, 3:9] = True
-    ours = shared_attention(q, k, v, sk, sv, allowed, layout, SCALE)
+    ours = shared_attention(q, k, v, sk, sv, compact(allowed, "cpu"), layout, SCALE)
     own_only = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=SCALE)
     rows = [0, 1, 3, 4] if seen == "one_row" else list(range(6))
     torch.testing.assert_close(ours[rows], own_only[rows], rtol=0, atol=1e-10)
@@ -187,7 +195,7 @@ def test_compact_groups_consecutive_identical_rows_and_lists_their_tokens():
 def test_packed_attention_equals_brute_force(anchors):
     """Each batch row over its own tokens and the shared tokens it may see, gathered from the batch's
     keys by one index list (the variable-length route; per-row calls where that kernel does not run)."""
-    from svdstory.attention.sdsa import pack, packed_attention
+    from svdstory.attention.shared_tokens import pack
 
     layout = BatchLayout(4, True)
     q, k, v = qkv(layout, seed=11)
@@ -202,7 +210,7 @@ def test_packed_attention_equals_brute_force(anchors):
 
 def test_picking_images_by_slice_or_index_tensor_gives_list_indexing():
     """pick_images never indexes with a Python list (a blocking copy on a GPU) yet returns the same rows."""
-    from svdstory.attention.sdsa import pick_images
+    from svdstory.attention.transfer import pick_images
 
     split = torch.arange(2 * 5 * 3).view(2, 5, 3)
     for images in ([1, 2], [0, 3], [4, 1, 2]):
@@ -210,7 +218,7 @@ def test_picking_images_by_slice_or_index_tensor_gives_list_indexing():
 
 
 def test_host_copy_of_a_host_tensor_is_that_tensor():
-    from svdstory.attention.sdsa import to_host_later
+    from svdstory.attention.transfer import to_host_later
 
     x = torch.tensor([[True, False], [False, True]])
     assert to_host_later(x).get() is x
@@ -220,7 +228,7 @@ def test_host_copy_of_a_host_tensor_is_that_tensor():
 def test_anchor_rows_and_host_copies_never_wait_for_the_gpu():
     """On a GPU, picking anchor rows (consecutive or not) and starting a pattern's copy to the host make
     no synchronising call; the copy holds the values of the time it was queued."""
-    from svdstory.attention.sdsa import allowed_anchor_tokens, pick_images, to_host_later
+    from svdstory.attention.transfer import pick_images, to_host_later
 
     share = torch.rand(4, 64, device="cuda") > 0.5
     torch.cuda.set_sync_debug_mode("error")

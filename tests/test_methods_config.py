@@ -1,9 +1,12 @@
 """Bad options of the mask-free and prompt-side methods fail at config time, naming the option."""
+import dataclasses
+
 import pytest
 
 from svdstory import SvdStoryError
 from svdstory.cli import main
 from svdstory.generate import method_config
+from svdstory.methods.configs import BUILTIN, AnchoredConfig, MethodConfig
 
 BAD = [
     ("svd", {"target": "qk"}, ["target", "'qk'"]),
@@ -85,3 +88,17 @@ def test_cli_rejects_the_option_before_writing_anything(capsys, tmp_path, monkey
     assert code == 2 and len(lines) == 1 and lines[0].startswith("svdstory: error: "), err
     assert all(name in lines[0] for name in names), lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("method", list(BUILTIN))
+def test_every_method_config_declares_the_shared_contract(method):
+    """Every built-in config is a MethodConfig (a scheduler, validated once, an anchor batch) and names
+    its method; the anchor batch is where anchors-first splits a story."""
+    from svdstory.runner import n_anchors
+
+    config = BUILTIN[method][1]()
+    assert isinstance(config, MethodConfig) and type(config).method == method
+    variants = [config]
+    if isinstance(config, AnchoredConfig):  # 0 anchors (every image) is for the mask-free methods only
+        variants += [dataclasses.replace(config, n_anchors=k) for k in ((3,) if method == "consistory" else (0, 3))]
+    assert all(v.anchor_batch == n_anchors(v) for v in variants)

@@ -9,7 +9,7 @@ from svdstory.attention.policy import AttnCall, sdpa
 from svdstory.attention.share_policy import SharePolicy
 from svdstory.attention.spatial import LayerInfo
 from svdstory.attention.spectral_share import TARGETS
-from svdstory.methods.onepromptonestory import IdentityCrossAttention
+from svdstory.methods.onepromptonestory import SubjectPromptAttention
 from svdstory.methods.sharing import anchor_indices
 from svdstory.methods.storydiffusion import StoryDiffusionConfig
 from svdstory.methods.storydiffusion import make_policy as story_policy
@@ -41,9 +41,24 @@ def make_call(layout, attn, seed=1, layer=UP, dtype=torch.float32, tokens=T):
     return AttnCall(layer, attn, q, k, v, (1, tokens), hidden)
 
 
+class Attached:
+    """A policy and the run state its hooks are given, called as the processor calls them."""
+
+    def __init__(self, policy, state):
+        self.policy, self.state = policy, state
+
+    def self_attention(self, call):
+        return self.policy.self_attention(call, self.state)
+
+    def cross_attention(self, call):
+        return self.policy.cross_attention(call, self.state)
+
+    def select(self, call, shape):
+        return self.policy.select(call, self.state, shape)
+
+
 def attach(policy, layout, step=0, num_steps=4):
-    policy.state = RunState(layout, num_steps, (1, T), policy, step=step)
-    return policy
+    return Attached(policy, RunState(layout, num_steps, (1, T), step=step))
 
 
 def truncate(x, rank):
@@ -202,9 +217,9 @@ def sampled_policy(rate, seeds, anchors):
 
 
 def selection(policy, layer=UP, step=0, shape=(4, 4096)):
-    attach(policy, BatchLayout(shape[0], True), step=step)
+    attached = attach(policy, BatchLayout(shape[0], True), step=step)
     call = types.SimpleNamespace(layer=layer, query=torch.zeros(1))
-    return policy.select(call, policy.state, shape)
+    return attached.select(call, shape)
 
 
 @pytest.mark.parametrize("rate", [0.5, 0.2, 0.9])
@@ -238,7 +253,7 @@ def test_storydiffusion_sees_exactly_the_sampled_tokens(n_anchors):
     call = make_call(layout, attention())
     policy = attach(sampled_policy(0.5, [10, 11, 12, 13], anchors), layout, step=2)
     ours = policy.self_attention(call)
-    allowed = policy.select(call, policy.state, (4, len(anchors) * T))  # deterministic: the same draw again
+    allowed = policy.select(call, (4, len(anchors) * T))  # deterministic: the same draw again
     visible = lambda i: [(a, allowed[i, s * T:(s + 1) * T]) for s, a in enumerate(anchors) if a != i]
     torch.testing.assert_close(ours.double(), brute_force(call, layout, visible), rtol=0, atol=1e-6)
     assert not torch.allclose(ours.double(), brute_force(call, layout, all_of(anchors)), atol=1e-4)
@@ -255,13 +270,13 @@ def test_ipca_extends_only_the_conditional_half(cfg):
     g = torch.Generator().manual_seed(3)
     hidden = torch.randn(layout.chunks * 2, T, C, generator=g)
     context = torch.randn(layout.chunks * 2, L, context_dim, generator=g)
-    identity = torch.randn(1, L, context_dim, generator=g)
+    subject = torch.randn(1, L, context_dim, generator=g)
     with torch.no_grad():
         q, k, v = heads(attn.to_q(hidden)), heads(attn.to_k(context)), heads(attn.to_v(context))
-        ik, iv = heads(attn.to_k(identity)), heads(attn.to_v(identity))  # (1, H, L, d)
+        ik, iv = heads(attn.to_k(subject)), heads(attn.to_v(subject))  # (1, H, L, d)
     cross = LayerInfo.from_name("up_blocks.1.attentions.0.transformer_blocks.0.attn2.processor")
     call = AttnCall(cross, attn, q, k, v, (1, T), hidden)
-    policy = attach(IdentityCrossAttention(identity), layout)
+    policy = attach(SubjectPromptAttention(subject), layout)
     with torch.no_grad():
         ours = policy.cross_attention(call)
     plain = sdpa(call)

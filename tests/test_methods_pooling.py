@@ -4,7 +4,8 @@ import math
 import torch
 
 from svdstory.attention.pooling import pool_tokens, poolable
-from svdstory.attention.sdsa import AnchorSlots, anchor_keys, shared_attention
+from svdstory.attention.anchor_tokens import anchor_keys
+from svdstory.attention.shared_tokens import AnchorSlots
 from svdstory.state import BatchLayout
 
 H, D, GRID = 2, 4, (4, 6)
@@ -30,17 +31,17 @@ def test_the_bias_makes_a_pooled_token_count_as_the_tokens_it_stands_for():
     anchors = [0, 1]
     sk = pool_tokens(anchor_keys(k, layout, anchors), GRID, 2, 2)
     sv = pool_tokens(anchor_keys(v, layout, anchors), GRID, 2, 2)
-    ours = shared_attention(q, k, v, sk, sv, AnchorSlots(tuple(anchors), math.log(4)), layout, D ** -0.5)
+    ours = AnchorSlots(tuple(anchors), math.log(4)).attend(q, k, v, sk, sv, layout, D ** -0.5)
     # the same attention with every pooled token written out four times, in its own slot
     rep = lambda x: x.view(2, H, 2, -1, D).repeat_interleave(4, dim=3).reshape(2, H, -1, D)
-    expected = shared_attention(q, k, v, rep(sk), rep(sv), AnchorSlots(tuple(anchors)), layout, D ** -0.5)
+    expected = AnchorSlots(tuple(anchors)).attend(q, k, v, rep(sk), rep(sv), layout, D ** -0.5)
     torch.testing.assert_close(ours, expected, rtol=0, atol=1e-10)
 
 
-def test_pooling_runs_end_to_end_and_changes_the_images(method_run):
-    _, plain = method_run("sd", "shared", {})
-    _, pooled = method_run("sd", "shared", {"anchor_pool": 2})
-    _, svd_pooled = method_run("sd", "svd", {"anchor_pool": 2, "target": "hidden"})
+def test_pooling_runs_end_to_end_and_changes_the_images(runs):
+    _, plain = runs("sd", "shared", {})
+    _, pooled = runs("sd", "shared", {"anchor_pool": 2})
+    _, svd_pooled = runs("sd", "svd", {"anchor_pool": 2, "target": "hidden"})
     assert torch.isfinite(pooled).all() and torch.isfinite(svd_pooled).all()
     assert (pooled - plain).abs().amax() > 1e-3
     assert (pooled - plain).abs().mean() < plain.abs().mean()

@@ -18,37 +18,37 @@ def size(target):
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_identity_transform_is_shared_exactly(method_run, target):
-    _, shared = method_run("sd", "shared", size=size(target))
-    _, ours = method_run("sd", "svd", {"target": target, "zero": "none", "reweight": "none"}, size=size(target))
+def test_identity_transform_is_shared_exactly(runs, target):
+    _, shared = runs("sd", "shared", size=size(target))
+    _, ours = runs("sd", "svd", {"target": target, "zero": "none", "reweight": "none"}, size=size(target))
     assert torch.equal(ours, shared)
 
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("zero", ["rank:4096", "energy:1.0"])
-def test_full_rank_truncation_is_a_no_op(method_run, target, zero):
-    _, shared = method_run("sd", "shared", size=size(target))
-    _, ours = method_run("sd", "svd", {"target": target, "zero": zero}, size=size(target))
+def test_full_rank_truncation_is_a_no_op(runs, target, zero):
+    _, shared = runs("sd", "shared", size=size(target))
+    _, ours = runs("sd", "svd", {"target": target, "zero": zero}, size=size(target))
     # Not bitwise: the filter reconstructs U diag(s) V^T and the attn target's explicit softmax is not SDPA.
     torch.testing.assert_close(ours, shared, rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("kind", ["sd", "sdxl"])
 @pytest.mark.parametrize("target", TARGETS)
-def test_a_real_truncation_changes_the_images(method_run, core, kind, target):
-    shared, shared_latents = method_run(kind, "shared", size=size(target))
-    result, ours = method_run(kind, "svd", {"target": target, "zero": "rank:1"}, size=size(target))
+def test_a_real_truncation_changes_the_images(runs, kind, target):
+    shared, shared_latents = runs(kind, "shared", size=size(target))
+    result, ours = runs(kind, "svd", {"target": target, "zero": "rank:1"}, size=size(target))
     assert torch.isfinite(ours).all() and ours.shape == shared_latents.shape
     assert (ours - shared_latents).abs().amax() > 1e-2
-    assert (core.pixels(result.images) != core.pixels(shared.images)).any()
-    assert core.pixels(result.images).std() > 0  # a NaN decodes to a flat image
+    assert (runs.pixels(result.images) != runs.pixels(shared.images)).any()
+    assert runs.pixels(result.images).std() > 0  # a NaN decodes to a flat image
     assert result.info["config"]["target"] == target and result.info["config"]["zero"] == "rank:1"
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_reweighting_alone_changes_the_images(method_run, target):
-    _, shared = method_run("sd", "shared", size=size(target))
-    _, ours = method_run("sd", "svd", {"target": target, "zero": "none", "reweight": "topk:1:3.0"}, size=size(target))
+def test_reweighting_alone_changes_the_images(runs, target):
+    _, shared = runs("sd", "shared", size=size(target))
+    _, ours = runs("sd", "svd", {"target": target, "zero": "none", "reweight": "topk:1:3.0"}, size=size(target))
     assert torch.isfinite(ours).all() and (ours - shared).abs().amax() > 1e-2
 
 
@@ -58,7 +58,7 @@ def bf16_sd():
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_bf16_run_decomposes_in_float32(bf16_sd, monkeypatch, method_run, core, target):
+def test_bf16_run_decomposes_in_float32(bf16_sd, monkeypatch, runs, target):
     seen, linalg, original_filter = [], [], spectral_share.spectral_filter
 
     def filter_spy(M, *args):
@@ -72,48 +72,49 @@ def test_bf16_run_decomposes_in_float32(bf16_sd, monkeypatch, method_run, core, 
     monkeypatch.setattr(spectral_share, "spectral_filter", filter_spy)
     for name in ("svd", "eigh"):
         monkeypatch.setattr(torch.linalg, name, linalg_spy(getattr(torch.linalg, name)))
-    rec = core.Recorder()
+    rec = runs.Recorder()
     options = {"target": target, "zero": "rank:1", "refresh": 1}  # refresh=1: spectral_filter at every step
-    generate(bf16_sd, Story("a cat", ("on a beach", "in snow")), "svd", options, method_run.sampling(16), callback=rec)
+    generate(bf16_sd, Story("a cat", ("on a beach", "in snow")), "svd", options, runs.sampling(runs.method_steps, size=16),
+             callback=rec)
     # the attn target upcasts its probabilities itself; kv and hidden hand bf16 matrices to the filter
     assert {m for m, _ in seen} == ({torch.float32} if target == "attn" else {torch.bfloat16})
     assert all(m == o for m, o in seen) and set(linalg) == {torch.float32}
     assert all(x.dtype == torch.bfloat16 and torch.isfinite(x).all() for x in rec.latents)
 
 
-def test_refresh_decomposes_each_layer_once_then_all_layers_in_one_batch(method_run, monkeypatch):
+def test_refresh_decomposes_each_layer_once_then_all_layers_in_one_batch(runs, monkeypatch):
     import svdstory.attention.spectral_share as share
 
     calls = []
     original = share.basis_from_gram
     monkeypatch.setattr(share, "basis_from_gram", lambda G, *a, **k: calls.append(G.shape) or original(G, *a, **k))
-    steps = method_run.sampling().steps
-    _, never = method_run("sd", "svd", {"zero": "rank:2", "refresh": steps + 1})
+    steps = runs.sampling(runs.method_steps).steps
+    _, never = runs("sd", "svd", {"zero": "rank:2", "refresh": steps + 1})
     first = list(calls)  # without a renewal, each layer decomposes once, at its first call
     layers, widths = len(first), {shape[-1] for shape in first}
     calls.clear()
-    _, kept = method_run("sd", "svd", {"zero": "rank:2", "refresh": 2})
+    _, kept = runs("sd", "svd", {"zero": "rank:2", "refresh": 2})
     renewals = (steps - 1) // 2  # after steps 1, 3, ...; never after the last step
     assert layers > 1 and renewals >= 1 and len(calls) == layers + renewals * len(widths)
     for shape in calls[layers:]:  # one call per head width holds the matrices of every layer of that width
         assert shape[0] == sum(math.prod(s[:-2]) for s in first if s[-1] == shape[-1])
-    _, every = method_run("sd", "svd", {"zero": "rank:2", "refresh": 1})
+    _, every = runs("sd", "svd", {"zero": "rank:2", "refresh": 1})
     assert not torch.equal(every, kept) and not torch.equal(kept, never)
     assert (every - kept).abs().mean() < (every.abs().mean() * 0.5)
 
 
-def test_sharing_only_in_the_conditional_half(method_run):
-    _, both = method_run("sd", "svd", {})
-    _, cond = method_run("sd", "svd", {"share_uncond": False})
+def test_sharing_only_in_the_conditional_half(runs):
+    _, both = runs("sd", "svd", {})
+    _, cond = runs("sd", "svd", {"share_uncond": False})
     assert not torch.equal(both, cond)
     import dataclasses
 
     import numpy as np
 
-    unguided = dataclasses.replace(method_run.sampling(), guidance=1.0)  # no unconditional half to leave out
-    model = method_run.model("sd")
-    both = generate(model, method_run.story, "svd", {}, unguided).images
-    cond = generate(model, method_run.story, "svd", {"share_uncond": False}, unguided).images
+    unguided = dataclasses.replace(runs.sampling(runs.method_steps), guidance=1.0)  # no unconditional half to leave out
+    model = runs.model("sd")
+    both = generate(model, runs.story, "svd", {}, unguided).images
+    cond = generate(model, runs.story, "svd", {"share_uncond": False}, unguided).images
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(both, cond))
 
 

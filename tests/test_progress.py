@@ -21,16 +21,16 @@ CASES = [
 
 @pytest.mark.parametrize("anchors_first", [False, True])
 @pytest.mark.parametrize("method,options", CASES)
-def test_progress_ends_at_the_counted_total(sd_model, core, method, options, anchors_first):
-    sampling = core.sampling(10)  # ConsiStory's main pass takes over at step 1 of 10 (0 of fewer)
+def test_progress_ends_at_the_counted_total(sd_model, runs, method, options, anchors_first):
+    sampling = runs.sampling(10)  # ConsiStory's main pass takes over at step 1 of 10 (0 of fewer)
     calls = []
     run_story(sd_model, STORY, method, options, sampling, anchors_first, lambda done, total: calls.append((done, total)))
     total = count_steps(sd_model, STORY, method, options, sampling, anchors_first)
     assert calls == [(i, total) for i in range(total + 1)]  # (0, total) before the first step
 
 
-def test_multi_pass_and_anchors_first_counts(sd_model, core):
-    sampling = core.sampling(10)
+def test_multi_pass_and_anchors_first_counts(sd_model, runs):
+    sampling = runs.sampling(10)
     assert count_steps(sd_model, STORY, "svd", {}, sampling) == 10
     assert count_steps(sd_model, STORY, "svd", {}, sampling, anchors_first=True) == 20  # 2 anchors, then 1 extra
     # the pre-pass stops after its DIFT step and the main pass takes over at the first injection step (1 of 10)

@@ -123,4 +123,4 @@ def test_custom_strategy_registers_and_parses():
 def test_spectral_spec_needs_items():
     with pytest.raises(ValueError):
         SpectralSpec(())
-    assert parse_spec("none,none").is_identity and not parse_spec("none,rank:2").is_identity
+    assert parse_spec("none,none").is_unchanged and not parse_spec("none,rank:2").is_unchanged

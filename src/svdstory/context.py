@@ -18,8 +18,10 @@ class RunOutput:
     extras: dict = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunContext:
+    """Everything fixed before a run starts; methods derive others (`subset`, `dataclasses.replace`)."""
+
     model: object  # models.Model
     prompts: list[str]
     seeds: list[int]
@@ -38,25 +40,26 @@ class RunContext:
     def n_images(self) -> int:
         return len(self.prompts)
 
-    def new_state(self, policy, stop_at: int | None = None) -> RunState:
-        state = RunState(self.cond.layout, self.steps, tuple(self.latents.shape[-2:]), policy, stop_at=stop_at,
-                         attention_chunk=self.attention_chunk)
-        policy.state = state  # the policy reads the step and batch layout from its run's state
-        return state
+    def new_state(self, stop_at: int | None = None) -> RunState:
+        return RunState(self.cond.layout, self.steps, tuple(self.latents.shape[-2:]), stop_at=stop_at,
+                        attention_chunk=self.attention_chunk)
 
     def timesteps(self) -> list[int]:
         scheduler = make_scheduler(self.model, self.scheduler)
         scheduler.set_timesteps(self.steps, device=self.latents.device)
         return [int(t) for t in scheduler.timesteps]
 
-    def denoise(self, state: RunState, hooks=(), on_step=None, resume: Resume | None = None) -> torch.Tensor:
-        """The sampler loop; `on_step(info)` runs after each step, before the user's callback."""
+    def denoise(self, policy, state: RunState | None = None, hooks=(), on_step=None,
+                resume: Resume | None = None) -> torch.Tensor:
+        """The sampler loop under `policy` (a fresh state unless given); `on_step(info)` runs after each step,
+        before the user's callback."""
+        state = state or self.new_state()
         scheduler = make_scheduler(self.model, self.scheduler)
         scheduler.set_timesteps(self.steps, device=self.latents.device)
         callbacks = [c for c in (on_step, self.callback) if c is not None]
         callback = (lambda info: [c(info) for c in callbacks]) if callbacks else None
-        return denoise(self.model, state, self.latents, self.cond, scheduler, self.guidance, hooks, callback, resume,
-                       self.freeu)
+        return denoise(self.model, policy, state, self.latents, self.cond, scheduler, self.guidance, hooks, callback,
+                       resume, self.freeu)
 
     def decode(self, latents: torch.Tensor) -> list:
         return decode(self.model, latents)

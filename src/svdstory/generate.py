@@ -9,10 +9,9 @@ from .config import SamplingConfig, apply_overrides
 from .context import RunContext, RunOutput
 from .errors import SvdStoryError
 from .masks import binarize
-from .methods.options import check_options
 from .methods.registry import get_method
 from .preflight import check_size, check_story_prompts, tokenizers_of
-from .sampling import encode_prompts, initial_latents
+from .sampling import initial_latents
 from .story import Story
 from .tokens import story_token_positions
 
@@ -56,19 +55,21 @@ def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
 def method_config(method_name: str, options=None):
     """The method and its config: `options` is a config, or overrides as a dict or `key=value` strings."""
     method = get_method(method_name)
-    config = options if isinstance(options, method.config) else apply_overrides(method.config(), options or {})
-    check_options(config)  # choices and finite numbers, also for configs built in Python
+    # a config validates itself when it is made (MethodConfig.check)
+    config = options if type(options) is method.config else apply_overrides(method.config(), options or {})
     return method, config
 
 
-def build_context(model, story: Story, sampling: SamplingConfig, scheduler, callback=None) -> RunContext:
+def build_context(model, story: Story, sampling: SamplingConfig, method, config, callback=None,
+                  cache=None) -> RunContext:
+    """The run's fixed inputs; the method encodes its own conditioning (`cache`: an extra image's anchors)."""
     prompts, seeds = story.prompts, story.image_seeds(sampling.seed)
     positions = story_token_positions(model.pipe.tokenizer, prompts, story.tokens)
     latents = initial_latents(model, seeds, sampling.height, sampling.width, sampling.same_latent)
-    cond = encode_prompts(model, prompts, sampling.guidance, sampling.negative_prompt)
+    cond = method.conditioning(model, story, sampling, config, cache)
+    scheduler = None if config.scheduler in (None, "default") else config.scheduler
     return RunContext(model, prompts, seeds, latents, cond, positions, sampling.steps, sampling.guidance,
-                      None if scheduler in (None, "default") else scheduler, callback, story,
-                      sampling.attention_chunk, sampling.freeu)
+                      scheduler, callback, story, sampling.attention_chunk, sampling.freeu)
 
 
 def _result(ctx: RunContext, out: RunOutput, info: dict) -> StoryResult:
@@ -100,7 +101,7 @@ def generate(model, story: Story, method: str = "consistory", options=None,
     method_obj, config = method_config(method, options)
     sampling = resolve_sampling(model, sampling or SamplingConfig())
     check_story_prompts(tokenizers_of(model), story, method_obj, sampling.negative_prompt)
-    ctx = build_context(model, story, sampling, getattr(config, "scheduler", None), callback)
+    ctx = build_context(model, story, sampling, method_obj, config, callback)
     out = method_obj.run(ctx, config)
     return _result(ctx, out, _info(model, story, method_obj, config, sampling))
 
@@ -113,7 +114,7 @@ def generate_anchors(model, story: Story, method: str = "consistory", options=No
         raise SvdStoryError(f"method {method!r} has no anchors+extras mode")
     sampling = resolve_sampling(model, sampling or SamplingConfig())
     check_story_prompts(tokenizers_of(model), story, method_obj, sampling.negative_prompt)
-    ctx = build_context(model, story, sampling, getattr(config, "scheduler", None), callback)
+    ctx = build_context(model, story, sampling, method_obj, config, callback)
     out, cache = method_obj.run_anchors(ctx, config)
     anchors = _result(ctx, out, _info(model, story, method_obj, config, sampling))
     return Subject(model, story, method_obj, config, sampling, cache, anchors)
@@ -129,7 +130,8 @@ def generate_more(subject: Subject, scenes, seeds=(), callback=None) -> StoryRes
     results = []
     for scene, seed in zip(scenes, seeds):
         one = subject.story.with_scenes([scene], [seed])
-        ctx = build_context(subject.model, one, subject.sampling, getattr(subject.config, "scheduler", None), callback)
+        ctx = build_context(subject.model, one, subject.sampling, subject.method, subject.config, callback,
+                            subject.cache)
         out = subject.method.run_extra(ctx, subject.config, subject.cache)
         results.append(_result(ctx, out, _info(subject.model, one, subject.method, subject.config, subject.sampling)))
     images = [img for r in results for img in r.images]

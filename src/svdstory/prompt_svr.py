@@ -1,4 +1,4 @@
-"""Singular-value reweighting of prompt embeddings (1Prompt1Story's SVR), and its prompt layout."""
+"""Singular-value reweighting of prompt embeddings (1Prompt1Story's SVR), and its one prompt."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,20 +11,20 @@ from .spectral import exp_reweight, spectral_filter
 
 @dataclass(frozen=True)
 class OnePrompt:
-    """All frames in one prompt: identity text first, then each frame's text, comma separated."""
+    """All frames in one prompt: the subject's text first, then each frame's text, comma separated."""
 
     text: str
     frames: list[list[int]]  # token positions of each frame (scene) in the tokenized prompt
     eot: list[int]  # positions of the end-of-text and padding tokens after the content
 
 
-def one_prompt_text(identity: str, scenes) -> str:
-    """The identity text, then each frame's text, comma separated."""
-    return ", ".join([identity.strip()] + [scene.strip() for scene in scenes])
+def one_prompt_text(subject_prompt: str, scenes) -> str:
+    """The subject's text, then each frame's text, comma separated."""
+    return ", ".join([subject_prompt.strip()] + [scene.strip() for scene in scenes])
 
 
-def one_prompt(tokenizer, identity: str, scenes: list[str]) -> OnePrompt:
-    text, frames = identity.strip(), []
+def one_prompt(tokenizer, subject_prompt: str, scenes: list[str]) -> OnePrompt:
+    text, frames = subject_prompt.strip(), []
     count = lambda t: len(tokenizer(t, add_special_tokens=False).input_ids)
     for scene in scenes:
         start = 1 + count(text + ",")  # +1 for the start-of-text token
@@ -45,15 +45,15 @@ def _reweight_rows(embeds: torch.Tensor, rows: list[int], alpha: float, beta: fl
     return out
 
 
-def reweight_for_frame(embeds: torch.Tensor, layout: OnePrompt, frame: int, enhance: tuple[float, float],
+def reweight_for_frame(embeds: torch.Tensor, prompt: OnePrompt, frame: int, enhance: tuple[float, float],
                        suppress: tuple[float, float]) -> torch.Tensor:
     """(L, D) embeddings of the one prompt, tuned to express `frame`: enhance it, suppress the others.
 
     Each operation acts on a frame's tokens together with the EOT tokens, which carry the prompt's
     overall meaning, so the EOT rows accumulate every step (as in the paper's sequential SVR).
     """
-    out = _reweight_rows(embeds, layout.frames[frame] + layout.eot, *enhance)
-    for other, rows in enumerate(layout.frames):
+    out = _reweight_rows(embeds, prompt.frames[frame] + prompt.eot, *enhance)
+    for other, rows in enumerate(prompt.frames):
         if other != frame:
-            out = _reweight_rows(out, rows + layout.eot, *suppress)
+            out = _reweight_rows(out, rows + prompt.eot, *suppress)
     return out

@@ -43,13 +43,13 @@ class EncoderReplay:
             self.outputs = {}
 
 
-def passes_with_replay(unet, modes, alike: bool):
-    """(mode, context) for each UNet pass of a step: with `alike` and two passes, the first records its
+def passes_with_replay(unet, passes, alike: bool):
+    """(pass, context) for each UNet pass of a step: with `alike` and two passes, the first records its
     down and mid blocks and the second reuses them."""
-    if not alike or len(modes) != 2:
-        return [(mode, contextlib.nullcontext()) for mode in modes]
+    if not alike or len(passes) != 2:
+        return [(unet_pass, contextlib.nullcontext()) for unet_pass in passes]
     replay = EncoderReplay(unet)
-    return [(modes[0], replay.record()), (modes[1], replay.replay())]
+    return [(passes[0], replay.record()), (passes[1], replay.replay())]
 
 
 def _copy(value):

@@ -9,8 +9,9 @@ import torch
 
 from .attention.install import forward_hooks, story_processors
 from .errors import SvdStoryError
+from .profiling import DECODE, region
 from .replay import passes_with_replay
-from .state import BatchLayout, RunState
+from .state import BatchLayout, Pass, RunState
 
 
 @dataclass
@@ -92,9 +93,9 @@ def freeu_enabled(unet, factors: tuple[float, float, float, float] | None):
         unet.disable_freeu()
 
 
-def denoise(model, state: RunState, latents: torch.Tensor, cond: Conditioning, scheduler, guidance: float,
+def denoise(model, policy, state: RunState, latents: torch.Tensor, cond: Conditioning, scheduler, guidance: float,
             hooks=(), callback=None, resume: Resume | None = None, freeu=None) -> torch.Tensor:
-    """Run the sampler over `scheduler.timesteps`, letting state.policy shape every attention call.
+    """Run the sampler over `scheduler.timesteps`, letting `policy` shape every attention call.
 
     With `resume`, the loop starts at `resume.step` from its latents and scheduler instead of `latents`, `scheduler`.
     `freeu`: FreeU's (s1, s2, b1, b2) for this run, or None.
@@ -109,7 +110,7 @@ def denoise(model, state: RunState, latents: torch.Tensor, cond: Conditioning, s
         latents = latents * scheduler.init_noise_sigma
     else:  # a copy of its scheduler, so that the resume stays reusable
         first, latents, scheduler = resume.step, resume.latents, copy.deepcopy(resume.scheduler)
-    with torch.no_grad(), story_processors(unet, state), forward_hooks(hooks), freeu_enabled(unet, freeu):
+    with torch.no_grad(), story_processors(unet, policy, state), forward_hooks(hooks), freeu_enabled(unet, freeu):
         # The scheduler works on host copies of the timesteps and the UNet on the device's, so that no
         # step has to read a number back from the GPU: the host can queue work steps ahead of it.
         on_host = scheduler.timesteps.cpu()
@@ -120,19 +121,18 @@ def denoise(model, state: RunState, latents: torch.Tensor, cond: Conditioning, s
             state.step, state.timestep = i, int(t)
             model_in = torch.cat([latents] * layout.chunks)
             model_in = scheduler.scale_model_input(model_in, t)
-            state.policy.begin_step(state)
-            modes = state.policy.passes(state)
-            for mode, blocks in passes_with_replay(unet, modes, state.policy.encoder_alike(state)):
-                state.mode = mode
+            policy.begin_step(state)
+            for unet_pass, blocks in passes_with_replay(unet, policy.passes(state), policy.encoder_alike(state)):
+                state.unet_pass = unet_pass
                 with blocks:
                     noise = unet(model_in, scheduler.timesteps[i], encoder_hidden_states=cond.embeds,
                                  added_cond_kwargs=added).sample
-            state.mode = "main"
+            state.unet_pass = Pass.SAMPLE
             if layout.cfg:
                 uncond, text = noise.chunk(2)
                 noise = uncond + guidance * (text - uncond)
             latents = scheduler.step(noise, t, latents).prev_sample
-            state.policy.end_step(state)
+            policy.end_step(state)
             if callback is not None:
                 callback({"i": i, "t": int(t), "x": latents, "state": state, "scheduler": scheduler})
     return latents
@@ -140,6 +140,11 @@ def denoise(model, state: RunState, latents: torch.Tensor, cond: Conditioning, s
 
 def decode(model, latents: torch.Tensor) -> list:
     """Latents to PIL images, upcasting the VAE where fp16 would overflow (as diffusers does for SDXL)."""
+    with region(DECODE):
+        return _decode(model, latents)
+
+
+def _decode(model, latents: torch.Tensor) -> list:
     vae = model.pipe.vae
     upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False)
     dtype = torch.float32 if upcast else vae.dtype

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 import torch
 
@@ -27,17 +28,32 @@ class BatchLayout:
         return self.split(x)[-1]
 
 
+class Pass(Enum):
+    """One UNet pass of a sampler step."""
+
+    SAMPLE = "sample"  # the pass whose noise prediction the sampler steps with
+    VANILLA = "vanilla"  # an extra pass before it that only records (ConsiStory's vanilla queries)
+
+
+class Stage(Enum):
+    """ConsiStory's two runs of a story; the anchor cache keeps their shared tokens apart."""
+
+    PREPASS = "prepass"  # SDSA while the DIFT features are captured
+    MAIN = "main"  # the main pass: SDSA, query mixing and feature injection, which gives the images
+
+
 @dataclass
 class RunState:
-    """What one denoising run knows; the loop sets `step`, `timestep` and `mode` explicitly."""
+    """What one denoising run knows; the loop sets `step`, `timestep` and `unet_pass` explicitly.
+
+    The run's attention policy reads it through its hooks' `state` argument (it holds no reference to it)."""
 
     layout: BatchLayout
     num_steps: int
     latent_hw: tuple[int, int]  # latent height and width
-    policy: object  # decides how self- and cross-attention are computed (see attention.policy)
     step: int = -1  # index into the scheduler's timesteps
     timestep: int = -1  # the scheduler's timestep value at `step`
-    mode: str = "main"  # "main", or "vanilla" for an extra pass that only records queries
+    unet_pass: Pass = Pass.SAMPLE  # which of the step's UNet passes runs now
     stop_at: int | None = None  # the loop stops before this step (a partial pre-pass)
     features: dict = field(default_factory=dict)  # UNet features captured by hooks, by name
     attention_chunk: int | None = None  # queries per extended-attention call (None: all at once)

@@ -8,13 +8,11 @@ from .spatial import LayerInfo
 
 
 @contextmanager
-def story_processors(unet, state):
+def story_processors(unet, policy, state):
     original = dict(unet.attn_processors)
     layers = {name: LayerInfo.from_name(name) for name in original}
-    check = getattr(state.policy, "check_layers", None)
-    if check is not None:  # e.g. options naming UNet parts that this model does not have
-        check(list(layers.values()))
-    unet.set_attn_processor({name: StoryAttnProcessor(state, layer) for name, layer in layers.items()})
+    policy.check_layers(list(layers.values()))  # e.g. options naming UNet parts that this model does not have
+    unet.set_attn_processor({name: StoryAttnProcessor(policy, state, layer) for name, layer in layers.items()})
     try:
         yield
     finally:

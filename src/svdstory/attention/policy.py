@@ -1,4 +1,8 @@
-"""Attention policies: how a layer turns (q, k, v) into its output. Plain SDPA is the default."""
+"""Attention policies: how a layer turns (q, k, v) into its output. Plain SDPA is the default.
+
+Every hook takes the run's `RunState`: a policy holds what it decided at construction and what it
+learns across steps, never the state itself.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,6 +10,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..state import Pass
 from .spatial import LayerInfo
 
 
@@ -31,13 +36,16 @@ def sdpa(call: AttnCall) -> torch.Tensor:
 class PlainPolicy:
     """Stock attention everywhere: the reference every other policy must reduce to."""
 
-    def self_attention(self, call: AttnCall) -> torch.Tensor:
+    def check_layers(self, layers) -> None:
+        """Called once with the model's LayerInfo list before the run: fail on options this model cannot take."""
+
+    def self_attention(self, call: AttnCall, state) -> torch.Tensor:
         return sdpa(call)
 
-    def cross_attention(self, call: AttnCall) -> torch.Tensor:
+    def cross_attention(self, call: AttnCall, state) -> torch.Tensor:
         return sdpa(call)
 
-    def after_attention(self, call: AttnCall, output: torch.Tensor) -> torch.Tensor:
+    def after_attention(self, call: AttnCall, output: torch.Tensor, state) -> torch.Tensor:
         """Hook on the projected output (B, tokens, C), e.g. for feature injection."""
         return output
 
@@ -53,6 +61,6 @@ class PlainPolicy:
         reuses the first one's outputs there)."""
         return False
 
-    def passes(self, state) -> tuple[str, ...]:
+    def passes(self, state) -> tuple[Pass, ...]:
         """UNet passes to run at the current step; the last one drives the sampler."""
-        return ("main",)
+        return (Pass.SAMPLE,)

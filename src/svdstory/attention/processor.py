@@ -8,9 +8,11 @@ from .spatial import LayerInfo, token_grid
 
 
 class StoryAttnProcessor:
-    """Holds only its layer's identity and a reference to the run state; the policy does the math."""
+    """Holds only where its layer sits and references to the run's policy and state; the policy does the math
+    and reads the state through its hooks."""
 
-    def __init__(self, state, layer: LayerInfo):
+    def __init__(self, policy, state, layer: LayerInfo):
+        self.policy = policy
         self.state = state
         self.layer = layer
 
@@ -46,11 +48,11 @@ class StoryAttnProcessor:
 
         grid = token_grid(n_tokens, self.state.latent_hw)
         call = AttnCall(self.layer, attn, query, key, value, grid, hidden_states, attention_mask)
-        policy = self.state.policy
-        out = policy.cross_attention(call) if self.layer.is_cross else policy.self_attention(call)
+        policy, state = self.policy, self.state
+        out = policy.cross_attention(call, state) if self.layer.is_cross else policy.self_attention(call, state)
         out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)  # (B, T, C)
         out = attn.to_out[1](attn.to_out[0](out))
-        out = policy.after_attention(call, out)
+        out = policy.after_attention(call, out, state)
 
         if input_ndim == 4:
             out = out.transpose(-1, -2).reshape(batch, channels, height, width)

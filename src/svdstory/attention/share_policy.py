@@ -11,49 +11,58 @@ import torch
 
 from ..state import BatchLayout
 from ..steps import in_window
+from .anchor_tokens import anchor_keys
 from .policy import AttnCall, PlainPolicy, sdpa
 from .pooling import pool_bias, pool_tokens, poolable
-from .sdsa import AnchorSlots, anchor_keys, attend_shared, compact, pick_images
+from .shared_tokens import AnchorSlots, attend_shared, compact
 from .spatial import check_parts_match
+from .transfer import pick_images
 
 
-def plain_shared(call: AttnCall, shared, allowed, state) -> torch.Tensor:
-    sk, sv, _ = shared
-    return attend_shared(call, sk, sv, allowed, state)
+class SharedTransform:
+    """How an image attends to the shared tokens: plain extended attention; the `svd` method filters them."""
+
+    def __call__(self, call: AttnCall, shared, tokens, state) -> torch.Tensor:
+        """shared: (sk, sv, hidden) of the anchors; tokens: the `SharedTokens` each image may see."""
+        sk, sv, _ = shared
+        return attend_shared(call, tokens, sk, sv, state)
+
+    def end_step(self) -> None:
+        """Called once a sampler step ends (the svd filter refreshes its bases here)."""
 
 
 class SharePolicy(PlainPolicy):
     """Sharing in the self-attention layers of `parts` during the `steps` window.
 
-    transform(call, (sk, sv, hidden), allowed, state) -> output: how shared tokens are attended;
+    transform: a `SharedTransform`, how shared tokens are attended;
     select(call, state, shape) -> (n, S) bool on the host: the shared tokens each image may see (None: all).
+    With a `recorder` the anchors' tokens are recorded for extras; with a `replay` they come from it.
     """
 
-    def __init__(self, parts, steps, anchors, transform=plain_shared, select=None, cache=None, keep_hidden=False,
-                 uncond=True, pool=1):
+    def __init__(self, parts, steps, anchors, transform=None, select=None, recorder=None, replay=None,
+                 keep_hidden=False, uncond=True, pool=1):
         self.parts = parts
         self.steps = steps
         self.anchors = anchors  # image indices whose tokens are shared ([] when replaying a cache)
-        self.transform = transform
+        self.transform = transform or SharedTransform()
         self.select = select
-        self.cache = cache
+        self.recorder, self.replay = recorder, replay
         self.keep_hidden = keep_hidden  # the `hidden` spectral target needs the anchors' inputs
         self.uncond = uncond  # share in the unconditional half of guidance too (False: plain attention there)
         self.pool = pool  # average the anchors' tokens over pool x pool patches (1: every token)
-        self.state = None
 
-    def _active(self, call: AttnCall) -> bool:
-        return call.layer.within(self.parts) and in_window(self.state.step, self.state.num_steps, self.steps)
+    def _active(self, call: AttnCall, state) -> bool:
+        return call.layer.within(self.parts) and in_window(state.step, state.num_steps, self.steps)
 
     def _shared_tokens(self, call: AttnCall, state):
-        """((sk, sv, hidden), allowed) from this batch's anchors or from the anchor cache."""
+        """((sk, sv, hidden), tokens) from this batch's anchors or from the anchor cache."""
         key = (call.layer.name, state.step)
         n = state.layout.n_images
         pooled = poolable(call.grid, self.pool)
         bias = pool_bias(self.pool) if pooled else 0.0
-        if self.cache is not None and self.cache.mode == "use":
-            shared = tuple(None if x is None else x.to(call.query.device) for x in self.cache.kv[key])
-            allowed = AnchorSlots((), bias)
+        if self.replay is not None:
+            shared = self.replay.kv(key, call.query.device)
+            tokens = AnchorSlots((), bias)
         else:
             layout = state.layout
             hidden = _anchor_hidden(call, layout, self.anchors) if self.keep_hidden else None
@@ -61,35 +70,32 @@ class SharePolicy(PlainPolicy):
             if pooled:
                 shared = tuple(None if x is None else pool_tokens(x, call.grid, len(self.anchors), self.pool)
                                for x in shared)
-            if self.cache is not None:
-                self.cache.kv[key] = tuple(None if x is None else self.cache.keep(x) for x in shared)
-            allowed = AnchorSlots(tuple(self.anchors), bias)
+            if self.recorder is not None:
+                self.recorder.record_kv(key, shared)
+            tokens = AnchorSlots(tuple(self.anchors), bias)
         if self.select is not None:  # (methods with a select do not pool); built on the host: no sync
-            allowed = allowed.dense(n, shared[0].shape[2], "cpu")
+            allowed = tokens.dense(n, shared[0].shape[2], "cpu")
             # compacted into groups: a pattern new at every layer costs more to pack than packing saves
-            allowed = compact(allowed & self.select(call, state, tuple(allowed.shape)).cpu(), call.query.device)
-        return shared, allowed
+            tokens = compact(allowed & self.select(call, state, tuple(allowed.shape)).cpu(), call.query.device)
+        return shared, tokens
 
     def check_layers(self, layers) -> None:
         check_parts_match(self.parts, layers, "parts")
 
     def end_step(self, state) -> None:
-        end = getattr(self.transform, "end_step", None)  # e.g. the svd filter's batched basis refresh
-        if end is not None:
-            end()
+        self.transform.end_step()
 
-    def self_attention(self, call: AttnCall) -> torch.Tensor:
-        if not self._active(call):
+    def self_attention(self, call: AttnCall, state) -> torch.Tensor:
+        if not self._active(call, state):
             return sdpa(call)
-        state = self.state
         if self.uncond or not state.layout.cfg or call.attention_mask is not None:
-            shared, allowed = self._shared_tokens(call, state)
-            return self.transform(call, shared, allowed, state)
+            shared, tokens = self._shared_tokens(call, state)
+            return self.transform(call, shared, tokens, state)
         n = state.layout.n_images  # rows are [uncond x n, cond x n]: share among the cond rows only
         cond = _rows(call, slice(n, None))
         cond_state = dataclasses.replace(state, layout=BatchLayout(n, False))
-        shared, allowed = self._shared_tokens(cond, cond_state)
-        return torch.cat([sdpa(_rows(call, slice(0, n))), self.transform(cond, shared, allowed, cond_state)])
+        shared, tokens = self._shared_tokens(cond, cond_state)
+        return torch.cat([sdpa(_rows(call, slice(0, n))), self.transform(cond, shared, tokens, cond_state)])
 
 
 def _rows(call: AttnCall, rows: slice) -> AttnCall:

@@ -5,8 +5,10 @@ import math
 
 import torch
 
+from ..profiling import DECOMPOSITION, FILTER_MATRICES, region
 from ..spectral import basis_from_gram, filter_matrix, gram_matrix, head_route, resolve, spectral_filter
-from .sdsa import AnchorSlots, attend_shared
+from .share_policy import SharedTransform
+from .shared_tokens import attend_shared
 
 
 def _heads(x: torch.Tensor, attn) -> torch.Tensor:
@@ -37,16 +39,20 @@ class _Filter:
         """Filter M; `renew`: set its Gram matrix aside for the batched decomposition after this step."""
         method, rank = method or self.method, rank or self.rank
         if self.refresh <= 1:
-            return spectral_filter(M, fn, method, rank)
+            with region(DECOMPOSITION):
+                return spectral_filter(M, fn, method, rank)
         shape = (M.shape[-2], M.shape[-1])
         kept = self.matrices.get(key)
         fresh = kept is None or kept[0].shape[:-2] != M.shape[:-2] or kept[0].shape[-1] != shape[1]
         G = gram_matrix(M) if fresh or renew or kept[1] != fn else None  # only on the steps that need it
         if fresh:
-            V = basis_from_gram(G, method, rank)
-            kept = self.matrices[key] = (filter_matrix(G, V, fn, shape).to(M.dtype), fn, V)
+            with region(DECOMPOSITION):
+                V = basis_from_gram(G, method, rank)
+            with region(FILTER_MATRICES):
+                kept = self.matrices[key] = (filter_matrix(G, V, fn, shape).to(M.dtype), fn, V)
         elif kept[1] != fn:  # the schedule changed the rule (a step range, a ramp): apply it now, in the kept basis
-            kept = self.matrices[key] = (filter_matrix(G, kept[2], fn, shape).to(M.dtype), fn, kept[2])
+            with region(FILTER_MATRICES):
+                kept = self.matrices[key] = (filter_matrix(G, kept[2], fn, shape).to(M.dtype), fn, kept[2])
         if renew:
             self.pending[key] = (G, fn, shape, method, rank, M.dtype)
         return M @ kept[0]
@@ -57,8 +63,10 @@ class _Filter:
             groups.setdefault((method, rank, fn, shape, dtype, G.shape[-1], G.dtype, G.device), []).append((key, G))
         for (method, rank, fn, shape, dtype, *_), items in groups.items():
             flat = torch.cat([G.reshape(-1, *G.shape[-2:]) for _, G in items])
-            V = basis_from_gram(flat, method, rank)
-            P = filter_matrix(flat, V, fn, shape).to(dtype)
+            with region(DECOMPOSITION):
+                V = basis_from_gram(flat, method, rank)
+            with region(FILTER_MATRICES):
+                P = filter_matrix(flat, V, fn, shape).to(dtype)
             start = 0
             for key, G in items:
                 count = math.prod(G.shape[:-2])
@@ -68,21 +76,21 @@ class _Filter:
         self.pending = {}
 
 
-class _FilteringTarget:
+class _FilteringTarget(SharedTransform):
     """A transform that replaces the shared keys/values by `filter_shared(call, shared, fn, filt, renew)`."""
 
     def __init__(self, filter_shared, spec, method: str, rank: int | None, refresh: int):
         self.filter_shared, self.spec = filter_shared, spec
         self.filt = _Filter(method, rank, refresh)
 
-    def __call__(self, call, shared, allowed, state):
+    def __call__(self, call, shared, tokens, state):
         sk, sv, _ = shared
         fn = resolve(self.spec, state.step, state.num_steps, call.layer.name)
         if fn is not None:
             step, refresh = state.step, self.filt.refresh
             renew = refresh > 1 and (step + 1) % refresh == 0 and step + 1 < state.num_steps
             sk, sv = self.filter_shared(call, shared, fn, self.filt, renew)
-        return attend_shared(call, sk, sv, allowed, state)
+        return attend_shared(call, tokens, sk, sv, state)
 
     def end_step(self) -> None:
         self.filt.end_step()
@@ -115,32 +123,35 @@ def attn_target(spec, method: str = "auto", rank: int | None = None, refresh: in
     """Filter the cross-image block of the attention probabilities (queries of i x anchors' keys).
 
     Decomposes at every step: its matrices depend on each image's queries (`refresh` is ignored)."""
+    return _AttnTarget(spec, method, rank)
 
-    def transform(call, shared, allowed, state):
+
+class _AttnTarget(SharedTransform):
+    def __init__(self, spec, method: str, rank: int | None):
+        self.spec, self.method, self.rank = spec, method, rank
+
+    def __call__(self, call, shared, tokens, state):
         sk, sv, _ = shared
-        fn = resolve(spec, state.step, state.num_steps, call.layer.name)
+        fn = resolve(self.spec, state.step, state.num_steps, call.layer.name)
         if fn is None:
-            return attend_shared(call, sk, sv, allowed, state)
+            return attend_shared(call, tokens, sk, sv, state)
         layout = state.layout
-        bias = 0.0
-        if isinstance(allowed, AnchorSlots):
-            bias, allowed = allowed.bias, allowed.dense(layout.n_images, sk.shape[2], sk.device)
+        bias = tokens.bias
+        allowed = tokens.dense(layout.n_images, sk.shape[2], sk.device)
         outs = []
         for row in range(call.query.shape[0]):  # one image at a time bounds the (T x S) blocks in memory
             chunk, image = divmod(row, layout.n_images)
             q = call.query[row].float()  # (H, T, d)
             own = (q @ call.key[row].float().mT) * call.attn.scale  # (H, T, T)
             cross = (q @ sk[chunk].float().mT) * call.attn.scale + bias  # (H, T, S)
-            if allowed is not None:
-                cross = cross.masked_fill(~allowed[image].view(1, 1, -1), float("-inf"))
+            cross = cross.masked_fill(~allowed[image].view(1, 1, -1), float("-inf"))
             top = torch.maximum(own.amax(-1, keepdim=True), cross.amax(-1, keepdim=True))
             p_own, p_cross = (own - top).exp(), (cross - top).exp()
             total = p_own.sum(-1, keepdim=True) + p_cross.sum(-1, keepdim=True)
-            p_cross = spectral_filter(p_cross / total, fn, method, rank)
+            with region(DECOMPOSITION):
+                p_cross = spectral_filter(p_cross / total, fn, self.method, self.rank)
             outs.append((p_own / total) @ call.value[row].float() + p_cross @ sv[chunk].float())
         return torch.stack(outs).to(call.query.dtype)
-
-    return transform
 
 
 TARGETS = {"kv": kv_target, "hidden": hidden_target, "attn": attn_target}

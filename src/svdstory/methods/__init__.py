@@ -1,4 +1,4 @@
-"""Built-in consistency methods; each module registers one method (configs.BUILTIN lists them)."""
+"""Built-in consistency methods; each module registers one method (its config in configs.py names it)."""
 import importlib
 
 from .configs import BUILTIN

@@ -6,6 +6,7 @@ describe every option at once (`options.describe`). Each method module runs with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..attention.spatial import check_parts
 from ..config import SCHEDULERS, check_fraction, check_range
@@ -19,23 +20,83 @@ SVD_TARGETS = ("kv", "hidden", "attn")  # attention.spectral_share.TARGETS imple
 DECOMPOSITIONS = ("auto", "exact", "gram", "randomized", "subspace")  # spectral.select registers each
 
 
+_SCHEDULER = "sampler: ddim (as ConsiStory), or the checkpoint's own"
+_ANCHORS = "images whose tokens everyone sees (0: every other image)"
+_POOL = "share each anchor's tokens averaged over k x k patches (our speed approximation)"
+_UNCOND = "also share in the unconditional half of guidance (false: plain attention there)"
+_CACHE = "anchors+extras: keep the anchor cache on the model's device, or cpu"
+
+
 @dataclass(frozen=True)
-class VanillaConfig:
+class MethodConfig:
+    """What every method's options share: the sampler. A subclass that sets `method` is a built-in method,
+    run by the module `module` of this package (imported on first use)."""
+
+    method: ClassVar[str | None] = None  # the method's name (`--method`)
+    module: ClassVar[str | None] = None  # its module under svdstory.methods
+
+    scheduler: str = option("ddim", _SCHEDULER, SCHEDULERS)
+
+    def __post_init__(self):
+        self.check()
+
+    def check(self) -> None:
+        """Validate the options (each subclass adds its own checks to its base's)."""
+        check_options(self)
+
+    @property
+    def anchor_batch(self) -> int:
+        """Images in the anchor batch of an anchors-first run."""
+        return 2
+
+
+@dataclass(frozen=True)
+class AnchoredConfig(MethodConfig):
+    """What the methods whose images share the subject of a few anchor images have in common."""
+
+    n_anchors: int = option(2, _ANCHORS)
+
+    @property
+    def anchor_batch(self) -> int:
+        return self.n_anchors or 2  # 0 means "every image" in a batch; anchors-first splits at 2
+
+
+@dataclass(frozen=True)
+class SharingConfig(AnchoredConfig):
+    """What the methods that share the anchors' self-attention tokens have in common."""
+
+    parts: tuple[str, ...] = option(("up",), "UNet parts with sharing")
+    steps: tuple[float, float] = option((0.0, 1.0), "fraction-of-run window of sharing")
+    cache_device: str = option("same", _CACHE, CACHE_DEVICES)
+
+    def check(self) -> None:
+        super().check()
+        check_range("steps", self.steps)
+        if self.n_anchors < 0:
+            raise SvdStoryError(f"option n_anchors must be >= 0 (0: every image), got {self.n_anchors}")
+        check_parts(self.parts, "parts")
+
+
+@dataclass(frozen=True)
+class VanillaConfig(MethodConfig):
     """plain batch, no sharing"""
+
+    method: ClassVar[str] = "vanilla"
+    module: ClassVar[str] = "vanilla"
 
     scheduler: str = option("default", "sampler: the checkpoint's own, or ddim as the sharing methods use",
                             SCHEDULERS)
 
-    def __post_init__(self):
-        check_options(self)
-
 
 @dataclass(frozen=True)
-class ConsiStoryConfig:
+class ConsiStoryConfig(AnchoredConfig):
     """ConsiStory: SDSA with subject masks, query mixing, feature injection
 
     Defaults follow the reference release (SDXL): see docs/consistory.md for each source.
     """
+
+    method: ClassVar[str] = "consistory"
+    module: ClassVar[str] = "consistory"
 
     scheduler: str = option("ddim", "sampler (reference: DDIMScheduler)", SCHEDULERS)
     n_anchors: int = option(2, "images whose subject is shared (reference: 2 anchors)")
@@ -73,8 +134,8 @@ class ConsiStoryConfig:
     subject_tokens: str = option("word", "word: all the subject word's sub-tokens (ours); release: the first "
                                          "sub-token of its last occurrence", TOKEN_RULES)
 
-    def __post_init__(self):
-        check_options(self)
+    def check(self) -> None:
+        super().check()
         check_fraction("mask_dropout", self.mask_dropout)
         check_fraction("query_mix_until", self.query_mix_until)
         check_fraction("injection_alpha", self.injection_alpha)
@@ -91,48 +152,31 @@ class ConsiStoryConfig:
         check_parts(self.injection_parts, "injection_parts")
 
 
-def check_sharing(config) -> None:
-    """What the mask-free sharing methods have in common: anchors, parts, step window, cache."""
-    check_options(config)
-    check_range("steps", config.steps)
-    if config.n_anchors < 0:
-        raise SvdStoryError(f"option n_anchors must be >= 0 (0: every image), got {config.n_anchors}")
-    check_parts(config.parts, "parts")
-    if getattr(config, "anchor_pool", 1) < 1:
-        raise SvdStoryError(f"option anchor_pool must be at least 1, got {config.anchor_pool}")
-
-
-_SCHEDULER = "sampler: ddim (as ConsiStory), or the checkpoint's own"
-_ANCHORS = "images whose tokens everyone sees (0: every other image)"
-_POOL = "share each anchor's tokens averaged over k x k patches (our speed approximation)"
-_UNCOND = "also share in the unconditional half of guidance (false: plain attention there)"
-_CACHE = "anchors+extras: keep the anchor cache on the model's device, or cpu"
-
-
 @dataclass(frozen=True)
-class SharedConfig:
+class SharedConfig(SharingConfig):
     """mask-free extended self-attention (all anchor tokens)"""
 
-    scheduler: str = option("ddim", _SCHEDULER, SCHEDULERS)
-    n_anchors: int = option(2, _ANCHORS)
+    method: ClassVar[str] = "shared"
+    module: ClassVar[str] = "shared"
+
     parts: tuple[str, ...] = option(("up",), "UNet parts with sharing (as ConsiStory's SDSA)")
-    steps: tuple[float, float] = option((0.0, 1.0), "fraction-of-run window of sharing")
     anchor_pool: int = option(1, _POOL)
     share_uncond: bool = option(True, _UNCOND)
-    cache_device: str = option("same", _CACHE, CACHE_DEVICES)
 
-    def __post_init__(self):
-        check_sharing(self)
+    def check(self) -> None:
+        super().check()
+        if self.anchor_pool < 1:
+            raise SvdStoryError(f"option anchor_pool must be at least 1, got {self.anchor_pool}")
 
 
 @dataclass(frozen=True)
-class SvdConfig:
+class SvdConfig(SharedConfig):
     """mask-free sharing filtered through singular values (proposed)"""
 
-    scheduler: str = option("ddim", _SCHEDULER, SCHEDULERS)
-    n_anchors: int = option(2, _ANCHORS)
+    method: ClassVar[str] = "svd"
+    module: ClassVar[str] = "svd"
+
     parts: tuple[str, ...] = option(("up",), "UNet parts with sharing")
-    steps: tuple[float, float] = option((0.0, 1.0), "fraction-of-run window of sharing")
     target: str = option("kv", "what is filtered: the anchors' keys and values, their hidden states, or the "
                                "cross-image attention", SVD_TARGETS)
     zero: str = option("energy:0.9", "zeroing strategy chain, e.g. rank:8, tau:0.1, gd, soft:0.05")
@@ -140,14 +184,11 @@ class SvdConfig:
     decomposition: str = option("auto", "how singular values are computed", DECOMPOSITIONS)
     rank: int | None = option(None, "keep only the top rank directions (needed by randomized and subspace)")
     refresh: int = option(5, "decide the filter every refresh steps, apply it unchanged in between (kv, hidden)")
-    anchor_pool: int = option(1, _POOL)
-    share_uncond: bool = option(True, _UNCOND)
-    cache_device: str = option("same", _CACHE, CACHE_DEVICES)
 
-    def __post_init__(self):
-        check_sharing(self)
+    def check(self) -> None:
+        super().check()
         if self.rank is not None and self.rank < 1:
-            raise SvdStoryError(f"option rank must be at least 1 (or none), got {self.rank}")
+            raise SvdStoryError(f"option rank must be at least 1, got {self.rank}")
         if self.decomposition in ("randomized", "subspace") and self.rank is None:
             raise SvdStoryError(f"option decomposition {self.decomposition!r} needs option rank, e.g. rank=16")
         if self.refresh < 1:
@@ -170,25 +211,28 @@ def _parse_spec(text: str, option_name: str):
 
 
 @dataclass(frozen=True)
-class StoryDiffusionConfig:
+class StoryDiffusionConfig(SharingConfig):
     """StoryDiffusion's consistent self-attention (random token sampling)"""
 
-    scheduler: str = option("ddim", _SCHEDULER, SCHEDULERS)
+    method: ClassVar[str] = "storydiffusion"
+    module: ClassVar[str] = "storydiffusion"
+
     n_anchors: int = option(0, "images whose tokens the others sample (0: every image samples every other "
                                "image, as in the paper's batch)")
     parts: tuple[str, ...] = option(("up",), "UNet parts with consistent self-attention")
-    steps: tuple[float, float] = option((0.0, 1.0), "fraction-of-run window of sharing")
     sample_rate: float = option(0.5, "fraction of the other images' tokens each image sees (paper: 0.5)")
-    cache_device: str = option("same", _CACHE, CACHE_DEVICES)
 
-    def __post_init__(self):
-        check_sharing(self)
+    def check(self) -> None:
+        super().check()
         check_fraction("sample_rate", self.sample_rate)
 
 
 @dataclass(frozen=True)
-class OnePromptConfig:
+class OnePromptConfig(MethodConfig):
     """1Prompt1Story: one prompt, singular-value reweighting of its embeddings"""
+
+    method: ClassVar[str] = "1p1s"
+    module: ClassVar[str] = "onepromptonestory"
 
     scheduler: str = option("default", "sampler: the checkpoint's own, or ddim", SCHEDULERS)
     enhance_alpha: float = option(0.01, "s <- beta * exp(alpha * s) * s on the current frame (alpha > 0 "
@@ -196,21 +240,13 @@ class OnePromptConfig:
     enhance_beta: float = option(1.0, "beta of the current frame's reweighting")
     suppress_alpha: float = option(-0.01, "alpha on the other frames (alpha < 0 suppresses)")
     suppress_beta: float = option(0.5, "beta on the other frames (beta < 1 suppresses)")
-    ipca: bool = option(False, "identity-preserving cross-attention: also attend to the identity prompt alone")
-
-    def __post_init__(self):
-        check_options(self)
+    ipca: bool = option(False, "identity-preserving cross-attention: also attend to the subject's prompt alone")
 
 
-# The built-in methods: name -> (module under svdstory.methods, config). Their modules load on first use.
-BUILTIN = {
-    "vanilla": ("vanilla", VanillaConfig),
-    "consistory": ("consistory", ConsiStoryConfig),
-    "shared": ("shared", SharedConfig),
-    "svd": ("svd", SvdConfig),
-    "storydiffusion": ("storydiffusion", StoryDiffusionConfig),
-    "1p1s": ("onepromptonestory", OnePromptConfig),
-}
+# The built-in methods, declared by their configs (in the order defined here):
+# name -> (module under svdstory.methods, config).
+BUILTIN = {cls.method: (cls.module, cls) for cls in list(globals().values())
+           if isinstance(cls, type) and issubclass(cls, MethodConfig) and cls.method}
 
 
 def builtin_config(method: str) -> type | None:

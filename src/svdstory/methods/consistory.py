@@ -12,25 +12,30 @@ from dataclasses import replace
 
 import torch
 
-from ..anchors import AnchorCache
-from ..attention.subject_policy import Injection, SubjectPolicy
+from ..anchors import AnchorCache, AnchorReplay
+from ..attention.injection import Injection
+from ..attention.subject_policy import SubjectPolicy
 from ..context import RunOutput
 from ..correspondence import correspond, gaussian_smooth
 from ..features import capture_block_output
 from ..masks import binarize, resize_maps
+from ..profiling import CORRESPONDENCE, region
 from ..sampling import Resume, make_scheduler
+from ..state import Stage
 from ..steps import in_window, nearest_step
 from ..tokens import story_token_positions
+from .anchored import anchor_indices, recording_anchors
 from .configs import ConsiStoryConfig
 from .registry import Method, register
 
 
-def _main_pass(ctx, config, anchors, injection=None, cache=None, resume: Resume | None = None):
-    """The main pass with SubjectPolicy, from step 0 or from `resume`; returns the latents and the policy."""
-    policy = SubjectPolicy(config, _positions(ctx, config), ctx.seeds, anchors, "main", injection, cache)
+def _main_pass(ctx, config, anchors, injection=None, resume: Resume | None = None, **cache):
+    """The main pass with SubjectPolicy, from step 0 or from `resume`; returns the latents and the policy.
+    `cache`: recorder= or replay= (see anchors.py)."""
+    policy = SubjectPolicy(config, _positions(ctx, config), ctx.seeds, anchors, Stage.MAIN, injection, **cache)
     if resume is not None:
         policy.restore(resume.policy)
-    return ctx.denoise(ctx.new_state(policy), resume=resume), policy
+    return ctx.denoise(policy, resume=resume), policy
 
 
 def _positions(ctx, config) -> list[list[list[int]]]:
@@ -69,7 +74,7 @@ def count_steps(model, config: ConsiStoryConfig, steps: int) -> int:
     return min(stop, pre_steps) + steps - _resume_step(steps, config, stop)
 
 
-def _prepass(ctx, config, anchors, cache=None):
+def _prepass(ctx, config, anchors, **cache):
     """The pre-pass: SDSA while the DIFT features are captured at their step.
 
     Returns (features, maps, resume): `resume` is the pre-pass at the main pass's first injection step, or None.
@@ -78,15 +83,15 @@ def _prepass(ctx, config, anchors, cache=None):
     train_steps = ctx.model.pipe.scheduler.config.num_train_timesteps
     dift_step = _dift_step(pre.timesteps(), config, train_steps)
     stop = dift_step + 1 if config.prepass == "feature" else None
-    policy = SubjectPolicy(config, _positions(ctx, config), ctx.seeds, anchors, "pre", None, cache)
-    state = pre.new_state(policy, stop)
+    policy = SubjectPolicy(config, _positions(ctx, config), ctx.seeds, anchors, Stage.PREPASS, None, **cache)
+    state = pre.new_state(stop)
     at, kept = _resume_step(ctx.steps, config, stop), {}
 
     def keep(info):  # the end of step at-1 is the start of step at
         if info["i"] == at - 1:
             kept["resume"] = Resume(at, info["x"].clone(), copy.deepcopy(info["scheduler"]), policy.snapshot())
 
-    pre.denoise(state, [capture_block_output(ctx.model.pipe.unet.up_blocks[config.dift_block], state, "dift",
+    pre.denoise(policy, state, [capture_block_output(ctx.model.pipe.unet.up_blocks[config.dift_block], state, "dift",
                                              dift_step)], keep if at else None)
     return state.features["dift"], policy.final_maps(), kept.get("resume")
 
@@ -100,50 +105,41 @@ def _injection(ctx, config, features, maps, src_features, src_maps, allowed) -> 
                       * ((w + config.injection_factor - 1) // config.injection_factor), (h, w))
     prep = lambda f: resize_maps(gaussian_smooth(f.float(), config.dift_sigma), grid)
     masks = lambda m: binarize(resize_maps(m, grid)).any(1).flatten(1)
-    match = correspond(prep(features), prep(src_features), masks(maps), masks(src_maps), allowed,
-                       config.distance_threshold)
+    with region(CORRESPONDENCE):
+        match = correspond(prep(features), prep(src_features), masks(maps), masks(src_maps), allowed,
+                           config.distance_threshold)
     return Injection(grid, match, config.injection_alpha)
 
 
-def _anchor_indices(n: int, config) -> list[int]:
-    return list(range(min(config.n_anchors, n)))
-
-
-def run(ctx, config: ConsiStoryConfig, cache: AnchorCache | None = None) -> RunOutput:
-    anchors = _anchor_indices(ctx.n_images, config)
+def run(ctx, config: ConsiStoryConfig, recorder=None) -> RunOutput:
+    """The whole story in one batch; with a `recorder`, also what extra images will need."""
+    anchors = anchor_indices(ctx.n_images, config.n_anchors)
     if not config.injection:
-        latents, policy = _main_pass(ctx, config, anchors, cache=cache)
+        latents, policy = _main_pass(ctx, config, anchors, recorder=recorder)
         return RunOutput(latents, policy.final_maps())
-    features, maps, resume = _prepass(ctx, config, anchors, cache)
+    features, maps, resume = _prepass(ctx, config, anchors, recorder=recorder)
     allowed = torch.zeros(ctx.n_images, ctx.n_images, dtype=torch.bool)
     allowed[:, anchors] = True
     allowed.fill_diagonal_(False)
     injection = _injection(ctx, config, features, maps, features, maps, allowed)
-    if cache is not None:
-        cache.features, cache.maps = cache.keep(features), cache.keep(maps)
-    latents, policy = _main_pass(ctx, config, anchors, injection, cache, resume)
+    if recorder is not None:
+        recorder.record_features(features, maps)
+    latents, policy = _main_pass(ctx, config, anchors, injection, resume, recorder=recorder)
     return RunOutput(latents, policy.final_maps(), {"injection": injection})
-
-
-def run_anchors(ctx, config: ConsiStoryConfig):
-    """Generate the anchor images (the whole context) and record what extra images will need."""
-    cache = AnchorCache("record", "cpu" if config.cache_device == "cpu" else None)
-    out = run(ctx, config, cache)
-    cache.mode = "use"
-    return out, cache
 
 
 def run_extra(ctx, config: ConsiStoryConfig, cache: AnchorCache) -> RunOutput:
     """One more image (ctx holds one image) sharing the cached anchors' subject."""
+    replay = AnchorReplay(cache)
     if not config.injection:
-        latents, policy = _main_pass(ctx, config, [], cache=cache)
+        latents, policy = _main_pass(ctx, config, [], replay=replay)
         return RunOutput(latents, policy.final_maps())
-    features, maps, resume = _prepass(ctx, config, [], cache)
-    src_features, src_maps = cache.features.to(ctx.latents.device), cache.maps.to(ctx.latents.device)
+    features, maps, resume = _prepass(ctx, config, [], replay=replay)
+    src_features, src_maps = replay.features(ctx.latents.device)
     allowed = torch.ones(ctx.n_images, src_features.shape[0], dtype=torch.bool)
     injection = _injection(ctx, config, features, maps, src_features, src_maps, allowed)
-    latents, policy = _main_pass(ctx, config, [], injection, cache, resume)
+    latents, policy = _main_pass(ctx, config, [], injection, resume, replay=replay)
     return RunOutput(latents, policy.final_maps(), {"injection": injection})
 
 
-register(Method("consistory", ConsiStoryConfig, run, run_anchors, run_extra, count_steps=count_steps))
+register(Method("consistory", ConsiStoryConfig, run, recording_anchors(run), run_extra, count_steps=count_steps))

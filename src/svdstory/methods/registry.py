@@ -17,6 +17,13 @@ def story_prompts(story) -> list[str]:
     return story.prompts
 
 
+def story_conditioning(model, story, sampling, config, cache=None):
+    """Each scene's prompt encoded, with the sampling's guidance and negative prompt."""
+    from ..sampling import encode_prompts
+
+    return encode_prompts(model, story.prompts, sampling.guidance, sampling.negative_prompt)
+
+
 @dataclass(frozen=True)
 class Method:
     """A consistency method: a typed config and the functions that run it."""
@@ -31,6 +38,9 @@ class Method:
     # run_extra, every pass included: what a progress bar's total is made of
     count_steps: Callable = one_pass
     prompts: Callable = story_prompts  # prompts(story) -> every text the method encodes (checked to fit)
+    # conditioning(model, story, sampling, config, cache) -> the run's Conditioning (cache: the anchors'
+    # cache for an extra image, else None)
+    conditioning: Callable = story_conditioning
 
 
 _METHODS: dict[str, Method] = {}
@@ -39,6 +49,11 @@ _METHODS: dict[str, Method] = {}
 def register(method: Method) -> Method:
     _METHODS[method.name] = method
     return method
+
+
+def unregister(name: str) -> None:
+    """Remove a method registered with `register` (a plug-in's, or a test's)."""
+    _METHODS.pop(name, None)
 
 
 def get_method(name: str) -> Method:

@@ -6,9 +6,9 @@ from .configs import SharedConfig
 from .sharing import register_sharing
 
 
-def make_policy(ctx, config: SharedConfig, anchors, cache):
-    return SharePolicy(config.parts, config.steps, anchors, cache=cache, uncond=config.share_uncond,
-                       pool=config.anchor_pool)
+def make_policy(ctx, config: SharedConfig, anchors, recorder=None, replay=None):
+    return SharePolicy(config.parts, config.steps, anchors, recorder=recorder, replay=replay,
+                       uncond=config.share_uncond, pool=config.anchor_pool)
 
 
 register_sharing("shared", SharedConfig, make_policy)

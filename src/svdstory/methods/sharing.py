@@ -1,30 +1,20 @@
 """Run, anchors and extras for the mask-free sharing methods, built once from a policy factory."""
 from __future__ import annotations
 
-from ..anchors import AnchorCache
+from ..anchors import AnchorReplay
 from ..context import RunOutput
+from .anchored import anchor_indices, recording_anchors
 from .registry import Method, register
 
 
-def anchor_indices(n_images: int, n_anchors: int) -> list[int]:
-    """The first n_anchors images (all of them for 0)."""
-    return list(range(n_images if n_anchors == 0 else min(n_anchors, n_images)))
-
-
 def register_sharing(name: str, config_cls, make_policy) -> Method:
-    """make_policy(ctx, config, anchors, cache) -> a SharePolicy."""
+    """make_policy(ctx, config, anchors, recorder=None, replay=None) -> a SharePolicy."""
 
-    def run(ctx, config, cache=None) -> RunOutput:
-        policy = make_policy(ctx, config, anchor_indices(ctx.n_images, config.n_anchors), cache)
-        return RunOutput(ctx.denoise(ctx.new_state(policy)))
-
-    def run_anchors(ctx, config):
-        cache = AnchorCache("record", "cpu" if config.cache_device == "cpu" else None)
-        out = run(ctx, config, cache)
-        cache.mode = "use"
-        return out, cache
+    def run(ctx, config, recorder=None) -> RunOutput:
+        anchors = anchor_indices(ctx.n_images, config.n_anchors)
+        return RunOutput(ctx.denoise(make_policy(ctx, config, anchors, recorder=recorder)))
 
     def run_extra(ctx, config, cache) -> RunOutput:
-        return RunOutput(ctx.denoise(ctx.new_state(make_policy(ctx, config, [], cache))))
+        return RunOutput(ctx.denoise(make_policy(ctx, config, [], replay=AnchorReplay(cache))))
 
-    return register(Method(name, config_cls, run, run_anchors, run_extra))
+    return register(Method(name, config_cls, run, recording_anchors(run), run_extra))

@@ -11,7 +11,7 @@ from .configs import StoryDiffusionConfig
 from .sharing import register_sharing
 
 
-def make_policy(ctx, config: StoryDiffusionConfig, anchors, cache):
+def make_policy(ctx, config: StoryDiffusionConfig, anchors, recorder=None, replay=None):
     seeds = ctx.seeds
 
     def select(call, state, shape):
@@ -21,7 +21,7 @@ def make_policy(ctx, config: StoryDiffusionConfig, anchors, cache):
                 for i in range(shape[0])]
         return torch.stack(rows) < config.sample_rate  # on the host: SharePolicy compacts it there
 
-    return SharePolicy(config.parts, config.steps, anchors, select=select, cache=cache)
+    return SharePolicy(config.parts, config.steps, anchors, select=select, recorder=recorder, replay=replay)
 
 
 register_sharing("storydiffusion", StoryDiffusionConfig, make_policy)

@@ -14,10 +14,10 @@ from .configs import SvdConfig
 from .sharing import register_sharing
 
 
-def make_policy(ctx, config: SvdConfig, anchors, cache):
+def make_policy(ctx, config: SvdConfig, anchors, recorder=None, replay=None):
     transform = TARGETS[config.target](config.spec(), config.decomposition, config.rank, config.refresh)
-    return SharePolicy(config.parts, config.steps, anchors, transform, cache=cache, keep_hidden=config.target == "hidden",
-                       uncond=config.share_uncond, pool=config.anchor_pool)
+    return SharePolicy(config.parts, config.steps, anchors, transform, recorder=recorder, replay=replay,
+                       keep_hidden=config.target == "hidden", uncond=config.share_uncond, pool=config.anchor_pool)
 
 
 register_sharing("svd", SvdConfig, make_policy)

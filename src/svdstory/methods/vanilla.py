@@ -8,7 +8,7 @@ from .registry import Method, register
 
 
 def run(ctx, config: VanillaConfig) -> RunOutput:
-    return RunOutput(ctx.denoise(ctx.new_state(PlainPolicy())))
+    return RunOutput(ctx.denoise(PlainPolicy()))
 
 
 def run_anchors(ctx, config: VanillaConfig):

@@ -10,7 +10,7 @@ from .decompose import Svd, gram_svd, randomized_svd, subspace_basis, subspace_s
 from .filter import (SpectrumFn, basis_from_gram, filter_in_basis, filter_matrix, gram_matrix, right_basis,
                      spectral_filter)
 from .registry import ParamDef, StrategyDef, get_strategy, register, strategy_names
-from .reweighting import exp_reweight, identity, power_reweight, preserve_norm, topk_boost
+from .reweighting import exp_reweight, power_reweight, preserve_norm, topk_boost
 from .schedule import active_steps, resolve
 from .select import choose_method, decompose, decomposition_names, head_route, register_decomposition
 from .spec import Ramp, SpectralSpec, StrategySpec, compose, parse_spec
@@ -30,7 +30,7 @@ __all__ = [
     "ParamDef", "Ramp", "SpectralSpec", "SpectrumFn", "StrategyDef", "StrategySpec", "Svd",
     "active_steps", "basis_from_gram", "choose_method", "compose", "decompose", "decomposition_names", "exp_reweight",
     "filter_in_basis", "filter_matrix", "gavish_donoho", "gd_lambda", "gd_omega", "gd_threshold", "get_strategy", "gram_matrix", "gram_svd",
-    "hard_threshold", "head_route", "identity", "keep_energy", "keep_rank", "parse_spec", "power_reweight",
+    "hard_threshold", "head_route", "keep_energy", "keep_rank", "parse_spec", "power_reweight",
     "preserve_norm", "randomized_svd", "register", "register_decomposition", "relative_threshold",
     "resolve", "right_basis", "soft_threshold", "spectral_filter", "strategy_names", "subspace_basis", "subspace_svd", "svd",
     "topk_boost",

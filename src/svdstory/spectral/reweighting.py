@@ -15,10 +15,6 @@ from .zeroing import top_mask
 EXP_LIMIT = 60.0
 
 
-def identity(s: Tensor) -> Tensor:
-    return s
-
-
 def exp_reweight(s: Tensor, alpha: float, beta: float = 1.0) -> Tensor:
     """s <- beta * exp(alpha * s) * s, the singular-value reweighting of 1Prompt1Story (ICLR 2025).
 

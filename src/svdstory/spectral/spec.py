@@ -160,7 +160,7 @@ class SpectralSpec:
             raise ValueError("a SpectralSpec needs at least one StrategySpec ('none' for nothing)")
 
     @property
-    def is_identity(self) -> bool:
+    def is_unchanged(self) -> bool:
         return all(item.name == "none" for item in self.items)
 
     @property
