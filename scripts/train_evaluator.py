@@ -97,15 +97,16 @@ def augment(x: torch.Tensor, m: torch.Tensor, vae=None, extra: torch.Tensor | No
     return x.clamp(0, 1), m, extra, flip
 
 
-MIRRORED = ("placement", "facing")  # layout attributes whose value order a horizontal flip reverses
+MIRRORED = {"left": "right", "right": "left"}  # layout values a horizontal flip swaps; the rest stay
 
 
 def flipped_layout(cfg, layout: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
-    """Layout label indices (N, n_layout) after flipping the images where `flip` is set."""
+    """Layout label indices (N, n_layout) after flipping the images where `flip` is set: left and
+    right swap (placement, facing); centre, front (a front view flips to a front view) and sizes stay."""
     out = layout.clone()
-    for i, (name, values) in enumerate(cfg.layout):
-        if name in MIRRORED:
-            out[:, i] = torch.where(flip, len(values) - 1 - layout[:, i], layout[:, i])
+    for i, (_, values) in enumerate(cfg.layout):
+        mirror = torch.tensor([values.index(MIRRORED.get(v, v)) for v in values], device=layout.device)
+        out[:, i] = torch.where(flip, mirror[layout[:, i]], layout[:, i])
     return out
 
 

@@ -26,9 +26,11 @@ def test_agreement_per_attribute_and_chance_level():
     assert out["background_agreement_landmark"] == 0 and out["background_agreement_horizon"] == 0
     assert out["background_agreement"] == pytest.approx(1 / 9)
     assert out["background_agreement_chance"] == pytest.approx((1 / 4 + 1 / 4 + 1 / 3) / 3)
-    layout = layout_agreement([{"placement": "left", "size": "small", "facing": "left"}] * 2)
+    layout = layout_agreement([{"placement": "left", "size": "small", "facing": "front"}] * 2)
     assert layout["layout_agreement"] == 1.0
-    assert layout["layout_agreement_chance"] == pytest.approx((1 / 3 + 1 / 3 + 1 / 2) / 3)
+    assert layout["layout_agreement_chance"] == pytest.approx(1 / 3)  # three values each: facing left, right, front
+    turned = layout_agreement([{"placement": "left", "size": "small", "facing": f} for f in ("left", "right", "front")])
+    assert turned["layout_agreement_facing"] == 0 and turned["layout_agreement_placement"] == 1
 
 
 def test_missing_attribute_is_an_error():
@@ -62,9 +64,10 @@ def test_planted_background_copy_is_reported_as_leakage():
 def test_called_labels_take_the_argmax_in_head_order():
     heads = tuple((name, values) for name, values in LAYOUT_ATTRIBUTES.items())
     probs = {"placement": torch.tensor([[0.1, 0.2, 0.7], [0.8, 0.1, 0.1]]),
-             "size": torch.tensor([[0.1, 0.8, 0.1], [0.1, 0.1, 0.8]]), "facing": torch.tensor([[0.4, 0.6], [0.9, 0.1]])}
+             "size": torch.tensor([[0.1, 0.8, 0.1], [0.1, 0.1, 0.8]]),
+             "facing": torch.tensor([[0.4, 0.5, 0.1], [0.1, 0.2, 0.7]])}
     assert called_labels(probs, heads) == [{"placement": "right", "size": "medium", "facing": "right"},
-                                           {"placement": "left", "size": "large", "facing": "left"}]
+                                           {"placement": "left", "size": "large", "facing": "front"}]
 
 
 def test_mask_share_on_props():

@@ -112,6 +112,24 @@ def test_v2_evaluator_trains_resumes_and_exports(tmp_path):
     assert evaluator.cfg.world == 2 and evaluator.cfg.input_size == 64
     pred = evaluator.predict(torch.rand(2, 3, 64, 64))
     assert set(pred.background) == {"lighting", "landmark", "horizon"} and pred.prop_mask.shape == (2, 64, 64)
+    assert dict(evaluator.cfg.layout)["facing"] == ("left", "right", "front") and pred.layout["facing"].shape == (2, 3)
+
+
+def test_a_flip_swaps_left_and_right_and_keeps_centre_front_and_size():
+    import train_evaluator
+
+    from svdstory.world.evaluator import EvaluatorConfig
+
+    cfg = EvaluatorConfig.for_world(2)
+    names = [name for name, _ in cfg.layout]
+    labels = [{"placement": p, "size": s, "facing": f}
+              for p, s, f in (("left", "small", "left"), ("centre", "large", "front"), ("right", "medium", "right"))]
+    index = torch.tensor([[values.index(lab[name]) for name, values in cfg.layout] for lab in labels])
+    out = train_evaluator.flipped_layout(cfg, index, torch.tensor([True, True, False]))
+    read = [{name: values[int(i)] for (name, values), i in zip(cfg.layout, row)} for row in out]
+    assert read == [{"placement": "right", "size": "small", "facing": "right"},
+                    {"placement": "centre", "size": "large", "facing": "front"}, labels[2]]
+    assert names == ["placement", "size", "facing"]
 
 
 def test_the_shipped_v1_text_encoder_does_not_carry_its_words():

@@ -2,15 +2,18 @@
 captions that parse back; v1 stays the default and unchanged."""
 
 import dataclasses
+import hashlib
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from svdstory.world import SCENES, SUBJECTS, Labels, render, sample
+from svdstory.errors import SvdStoryError
+from svdstory.world import ATTRIBUTES, SCENES, SUBJECTS, Labels, render, render_subject, sample
 from svdstory.world.background import light, line_height
 from svdstory.world.captions_v2 import parse_caption_v2, vocabulary_v2
 from svdstory.world.catalog import BACKGROUND_ATTRIBUTES, DEFAULT_WORLD, LAYOUT_ATTRIBUTES, PROP_CLASSES
+from svdstory.world.labels import FACING_SIGNS
 from svdstory.world.render import render_layers
 from svdstory.world.seeds import stream
 
@@ -111,7 +114,8 @@ def test_layout_attributes_show_in_the_subject_mask():
     assert (xs[0] < xs[1].max()).all() and (xs[2] > xs[1].min()).all()
     areas = [centre_and_area(size=v)[:, 1] for v in LAYOUT_ATTRIBUTES["size"]]
     assert areas[0].max() < areas[1].min() and areas[1].max() < areas[2].min()
-    assert (centre_and_area(facing="left")[:, 2] == -1).all() and (centre_and_area(facing="right")[:, 2] == 1).all()
+    for facing, sign in FACING_SIGNS.items():
+        assert (centre_and_area(facing=facing)[:, 2] == sign).all()
 
 
 def test_hidden_attributes_are_spread_over_their_values(samples):
@@ -123,7 +127,7 @@ def test_hidden_attributes_are_spread_over_their_values(samples):
 
 
 def test_captions_parse_back_and_move_the_subject_word():
-    positions = Counter()
+    positions, facings = Counter(), Counter()
     vocab = set(vocabulary_v2())
     for seed in range(300):
         s = sample(seed, world=2, attribute_rate=0.5, detail_rate=0.7)
@@ -140,4 +144,107 @@ def test_captions_parse_back_and_move_the_subject_word():
         if parsed["props"]:
             assert parsed["props"] == dict(Counter(p.subject for p in s.labels.props)), s.caption
         positions[words.index(s.labels.subject)] += 1
+        facings[parsed["layout_attributes"].get("facing")] += 1
+    assert set(facings) == {None, *LAYOUT_ATTRIBUTES["facing"]}  # "facing front" is said and read back too
     assert len(positions) >= 6 and max(positions.values()) < 0.5 * sum(positions.values())
+
+
+# ---------------------------------------------------------------- facing: left, right, front
+
+
+def _facings(seed: int, subject: str, **attributes) -> dict:
+    """{facing: (layer, mask)} of one seed's large subject in each facing, its box centred (x = 0.5)."""
+    out = {}
+    for facing in LAYOUT_ATTRIBUTES["facing"]:
+        labels = sample(seed, world=2, subject=subject, layout_attributes={"facing": facing, "size": "large"},
+                        attributes=attributes or None).labels
+        assert labels.layout_attributes["facing"] == facing and labels.layout["facing"] == FACING_SIGNS[facing]
+        out[facing] = render_subject(dataclasses.replace(labels, layout={**labels.layout, "x": 0.5}))
+    return out
+
+
+@pytest.mark.parametrize("subject", list(SUBJECTS))
+def test_every_class_shows_which_way_it_faces(subject):
+    """Left is right mirrored; a side view differs from its mirror (so left and right read apart, also
+    for the symmetric objects); the front view differs from both and is symmetric (a flip keeps it front)."""
+    assert LAYOUT_ATTRIBUTES["facing"] == ("left", "right", "front")
+    for seed in range(3):
+        views = _facings(seed, subject, pattern="plain")
+        (left, left_mask), (right, right_mask), (front, front_mask) = (views[f] for f in ("left", "right", "front"))
+        assert (left_mask[:, ::-1] != right_mask).mean() < 0.002, seed
+        assert (left != right).any(-1)[left_mask | right_mask].mean() > 0.2, seed
+        for side, side_mask in ((left, left_mask), (right, right_mask)):
+            assert (front != side).any(-1)[front_mask | side_mask].mean() > 0.3, seed
+        mirrored = front_mask[:, ::-1]
+        assert (front_mask & mirrored).sum() / (front_mask | mirrored).sum() > 0.7, seed
+
+
+@pytest.mark.parametrize("facing", LAYOUT_ATTRIBUTES["facing"])
+def test_subject_mask_is_exactly_the_drawn_pixels_in_every_view(facing):
+    for k, subject in enumerate(SUBJECTS):
+        s = sample(k, world=2, subject=subject, layout_attributes={"facing": facing}, background={"lighting": "noon"},
+                   attributes={"color": "red", "pattern": "plain"})
+        layer, mask = render_subject(s.labels)
+        assert np.array_equal(mask, s.mask) and np.array_equal(s.image[mask], layer[mask])
+        blue = dataclasses.replace(s.labels, attributes={**s.labels.attributes, "color": "blue"})
+        image, blue_mask = render(blue, seed=k)
+        changed = (image != s.image).any(-1)
+        assert np.array_equal(blue_mask, mask) and not changed[~mask].any(), subject  # nothing drawn off the mask
+        assert changed[mask].mean() > 0.25, subject  # and the body fills much of it (windows, wheels do not change)
+
+
+@pytest.mark.parametrize("subject", list(SUBJECTS))
+def test_front_views_show_the_identity_attributes(subject):
+    """Every eye style and accessory is drawn, in its own colours, inside the front view's mask."""
+    from svdstory.world.palette import FIXED, MAIN
+
+    def colour_share(attributes, colour) -> float:
+        layer, mask = _facings(5, subject, **attributes)["front"]
+        return (layer[mask] == colour).all(-1).mean()
+
+    plain = {"color": "green", "pattern": "plain", "accessory": "none", "eyes": "beady"}
+    for accessory in ("hat", "crown", "bow"):
+        assert colour_share({**plain, "accessory": accessory}, FIXED[accessory]) > 0.01, accessory
+        assert colour_share(plain, FIXED[accessory]) == 0, accessory
+    for eyes, colour in (("round", "white"), ("glowing", "glow"), ("beady", "pupil"), ("sleepy", "pupil")):
+        assert colour_share({**plain, "eyes": eyes}, FIXED[colour]) > 0.003, eyes
+    assert colour_share(plain, MAIN["green"]) > 0.3
+    for name, values in ATTRIBUTES.items():  # each pair of values differs in a visible number of pixels
+        layers = [_facings(5, subject, **{**plain, name: v})["front"][0] for v in values]
+        for i in range(len(values)):
+            for j in range(i):
+                assert (layers[i] != layers[j]).any(-1).mean() > 0.003, (name, values[i], values[j])
+
+
+def test_size_bands_hold_in_every_view():
+    """A size means the same image area whatever the facing: bands of one class never overlap."""
+    for subject in ("giraffe", "cat", "chair"):
+        areas = {size: [sample(seed, world=2, subject=subject, layout_attributes={"size": size, "facing": facing},
+                               attributes={"accessory": "none"}).mask.mean()
+                        for seed in range(8) for facing in LAYOUT_ATTRIBUTES["facing"]]
+                 for size in LAYOUT_ATTRIBUTES["size"]}
+        small, medium, large = (areas[v] for v in LAYOUT_ATTRIBUTES["size"])
+        assert max(small) < min(medium) and max(medium) < min(large), subject
+
+
+def test_facing_labels_are_checked_against_the_layout():
+    s = sample(2, world=2, layout_attributes={"facing": "front"})
+    assert s.labels.layout["facing"] == 0.0
+    with pytest.raises(SvdStoryError, match="facing"):
+        dataclasses.replace(s.labels, layout_attributes={**s.labels.layout_attributes, "facing": "left"})
+    v1 = sample(2, world=1).labels
+    with pytest.raises(SvdStoryError, match="side views only"):
+        dataclasses.replace(v1, layout={**v1.layout, "facing": 0.0})
+    props = [p for seed in range(60) for p in sample(seed, world=2).labels.props]
+    assert {p.layout["facing"] for p in props} == set(FACING_SIGNS.values())  # props turn every way too
+
+
+def test_v1_renders_are_pinned():
+    """World v1 draws byte for byte what it drew before v2's views existed."""
+    digest = hashlib.sha256()
+    for seed in range(36):
+        s = sample(seed, subject=list(SUBJECTS)[seed % 12], world=1)
+        digest.update(s.image.tobytes() + s.mask.tobytes() + s.caption.encode())
+    for seed in range(4):
+        digest.update(sample(seed, size=96).image.tobytes())
+    assert digest.hexdigest() == "7ff92d620454097cf9adc4054b636a38b6cd4dcb0af03de65dee45634fd11c73"

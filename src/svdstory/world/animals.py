@@ -28,7 +28,7 @@ def _legs(pen: Pen, hips: tuple[float, float], hip_v: float, length: float, r: f
             pen.capsule(top, reach(top, length * (1.0 if near else 0.95), angle), r, role if near else "far")
 
 
-def _chain(pen: Pen, root: Point, angle: float, segments, curl: float, role: str = "body") -> Point:
+def chain(pen: Pen, root: Point, angle: float, segments, curl: float, role: str = "body") -> Point:
     """A tail or trunk of capsules (length, radius), each turned `curl` further than the last."""
     for length, r in segments:
         end = reach(root, length, angle)
@@ -45,7 +45,7 @@ def _neck(pen: Pen, root: Point, length: float, r: float, angle: float) -> Point
 
 def cat(pen: Pen, pose: Pose) -> Anchors:
     _legs(pen, (-0.2, 0.2), 0.06, 0.25, 0.048, pose.stride)
-    _chain(pen, (-0.27, -0.04), PI + 0.8 + 0.45 * pose.tail, [(0.17, 0.036), (0.16, 0.032)], curl=0.7)
+    chain(pen, (-0.27, -0.04), PI + 0.8 + 0.45 * pose.tail, [(0.17, 0.036), (0.16, 0.032)], curl=0.7)
     pen.ellipse((0.0, 0.0), 0.3, 0.16, "body")
     root = (0.2, -0.06)
     head = _neck(pen, root, 0.12, 0.075, -PI / 2 + 0.6 + 0.35 * pose.neck)
@@ -61,7 +61,7 @@ def cat(pen: Pen, pose: Pose) -> Anchors:
 
 def dog(pen: Pen, pose: Pose) -> Anchors:
     _legs(pen, (-0.2, 0.2), 0.06, 0.25, 0.058, pose.stride)
-    _chain(pen, (-0.27, -0.06), PI + 1.0 + 0.4 * pose.tail, [(0.18, 0.042)], curl=0.0)
+    chain(pen, (-0.27, -0.06), PI + 1.0 + 0.4 * pose.tail, [(0.18, 0.042)], curl=0.0)
     pen.ellipse((0.0, 0.0), 0.31, 0.17, "body")
     head = _neck(pen, (0.21, -0.06), 0.13, 0.085, -PI / 2 + 0.5 + 0.35 * pose.neck)
     tilt = 0.3 * pose.head
@@ -90,7 +90,7 @@ def rabbit(pen: Pen, pose: Pose) -> Anchors:
 
 def giraffe(pen: Pen, pose: Pose) -> Anchors:
     _legs(pen, (-0.17, 0.15), 0.04, 0.36, 0.04, 0.7 * pose.stride)
-    _chain(pen, (-0.26, -0.04), PI - 1.0 + 0.35 * pose.tail, [(0.17, 0.02)], curl=0.0)
+    chain(pen, (-0.26, -0.04), PI - 1.0 + 0.35 * pose.tail, [(0.17, 0.02)], curl=0.0)
     pen.ellipse((-0.05, 0.0), 0.25, 0.14, "body")
     head = _neck(pen, (0.12, -0.04), 0.42, 0.06, -PI / 2 + 0.35 + 0.25 * pose.neck)
     tilt = 0.3 * pose.head
@@ -104,11 +104,11 @@ def giraffe(pen: Pen, pose: Pose) -> Anchors:
 
 def elephant(pen: Pen, pose: Pose) -> Anchors:
     _legs(pen, (-0.2, 0.17), 0.1, 0.22, 0.075, 0.6 * pose.stride)
-    _chain(pen, (-0.33, -0.04), PI - 0.9 + 0.35 * pose.tail, [(0.14, 0.02)], curl=0.0)
+    chain(pen, (-0.33, -0.04), PI - 0.9 + 0.35 * pose.tail, [(0.14, 0.02)], curl=0.0)
     pen.ellipse((-0.03, 0.0), 0.33, 0.23, "body")
     head = reach((0.2, -0.02), 0.14, -0.6 - 0.35 * pose.neck)
     tilt = 0.25 * pose.head
-    _chain(pen, turn(head, 0.12, 0.06, tilt), PI / 2 - 0.35 + tilt,
+    chain(pen, turn(head, 0.12, 0.06, tilt), PI / 2 - 0.35 + tilt,
            [(0.1, 0.05), (0.1, 0.043), (0.08, 0.036)], curl=-0.3 * pose.head - 0.1)  # trunk
     pen.ellipse(head, 0.17, 0.16, "body", angle=tilt)
     pen.ellipse(turn(head, -0.1, 0.03, tilt), 0.1, 0.15, "far", angle=tilt)  # ear

@@ -12,7 +12,7 @@ import numpy as np
 
 from svdstory.world.captions import ADJECTIVES, PREFIXES, SCENE_PHRASES, _article, _mentioned, _trailing
 from svdstory.world.captions import vocabulary as vocabulary_v1
-from svdstory.world.catalog import ATTRIBUTES, BACKGROUND_ATTRIBUTES, SCENES, SUBJECTS
+from svdstory.world.catalog import ATTRIBUTES, BACKGROUND_ATTRIBUTES, LAYOUT_ATTRIBUTES, SCENES, SUBJECTS
 from svdstory.world.labels import Labels
 
 PLURALS = {name: name + ("es" if name.endswith(("s", "x")) else "s") for name in SUBJECTS}
@@ -109,7 +109,7 @@ def parse_caption_v2(text: str) -> dict:
             out["background"]["lighting" if w in BACKGROUND_ATTRIBUTES["lighting"] else "landmark"] = w
         elif w == "horizon" and prev in BACKGROUND_ATTRIBUTES["horizon"]:
             out["background"]["horizon"] = prev
-        elif w in ("left", "right") and prev == "facing":
+        elif w in LAYOUT_ATTRIBUTES["facing"] and prev == "facing":
             out["layout_attributes"]["facing"] = w
         elif w in PLACEMENT_PHRASES and prev == "the":
             out["layout_attributes"]["placement"] = w
@@ -124,6 +124,6 @@ def vocabulary_v2() -> list[str]:
     words = set(vocabulary_v1()) | set(PLURALS.values()) | set(COUNTS) | set(PROP_MARKERS) | set(SIZE_WORDS)
     for phrase in [*LIGHTING_PHRASES.values(), *PLACEMENT_PHRASES.values(), *TEMPLATES]:
         words |= set(re.findall(r"[a-z]+", phrase))
-    words |= {"by", "with", "horizon", "facing", "left", "right", "scene", "there", "is"}
+    words |= {"by", "with", "horizon", "facing", "scene", "there", "is"} | set(LAYOUT_ATTRIBUTES["facing"])
     words |= {v for values in BACKGROUND_ATTRIBUTES.values() for v in values}
     return sorted(words)

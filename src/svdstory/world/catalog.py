@@ -48,12 +48,13 @@ BACKGROUND_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "landmark": ("rock", "barrel", "flag", "balloon"),       # one background prop, its kind
     "horizon": ("high", "mid", "low"),                       # the horizon / ground line's band
 }
-# v2: where the subject stands, how large it is and which way it faces. The renderer draws side
-# views only, so facing has two values (the issue asks for three: left open, docs/synthworld.md).
+# v2: where the subject stands, how large it is and which way it faces. Facing is where the
+# subject's face (its eyes) points: a side view turned left or right, or a front view toward the
+# viewer; every class has all three (docs/synthworld.md, "Facing").
 LAYOUT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "placement": ("left", "centre", "right"),  # thirds of the range the subject's box centre can take
     "size": ("small", "medium", "large"),      # bands of image area
-    "facing": ("left", "right"),
+    "facing": ("left", "right", "front"),
 }
 # v2: which object classes stand in a scene's background, with weights; animals only seldom.
 PROP_CLASSES: dict[str, dict[str, float]] = {

@@ -20,6 +20,7 @@ class Anchors:
     neck: Point          # centre of a bow
     neck_width: float
     tilt: float = 0.0    # rotation of eyes and headwear, following a turned head
+    gaze: float = 0.3    # round pupils' shift toward +u, in eye radii: ahead in a side view, 0 at the viewer
 
 
 def draw_eyes(pen: Pen, at: Anchors, style: str) -> None:
@@ -28,7 +29,7 @@ def draw_eyes(pen: Pen, at: Anchors, style: str) -> None:
         centre = turn(at.eyes, side * at.eye_gap, 0.0, at.tilt)
         if style == "round":
             pen.ellipse(centre, r, r, "white")
-            pen.ellipse(turn(centre, 0.3 * r, 0.0, at.tilt), 0.5 * r, 0.5 * r, "pupil", outline=False)
+            pen.ellipse(turn(centre, at.gaze * r, 0.0, at.tilt), 0.5 * r, 0.5 * r, "pupil", outline=False)
         elif style == "beady":
             pen.ellipse(centre, 0.65 * r, 0.65 * r, "pupil", outline=False)
         elif style == "sleepy":  # drooping lids in the body's shade, lashes low across them

@@ -40,12 +40,13 @@ class Extent:
 
 
 @functools.lru_cache(maxsize=None)
-def extent(subject: str) -> Extent:
+def extent(subject: str, world: int = 1, view: str = "side") -> Extent:
+    """The class's extent as drawn by `world` in `view` (subject.DRAWERS)."""
     frame = Frame(_SIZE / 2, _SIZE / 2, _UNIT, 1.0)
     areas, union = [], np.zeros((_SIZE, _SIZE), dtype=bool)
     for pose, accessory in itertools.product(_POSES, ("none", "hat", "crown")):
         attributes = {"color": "red", "pattern": "plain", "accessory": accessory, "eyes": "round"}
-        mask = draw_subject(_SIZE, frame, subject, attributes, pose).mask
+        mask = draw_subject(_SIZE, frame, subject, attributes, pose, world, view).mask
         union |= mask
         if accessory == "none":
             areas.append(mask.sum())

@@ -12,6 +12,9 @@ from svdstory.world.catalog import ATTRIBUTES, BACKGROUND_ATTRIBUTES, LAYOUT_ATT
 
 POSE_KEYS = ("stride", "neck", "head", "tail")  # articulation in [-1, 1]; always 0 for objects
 LAYOUT_KEYS = ("x", "y", "scale", "facing") + POSE_KEYS
+# layout["facing"] of each value of LAYOUT_ATTRIBUTES["facing"]: the sign mirrors a side view; 0 draws
+# the front view, which only world v2 has
+FACING_SIGNS = {"left": -1.0, "right": 1.0, "front": 0.0}
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,11 @@ class Pose:
     neck: float = 0.0    # neck raised / lowered
     head: float = 0.0    # head tilted up / down
     tail: float = 0.0    # tail raised / lowered
+
+
+def view_of(layout: dict[str, float]) -> str:
+    """How a layout shows its subject: "front" (facing 0, world v2) or "side" (mirrored for -1)."""
+    return "front" if layout.get("facing", 1.0) == 0.0 else "side"
 
 
 def pose_of(layout: dict[str, float]) -> Pose:
@@ -42,8 +50,8 @@ def _check_layout(layout: dict[str, float]) -> None:
             raise SvdStoryError(f"layout[{key!r}] must be a finite number, got {value!r}")
     if layout["scale"] <= 0:
         raise SvdStoryError(f"layout['scale'] must be > 0, got {layout['scale']!r}")
-    if layout.get("facing", 1.0) not in (-1.0, 1.0):
-        raise SvdStoryError(f"layout['facing'] must be -1 or 1, got {layout['facing']!r}")
+    if layout.get("facing", 1.0) not in FACING_SIGNS.values():
+        raise SvdStoryError(f"layout['facing'] must be -1, 0 or 1, got {layout['facing']!r}")
 
 
 def _check_named(kind: str, values: dict[str, str], catalogue: dict[str, tuple[str, ...]]) -> None:
@@ -59,7 +67,7 @@ class Prop:
 
     subject: str                   # a key of SUBJECTS
     attributes: dict[str, str]     # its own values of every attribute of ATTRIBUTES
-    layout: dict[str, float]       # as Labels.layout: x, y (box centre, 0..1), scale, facing, pose
+    layout: dict[str, float]       # as Labels.layout: x, y (box centre, 0..1), scale, facing (-1, 0, 1), pose
     bbox: tuple[float, ...] | None = None  # visible pixels (x0, y0, x1, y1) as fractions; set by `sample`
 
     def __post_init__(self):
@@ -102,9 +110,15 @@ class Labels:
             raise SvdStoryError(f"unknown world {self.world!r}; expected one of {WORLDS}")
         if self.world == 1 and (self.background or self.layout_attributes or self.props):
             raise SvdStoryError("world 1 labels have no background, layout_attributes or props")
+        if self.world == 1 and self.layout.get("facing", 1.0) == 0.0:
+            raise SvdStoryError("world 1 draws side views only: layout['facing'] must be -1 or 1")
         if self.world >= 2:
             _check_named("background", self.background, BACKGROUND_ATTRIBUTES)
             _check_named("layout_attributes", self.layout_attributes, LAYOUT_ATTRIBUTES)
+            facing = self.layout_attributes["facing"]
+            if self.layout.get("facing", 1.0) != FACING_SIGNS[facing]:
+                raise SvdStoryError(f"layout['facing'] {self.layout.get('facing', 1.0)!r} does not show "
+                                    f"facing {facing!r} (expected {FACING_SIGNS[facing]!r})")
             if any(not isinstance(p, Prop) for p in self.props):
                 raise SvdStoryError("props must be Prop instances")
 

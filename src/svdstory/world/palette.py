@@ -21,7 +21,7 @@ FIXED: dict[str, Colour] = {
     "outline": (24, 22, 30), "dark": (42, 40, 48), "grey": (155, 155, 165), "glass": (175, 225, 250),
     "white": (250, 250, 250), "pupil": (12, 12, 18), "glow": (60, 245, 255), "beak": (250, 165, 40),
     "hat": (30, 30, 36), "band": (205, 35, 55), "crown": (255, 205, 30), "bow": (255, 80, 175),
-    "inner": (70, 45, 40),
+    "inner": (70, 45, 40), "bulb": (255, 244, 190),
 }
 
 PERIOD = 0.11       # pattern repeat, in subject units, so patterns keep their size relative to the subject

@@ -10,7 +10,7 @@ import numpy as np
 
 from svdstory.world.catalog import ATTRIBUTES, PROP_CLASSES, PROP_COUNTS, SUBJECTS
 from svdstory.world.geometry import extent
-from svdstory.world.labels import POSE_KEYS, Prop, pose_of
+from svdstory.world.labels import FACING_SIGNS, POSE_KEYS, Prop, pose_of, view_of
 from svdstory.world.layout import subject_frame
 from svdstory.world.subject import draw_subject
 
@@ -18,8 +18,11 @@ AREA = (0.012, 0.035)  # fraction of the image one prop covers (the subject cove
 TRIES = 8              # placements tried before a prop that would hide behind the subject is dropped
 
 
+WORLD = 2  # props exist in world v2 only, and are drawn as it draws its subjects
+
+
 def layout_box(subject: str, layout: dict[str, float]) -> tuple[float, float, float, float]:
-    ext = extent(subject)
+    ext = extent(subject, WORLD, view_of(layout))
     w, h = ext.width * layout["scale"], ext.height * layout["scale"]
     return layout["x"] - w / 2, layout["y"] - h / 2, layout["x"] + w / 2, layout["y"] + h / 2
 
@@ -32,7 +35,8 @@ def _overlap(a, b) -> float:
 
 
 def _prop_layout(cls: str, line: float, rng: np.random.Generator) -> dict[str, float]:
-    ext = extent(cls)
+    facing = list(FACING_SIGNS.values())[rng.integers(len(FACING_SIGNS))]  # props turn every way too
+    ext = extent(cls, WORLD, view_of({"facing": facing}))
     scale = math.sqrt(rng.uniform(*AREA) / ext.area)
     w, h = ext.width * scale, ext.height * scale
     bottom = rng.uniform(min(line + 0.04, 0.97), 0.98)
@@ -40,7 +44,7 @@ def _prop_layout(cls: str, line: float, rng: np.random.Generator) -> dict[str, f
     x = rng.uniform(w / 2 + 0.01, 0.99 - w / 2)
     pose = rng.uniform(-1.0, 1.0, len(POSE_KEYS))
     animal = SUBJECTS[cls] == "animal"
-    return {"x": float(x), "y": float(y), "scale": float(scale), "facing": 1.0 if rng.uniform() < 0.5 else -1.0,
+    return {"x": float(x), "y": float(y), "scale": float(scale), "facing": facing,
             **{k: float(v) if animal else 0.0 for k, v in zip(POSE_KEYS, pose)}}
 
 
@@ -59,7 +63,7 @@ def sample_props(scene: str, line: float, subject_box, rng: np.random.Generator)
             if _overlap(layout_box(cls, layout), subject_box) < 0.4:
                 props.append(Prop(subject=cls, attributes=attributes, layout=layout))
                 break
-    props.sort(key=lambda p: p.layout["y"] + extent(p.subject).height * p.layout["scale"] / 2)  # far first
+    props.sort(key=lambda p: layout_box(p.subject, p.layout)[3])  # far (higher bottom edge) first
     return tuple(props)
 
 
@@ -68,8 +72,8 @@ def draw_props(canvas: np.ndarray, props: tuple[Prop, ...], size: int) -> np.nda
     each pixel shows (-1: none)."""
     owner = np.full((size, size), -1, dtype=np.int8)
     for k, prop in enumerate(props):
-        pen = draw_subject(size, subject_frame(prop.subject, prop.layout, size), prop.subject, prop.attributes,
-                           pose_of(prop.layout))
+        pen = draw_subject(size, subject_frame(prop.subject, prop.layout, size, WORLD), prop.subject,
+                           prop.attributes, pose_of(prop.layout), WORLD, view_of(prop.layout))
         canvas[pen.mask] = pen.canvas[pen.mask]
         owner[pen.mask] = k
     return owner

@@ -6,7 +6,7 @@ import numpy as np
 
 from svdstory.errors import SvdStoryError
 from svdstory.world.background import draw_landmark, light, line_height
-from svdstory.world.labels import Labels, check_choice, pose_of
+from svdstory.world.labels import Labels, check_choice, pose_of, view_of
 from svdstory.world.layout import subject_frame
 from svdstory.world.pen import Pen
 from svdstory.world.pixels import unpack
@@ -23,8 +23,9 @@ def check_size(size: int) -> None:
 
 def _subject_layer(labels: Labels, size: int) -> Pen:
     check_size(size)
-    frame = subject_frame(labels.subject, labels.layout, size)
-    return draw_subject(size, frame, labels.subject, labels.attributes, pose_of(labels.layout))
+    frame = subject_frame(labels.subject, labels.layout, size, labels.world)
+    return draw_subject(size, frame, labels.subject, labels.attributes, pose_of(labels.layout), labels.world,
+                        view_of(labels.layout))
 
 
 def _scene_canvas(scene: str, size: int, seed: int) -> np.ndarray:
