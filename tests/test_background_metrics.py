@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from svdstory.errors import SvdStoryError
-from svdstory.eval.synth_background import (background_agreement, background_leakage, called_labels,
+from svdstory.eval.synthworld.metrics import (background_agreement, background_leakage, called_labels,
                                             layout_agreement, mask_share_on_props, pairwise_agreement)
 from svdstory.world.catalog import BACKGROUND_ATTRIBUTES, LAYOUT_ATTRIBUTES
 

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from svdstory.eval.stats import bootstrap_ci, paired_comparison, signed_rank_p
+from svdstory.eval.report.stats import bootstrap_ci, paired_comparison, signed_rank_p
 
 
 def test_bootstrap_interval_is_seeded_and_brackets_the_mean():

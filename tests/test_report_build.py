@@ -9,7 +9,7 @@ from PIL import Image
 
 from svdstory.errors import SvdStoryError
 from svdstory.eval.report import ReportOptions, build_report
-from svdstory.eval.report_data import load_bench
+from svdstory.eval.report.data import load_bench
 
 DATA = Path(__file__).parent / "data" / "bench_small"
 

@@ -1,7 +1,7 @@
 """The report's scatter plot: better is up and right, lower-is-better axes drawn inverted."""
 import numpy as np
 
-from svdstory.eval.plot import Series, axis_for, scatter_image
+from svdstory.eval.report.plot import Series, axis_for, scatter_image
 
 
 def _rows_of(img, rgb) -> float:

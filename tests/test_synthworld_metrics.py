@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from svdstory.errors import SvdStoryError
-from svdstory.eval.synth_leakage import background_masks
+from svdstory.eval.synthworld.metrics import background_masks
 from svdstory.eval.synthworld import SynthWorldScorer, story_scores, synthworld_suite
 from svdstory.world import ATTRIBUTES, SCENES, SUBJECTS, parse_caption
 from svdstory.world.evaluator import Predictions

@@ -22,7 +22,7 @@ from .layout import RECORD_FORMAT, Layout, Unit, plan_units, read_json
 from .metrics import MetricConfig, build_scorers
 from .shard import process_device, process_state, wait_for_everyone
 from .suites import Suite, to_story
-from .tables import summary_text, write_tables
+from .report.tables import summary_text, write_tables
 
 
 @dataclass(frozen=True)

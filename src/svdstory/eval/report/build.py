@@ -8,14 +8,14 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SvdStoryError
-from ..output import atomic_write_bytes
-from .metric_info import arrow, higher_is_better, main_metrics, role_metric
+from ...errors import SvdStoryError
+from ...output import atomic_write_bytes
+from ..metric_info import arrow, higher_is_better, main_metrics, role_metric
 from .plot import Series, axis_for, scatter_image
-from .report_data import BenchData, load_bench
-from .report_doc import Figure, Heading, Strip, Table, Text, to_html, to_markdown
+from .data import BenchData, load_bench
+from .doc import Figure, Heading, Strip, Table, Text, to_html, to_markdown
 from .stats import Estimate, bootstrap_ci, paired_comparison
-from .synth_background import background_leakage
+from ..synthworld.metrics import background_leakage
 
 FILES = "report_files"
 
@@ -160,7 +160,7 @@ def _best_worst(data: BenchData, roles: dict, out: Path, options) -> list:
 def _strip(data: BenchData, method: str, story: str, title: str, path: Path) -> Strip | Text:
     from PIL import Image
 
-    from ..output import image_grid
+    from ...output import image_grid
 
     record = data.record(method, story)
     images = tuple(data.root / p for p in record["images"])

@@ -5,8 +5,8 @@ import csv
 import io
 import math
 
-from ..output import atomic_write_bytes, atomic_write_json
-from .metric_info import arrow, main_metrics
+from ...output import atomic_write_bytes, atomic_write_json
+from ..metric_info import arrow, main_metrics
 
 STORY_COLUMNS = ("method", "story", "seed_index", "category", "subject", "n_images")
 IMAGE_COLUMNS = ("method", "story", "seed_index", "category", "image", "seed", "prompt", "path")

@@ -17,7 +17,7 @@ identity attribute, the scene, a subject mask and a per-location identity embedd
   scene_leak_strength: mean probability the background gives to those other scenes; bg_scene_ok:
   fraction classified as the image's own scene.
 - with a world v2 evaluator also background_agreement and layout_agreement (with per-attribute
-  values and chance levels, synth_background.py) and, when the method returns subject masks,
+  values and chance levels, metrics.py) and, when the method returns subject masks,
   mask_on_props: the mean share of the method's subject mask that falls on the evaluator's props.
 
 Per-image rows carry the same checks for each image. All values are floats in [0, 1] except
@@ -27,14 +27,11 @@ identity_embed. docs/metrics.md gives the longer definitions.
 from __future__ import annotations
 
 from svdstory.errors import SvdStoryError
-from svdstory.eval.synth_background import background_agreement, called_labels, layout_agreement, mask_share_on_props
-from svdstory.eval.synth_identity import identity_metrics
-from svdstory.eval.synth_leakage import background_masks, leakage_rows
-from svdstory.eval.synth_prompt import MIN_AREA, alignment_rows, presence_rows
-from svdstory.eval.synth_suite import story_truth, synthworld_suite, synthworld_suite_v2
+from svdstory.eval.synthworld.metrics import (MIN_AREA, alignment_rows, background_agreement, background_masks,
+                                              called_labels, identity_metrics, layout_agreement, leakage_rows,
+                                              mask_share_on_props, presence_rows)
+from svdstory.eval.synthworld.suite import story_truth
 from svdstory.world import SCENES, SUBJECTS
-
-__all__ = ["SynthWorldScorer", "story_scores", "synthworld_suite", "synthworld_suite_v2", "story_truth"]
 
 MEAN_KEYS = {"subject_ok": "subject_ok", "scene_ok": "scene_ok", "prompt_alignment": "prompt_alignment",
              "present": "presence", "scene_leak": "scene_leak_rate", "scene_leak_strength": "scene_leak_strength",

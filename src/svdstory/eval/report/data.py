@@ -5,8 +5,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import SvdStoryError
-from .layout import Layout, read_json
+from ...errors import SvdStoryError
+from ..layout import Layout, read_json
 
 
 @dataclass
