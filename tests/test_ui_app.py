@@ -18,9 +18,10 @@ from svdstory.ui.app import build_app  # noqa: E402
 from svdstory.ui.controls import control, kind  # noqa: E402
 from svdstory.ui.form import Form, build, overrides, problems  # noqa: E402
 from svdstory.ui.gallery import overlay  # noqa: E402
-from svdstory.ui.handlers import STORY_FIELDS, Fields  # noqa: E402
-from svdstory.ui.runfiles import form_from_run, read_run, write_zip  # noqa: E402
-from svdstory.ui.runs import Host, story_columns  # noqa: E402
+from svdstory.ui.handlers import STORY_FIELDS, Fields, load_run  # noqa: E402
+from svdstory.runfile import read_run_file  # noqa: E402
+from svdstory.ui.runfiles import form_from_run, write_zip  # noqa: E402
+from svdstory.ui.runs import Host, more_scenes, story_columns  # noqa: E402
 
 FORM = Form(subject="a cat", scenes=(("on a beach", None), ("in a city", 9)), method="consistory",
             options={"mask_dropout": 0.25, "sdsa_parts": "up,mid"}, steps=2, guidance=4.0, height=32, width=32,
@@ -128,7 +129,7 @@ def test_a_run_json_reproduces_its_images(host, columns, tmp_path):
     write_zip(columns[:1], tmp_path)
     with zipfile.ZipFile(next(tmp_path.glob("*.zip"))) as archive:
         archive.extract("run.json", tmp_path)
-    form = form_from_run(read_run(tmp_path / "run.json"))
+    form = form_from_run(read_run_file(tmp_path / "run.json"))
     fields, values = fields_and_values(form)
     request = build(fields.form(values))
     assert request.story == columns[0].subject.story
@@ -148,9 +149,50 @@ def test_svdstory_rerun_repeats_a_run_downloaded_from_the_page(columns, tmp_path
                               np.asarray(Image.open(tmp_path / "again" / name)))
 
 
-def test_a_file_that_is_not_a_run_json_fails_in_one_line(tmp_path):
-    from svdstory.errors import SvdStoryError
+@pytest.mark.parametrize("content", ["[1, 2", "[1, 2]", '{"method": "svd"}', '{"method": "svd", "story": {}, '
+                                     '"sampling": {}, "config": {}}'])
+def test_a_broken_run_json_gets_the_clis_one_line_message_in_the_page(host, tmp_path, capsys, content):
+    from svdstory.cli import main
 
-    (tmp_path / "x.json").write_text("[1, 2")
-    with pytest.raises(SvdStoryError, match="x.json is not a run.json"):
-        read_run(tmp_path / "x.json")
+    (tmp_path / "run").mkdir()
+    path = tmp_path / "run" / "run.json"
+    path.write_text(content)
+    assert main(["rerun", str(path.parent), "--out", str(tmp_path / "new")]) == 2
+    line = capsys.readouterr().err.strip()
+    fields, _ = fields_and_values(FORM)
+    with pytest.raises(gr.Error) as shown:
+        load_run(fields, host, str(path))
+    assert "\n" not in line and line == "svdstory: error: " + shown.value.message.replace("'run.json'", repr(str(path)))
+
+
+@pytest.fixture(scope="module")
+def extended(host, columns):
+    """The consistory story with two scenes added by More scenes."""
+    return more_scenes(host, columns[:1], ["at night", "in a forest"])
+
+
+def test_the_mask_overlay_covers_the_extra_scenes_too(extended, tmp_path):
+    from svdstory.ui.handlers import results
+
+    status, main, _, _, masks = results(extended, True, tmp_path)
+    result = extended[0].result
+    assert len(main["value"]) == 4 and masks["value"] is True and masks["interactive"] is True
+    for i in (2, 3):  # the extras
+        assert np.array_equal(np.asarray(main["value"][i][0]), np.asarray(overlay(result.images[i], result.masks[i])))
+
+
+@pytest.mark.parametrize("method", ["consistory", "svd", "storydiffusion", "1p1s"])  # the last two: not as one batch
+def test_svdstory_rerun_repeats_a_run_extended_with_more_scenes(host, tmp_path, method):
+    from svdstory.cli import main
+
+    request = build(FORM)
+    runs = more_scenes(host, story_columns(host, request, [(method, {})]), ["at night", "in a forest"])
+    with zipfile.ZipFile(write_zip(runs, tmp_path)) as archive:
+        archive.extractall(tmp_path / "run")
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["anchors_first"] is True and info["anchor_batch"] == 2 and info["seeds"] == [2, 9, 10, 11]
+    assert main(["rerun", str(tmp_path / "run"), "--out", str(tmp_path / "again")]) == 0
+    for i in range(4):
+        name = f"image_{i:02d}.png"
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "run" / name)),
+                              np.asarray(Image.open(tmp_path / "again" / name))), name

@@ -74,8 +74,20 @@ def text(page, selector: str) -> str:
     return page.inner_text(selector)
 
 
+def open_options(page) -> None:
+    """Open the method options, which Gradio 6 renders only then.
+
+    It hands newly rendered controls their values once the page's pending work has settled and a frame has
+    passed, overwriting whatever was typed into them meanwhile (a typed refresh=0 came back as 5 now and then).
+    A form opened before the values it is to show arrive takes them at once, and keeps what is typed later.
+    """
+    page.click("#method-options")
+    page.wait_for_selector("#option-svd-refresh input")
+
+
 def test_a_story_more_scenes_a_download_and_bad_input(browser, server, tmp_path):
     page = open_page(browser, server)
+    open_options(page)
     page.get_by_text("Red bus trip").click()
     page.wait_for_function("document.querySelector('#subject textarea').value === 'a red bus'")
     page.fill("#new-scene input, #new-scene textarea", "in the snow")
@@ -104,7 +116,6 @@ def test_a_story_more_scenes_a_download_and_bad_input(browser, server, tmp_path)
     assert "at night" in text(page, "#scenes")
 
     page.fill("#steps input", "0")
-    page.click("#method-options")
     page.fill("#option-svd-refresh input", "0")
     page.click("#generate")
     page.wait_for_function("document.querySelector('#steps').innerText.includes('--steps must be at least 1')")
@@ -132,6 +143,10 @@ def test_two_pages_generating_at_once_each_get_their_own_story(browser, server):
     assert "consistory" in text(mug, "#status") and "svd" in text(giraffe, "#status")
     mug.click("#masks input")  # consistory's subject masks over its images
     mug.wait_for_function("document.querySelector('#masks input').checked")
+    mug.fill("#more-text textarea", "at night")
+    mug.click("#more")
+    images(mug, 4)
+    assert mug.is_checked("#masks input") and "at night" in text(mug, "#gallery")  # the extra with its mask
     giraffe.close()
     mug.close()
 

@@ -1,4 +1,6 @@
 """The web UI's runs on a tiny model: progress over every step, compare, more scenes on cached anchors, stops."""
+import dataclasses
+
 import pytest
 
 pytest.importorskip("gradio")
@@ -14,9 +16,12 @@ def host(sd_model):
     return Host(sd_model)
 
 
+FORM = Form(subject="a cat", scenes=(("on a beach", None), ("in a city", None), ("in snow", None)), steps=2,
+            guidance=5.0, height=32, width=32, seed=3)
+
+
 def request(method="svd", **options):
-    return build(Form(subject="a cat", scenes=(("on a beach", None), ("in a city", None), ("in snow", None)),
-                      method=method, options=options, steps=2, guidance=5.0, height=32, width=32, seed=3))
+    return build(dataclasses.replace(FORM, method=method, options=options))
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +47,7 @@ def test_more_scenes_reuse_the_anchors_and_continue_the_seeds(host, consistory):
     result = more[0].result
     assert result.images[:3] == columns[0].result.images and len(result.images) == 5
     assert result.seeds == [3, 4, 5, 6, 7]
-    assert result.info["story"]["scenes"][-2:] == ["at night", "in a forest"] and len(result.masks) == 5
+    assert list(result.info["story"]["scenes"][-2:]) == ["at night", "in a forest"] and len(result.masks) == 5
     one_extra = count_steps(host.model, request().story.with_scenes(["at night"]), "consistory", {},
                             request().sampling)
     assert calls[-1] == (2 * one_extra, 2 * one_extra)  # the extras alone: no anchor is generated again
@@ -65,3 +70,53 @@ def test_a_closed_page_stops_its_run_and_frees_the_model(host):
         story_columns(host, request(), [("svd", {})], page="gone")
     assert not host.lock.locked()
     assert len(story_columns(host, request(), [("vanilla", {})], page="open")[0].result.images) == 3
+
+
+def test_a_page_that_closes_releases_its_runs_and_their_anchor_caches(host):
+    import gc
+    import weakref
+
+    import gradio as gr
+
+    from svdstory.ui.app import build_app
+
+    runs = story_columns(host, request(), [("svd", {})], page="leaving")
+    assert host.runs("leaving") == runs and host.runs("staying") == []
+    subject = weakref.ref(runs[0].subject)  # holds the anchor cache
+    del runs
+    (closed,) = [fn.fn for fn in build_app(host).fns.values() if fn.name == "closed"]  # the page's unload
+    closed(gr.Request(session_hash="leaving"))
+    gc.collect()
+    assert host.runs("leaving") == [] and subject() is None
+    host.keep("leaving", story_columns(host, request(), [("vanilla", {})]))  # a run that ended as its page closed
+    assert host.runs("leaving") == []
+
+
+def test_out_of_memory_gives_the_command_lines_advice_on_the_page(host, monkeypatch):
+    import gradio as gr
+    import torch
+
+    from svdstory.errors import SvdStoryError
+    from svdstory.runner import run_story
+    from svdstory.ui import handlers
+
+    def full(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    req = request()
+    runs = story_columns(host, req, [("svd", {})], page="more")
+    monkeypatch.setattr(host.model.pipe.unet, "forward", full)
+    with pytest.raises(SvdStoryError) as cli:
+        run_story(host.model, req.story, "svd", {}, req.sampling)
+    fields = handlers.Fields({name: None for name in handlers.STORY_FIELDS}, {})
+    values = [getattr(FORM, name) for name in handlers.STORY_FIELDS]
+    with pytest.raises(gr.Error) as page:
+        handlers.generate(host, fields, values)
+    assert page.value.message == str(cli.value) and str(cli.value).startswith("out of GPU memory with 3 images")
+    assert "cache_device=cpu" in str(cli.value)
+    with pytest.raises(SvdStoryError) as one:
+        run_story(host.model, req.story.with_scenes(["at night"]), "svd", {}, req.sampling)
+    with pytest.raises(gr.Error) as extra:  # an extra scene is a batch of one beside the cached anchors
+        handlers.more(host, "at night", page="more")
+    assert extra.value.message == str(one.value) and "with 1 image in" in str(one.value)
+    assert host.runs("more") == runs  # what the page shows stays

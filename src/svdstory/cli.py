@@ -158,6 +158,7 @@ class Run:
     anchors_first: bool = False
     vae_slicing: bool = False
     vae_tiling: bool = False
+    anchor_batch: int | None = None  # anchors-first: images in the anchor batch (None: the method's anchors)
 
     def execute(self, out: Path, record: dict) -> int:
         from .generate import method_config
@@ -179,7 +180,8 @@ class Run:
             model.pipe.vae.enable_tiling()
         bar = TerminalBar(f"{self.method}: {len(self.story.scenes)} images")
         try:
-            result = run_story(model, self.story, self.method, self.options, self.sampling, self.anchors_first, bar)
+            result = run_story(model, self.story, self.method, self.options, self.sampling, self.anchors_first, bar,
+                               self.anchor_batch)
         finally:
             bar.close()
         save_result(result, out, {**record, "anchors_first": self.anchors_first, "vae_slicing": self.vae_slicing,
@@ -190,39 +192,15 @@ class Run:
 
     @classmethod
     def from_record(cls, run_dir: Path) -> "Run":
-        from .config import SamplingConfig
-        from .story import Story
+        from .runfile import read_run_file
 
-        info = _read_run_json(run_dir)
-        try:
-            story = Story(**info["story"])
-            sampling = dict(info["sampling"])
-            if sampling.get("freeu") is not None:
-                sampling["freeu"] = tuple(sampling["freeu"])
-            options = {k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()}
-            return cls(info["model"], info.get("revision"), info.get("device"), info.get("dtype"), story,
-                       info["method"], options, SamplingConfig(**sampling), bool(info.get("anchors_first")),
-                       bool(info.get("vae_slicing")), bool(info.get("vae_tiling")))
-        except (KeyError, TypeError, AttributeError) as err:
-            raise SvdStoryError(f"{str(run_dir / 'run.json')!r} is not a run record svdstory can repeat "
-                                f"({type(err).__name__}: {err})") from None
-
-
-def _read_run_json(run_dir: Path) -> dict:
-    import json
-
-    path = run_dir / "run.json"
-    if not run_dir.is_dir():
-        raise SvdStoryError(f"RUN_DIR {str(run_dir)!r} is not a folder")
-    if not path.is_file():
-        raise SvdStoryError(f"RUN_DIR {str(run_dir)!r} holds no run.json")
-    try:
-        info = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as err:
-        raise SvdStoryError(f"{str(path)!r} does not parse: {err}") from None
-    if not isinstance(info, dict):
-        raise SvdStoryError(f"{str(path)!r} does not hold a run record")
-    return info
+        if not run_dir.is_dir():
+            raise SvdStoryError(f"RUN_DIR {str(run_dir)!r} is not a folder")
+        if not (run_dir / "run.json").is_file():
+            raise SvdStoryError(f"RUN_DIR {str(run_dir)!r} holds no run.json")
+        run = read_run_file(run_dir / "run.json")
+        return cls(run.model, run.revision, run.device, run.dtype, run.story, run.method, run.options, run.sampling,
+                   run.anchors_first, run.vae_slicing, run.vae_tiling, run.anchor_batch)
 
 
 def cmd_methods(args) -> int:

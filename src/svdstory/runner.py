@@ -1,21 +1,37 @@
-"""Run a story with progress: every sampler step of every pass a method makes, the anchors+extras
-path, and out-of-memory advice. The CLI and the web UI both run stories through here."""
+"""Run a story with progress: every sampler step of every pass a method makes, the anchors + extras path
+(an anchor batch, then scenes one at a time against its cached anchors), and out-of-memory advice. The CLI
+and the web UI both run stories through here."""
 from __future__ import annotations
 
-from dataclasses import asdict
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import torch
 
 from .config import SamplingConfig
 from .errors import SvdStoryError
-from .generate import StoryResult, generate, generate_anchors, generate_more, method_config, resolve_sampling
+from .generate import StoryResult, Subject, generate, generate_anchors, generate_more, method_config, resolve_sampling
+from .story import Story
 
 Progress = Callable[[int, int], None]  # progress(done, total): (0, total) first, then after each sampler step
 
 
+@dataclass(frozen=True)
+class StoryRun:
+    """A story made anchors first: its images so far, and the subject (anchors and cache) that more scenes reuse."""
+
+    subject: Subject  # the anchor batch's story, method, config, resolved sampling and cache
+    result: StoryResult  # the anchor batch's images, then every extra scene's
+    story: Story  # every scene so far; seeds as given (none: the run's seed + the image's index)
+
+    @property
+    def method(self) -> str:
+        return self.subject.method.name
+
+
 def count_steps(model, story, method: str, options=None, sampling: SamplingConfig | None = None,
-                anchors_first: bool = False) -> int:
+                anchors_first: bool = False, anchor_batch: int | None = None) -> int:
     """The sampler steps `run_story` will make with these arguments: a progress bar's total.
 
     A step is one call of the sampler loop's callback; methods with several passes (ConsiStory's pre-pass
@@ -23,12 +39,20 @@ def count_steps(model, story, method: str, options=None, sampling: SamplingConfi
     """
     method_obj, config = method_config(method, options)
     steps = resolve_sampling(model, sampling or SamplingConfig()).steps
-    return method_obj.count_steps(model, config, steps) * _runs(story, config, anchors_first)
+    runs = 1 if not anchors_first else 1 + max(0, len(story.scenes) - (anchor_batch or n_anchors(config)))
+    return method_obj.count_steps(model, config, steps) * runs
+
+
+def extra_steps(run: StoryRun, n_scenes: int) -> int:
+    """The sampler steps `run_more` makes for `n_scenes` more scenes: one run of the method each."""
+    subject = run.subject
+    return subject.method.count_steps(subject.model, subject.config, subject.sampling.steps) * n_scenes
 
 
 def run_story(model, story, method: str, options=None, sampling: SamplingConfig | None = None,
-              anchors_first: bool = False, progress: Progress | None = None) -> StoryResult:
-    """Generate a story, in one batch or anchors first (then each other scene alone against them).
+              anchors_first: bool = False, progress: Progress | None = None,
+              anchor_batch: int | None = None) -> StoryResult:
+    """Generate a story, in one batch or anchors first (see `run_anchors_first`).
 
     `options`: a method config or a dict / list of `key=value` overrides. `progress(done, total)` is called
     with done=0 before the first step, then after every sampler step; `total` is `count_steps(...)` and the
@@ -37,44 +61,68 @@ def run_story(model, story, method: str, options=None, sampling: SamplingConfig 
     sampling = sampling or SamplingConfig()
     callback = None
     if progress is not None:
-        total, done = count_steps(model, story, method, options, sampling, anchors_first), [0]
+        total, done = count_steps(model, story, method, options, sampling, anchors_first, anchor_batch), [0]
 
         def callback(info):
             done[0] += 1
             progress(done[0], total)
 
         progress(0, total)
+    if anchors_first:
+        return run_anchors_first(model, story, method, options, sampling, anchor_batch, callback).result
+    with memory_advice(len(story.scenes)):
+        return generate(model, story, method, options, sampling, callback)
+
+
+def run_anchors_first(model, story, method: str, options=None, sampling: SamplingConfig | None = None,
+                      anchor_batch: int | None = None, callback=None) -> StoryRun:
+    """The first `anchor_batch` scenes (default: the method's anchors) as one batch whose anchors are cached,
+    then every other scene alone against them: less memory than one batch, and a run that takes more scenes."""
+    sampling = sampling or SamplingConfig()
+    n = anchor_batch or n_anchors(method_config(method, options)[1])
+    with memory_advice(min(n, len(story.scenes))):
+        subject = generate_anchors(model, story.with_scenes(story.scenes[:n], story.seeds[:n]), method, options,
+                                   sampling, callback)
+    return run_more(StoryRun(subject, subject.anchors, subject.story), story.scenes[n:], story.seeds[n:], callback)
+
+
+def run_more(run: StoryRun, scenes, seeds=(), callback=None) -> StoryRun:
+    """The run with more scenes, each made alone against its cached anchors: one result whose run.json names
+    every scene and the anchor batch, so `svdstory rerun` repeats it. Seeds default to the run's seed plus
+    each image's index in the whole story."""
+    scenes, seeds = list(scenes), list(seeds)
+    if not scenes:
+        return run
+    so_far = run.result
+    sampling = run.subject.sampling
+    explicit = bool(run.story.seeds or seeds)
+    seeds = seeds or [sampling.seed + len(so_far.images) + i for i in range(len(scenes))]
+    with memory_advice(1):
+        more = generate_more(run.subject, scenes, seeds, callback)
+    story = run.story.with_scenes(run.story.scenes + tuple(scenes), (*so_far.seeds, *seeds) if explicit else ())
+    masks = None if so_far.masks is None else so_far.masks + more.masks
+    info = {**so_far.info, "story": asdict(story), "anchors_first": True,
+            "anchor_batch": len(run.subject.story.scenes)}
+    result = StoryResult(so_far.images + more.images, masks, so_far.prompts + more.prompts, so_far.seeds + more.seeds,
+                         info)
+    return StoryRun(run.subject, result, story)
+
+
+@contextmanager
+def memory_advice(batch: int):
+    """Out of GPU memory as one line of what to change, the same for the command line and the web UI."""
     try:
-        if not anchors_first:
-            return generate(model, story, method, options, sampling, callback)
-        return _anchors_first(model, story, method, options, sampling, callback)
+        yield
     except torch.OutOfMemoryError:
+        images = f"{batch} image{'s' if batch != 1 else ''}"
         raise SvdStoryError(
-            f"out of GPU memory with {len(story.scenes)} images in one batch: use fewer scenes, --anchors-first, "
-            "offload the anchor cache with --set cache_device=cpu, or --dtype float16") from None
-
-
-def _anchors_first(model, story, method, options, sampling, callback) -> StoryResult:
-    n = n_anchors(method_config(method, options)[1])
-    subject = generate_anchors(model, story.with_scenes(story.scenes[:n], story.seeds[:n]), method, options,
-                               sampling, callback)
-    rest = story.scenes[n:]
-    if not rest:
-        return subject.anchors
-    more = generate_more(subject, rest, story.image_seeds(sampling.seed)[n:], callback)
-    a = subject.anchors
-    masks = None if a.masks is None else a.masks + more.masks
-    info = {**a.info, "story": asdict(story), "anchors_first": True}  # the anchors' info names only their scenes
-    return StoryResult(a.images + more.images, masks, a.prompts + more.prompts, a.seeds + more.seeds, info)
+            f"out of GPU memory with {images} in one batch: use fewer scenes, --anchors-first (in the web UI: fewer, "
+            "then More scenes), offload the anchor cache with --set cache_device=cpu, or --dtype float16") from None
 
 
 def n_anchors(config) -> int:
     """Images in the anchor batch of an anchors-first run."""
     return getattr(config, "n_anchors", 0) or 2  # 0 means "every image" in a batch; split at 2
-
-
-def _runs(story, config, anchors_first: bool) -> int:
-    return 1 if not anchors_first else 1 + max(0, len(story.scenes) - n_anchors(config))
 
 
 class TerminalBar:

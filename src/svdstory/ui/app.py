@@ -33,13 +33,13 @@ def build_app(host: Host) -> gr.Blocks:
     # No telemetry or version check: the page must work offline, and calls nowhere but its own server.
     with gr.Blocks(title="svdstory", delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         gr.Markdown(_header(host.model))
-        session = gr.State(None)  # this page's columns: one per method, each with its anchors
+        shown = gr.State(0)  # images the page shows; their runs (and anchor caches) live on the Host
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=440):
                 fields, compare_with, buttons = _editor(host)
             with gr.Column(scale=6, elem_id="results"):
                 out = _results()
-        _wire(demo, host, fields, compare_with, buttons, out, session, files)
+        _wire(demo, host, fields, compare_with, buttons, out, shown, files)
     weakref.finalize(demo, shutil.rmtree, files, True)
     return demo
 
@@ -143,9 +143,9 @@ def _results() -> dict:
                 more_text=more_text, more=more)
 
 
-def _wire(demo, host: Host, fields: Fields, compare_with, b: dict, out: dict, session, files: Path) -> None:
+def _wire(demo, host: Host, fields: Fields, compare_with, b: dict, out: dict, shown, files: Path) -> None:
     f = fields.named
-    shown = [out["status"], out["main"], out["other"], out["download"], out["masks"]]
+    results = [out["status"], out["main"], out["other"], out["download"], out["masks"]]
     n_fields = len(fields.components)
 
     def show_method(name):
@@ -155,27 +155,33 @@ def _wire(demo, host: Host, fields: Fields, compare_with, b: dict, out: dict, se
 
     def run(request: gr.Request, progress=gr.Progress(), *values):
         compare = values[n_fields] if len(values) > n_fields else None
-        columns, seconds = handlers.timed(handlers.generate, host, fields, values[:n_fields], compare,
-                                          request.session_hash, progress)
-        return [columns, *handlers.results(columns, False, files / request.session_hash, seconds)]
+        runs, seconds = handlers.timed(handlers.generate, host, fields, values[:n_fields], compare,
+                                       request.session_hash, progress)
+        return [len(runs[0].result.images), *handlers.results(runs, False, files / request.session_hash, seconds)]
 
     def check(*values):
         found = handlers.check(host, fields, values[:n_fields])
         return found + [gr.validate(True, "")] * (len(values) - n_fields)
 
     on = dict(show_progress_on=[out["main"]], **MODEL_EVENT)
-    b["generate"].click(run, fields.components, [session, *shown], validator=check, **on)
-    b["compare"].click(run, [*fields.components, compare_with], [session, *shown], validator=check, **on)
+    b["generate"].click(run, fields.components, [shown, *results], validator=check, **on)
+    b["compare"].click(run, [*fields.components, compare_with], [shown, *results], validator=check, **on)
 
-    def run_more(request: gr.Request, progress=gr.Progress(), columns=None, text="", table=None):
-        columns, seconds = handlers.timed(handlers.more, host, columns, text, request.session_hash, progress)
-        rows = handlers.rows_after_more(table, text, columns)
-        return [columns, *handlers.results(columns, False, files / request.session_hash, seconds), rows, ""]
+    def run_more(request: gr.Request, progress=gr.Progress(), n_shown=0, text="", table=None, with_masks=False):
+        runs, seconds = handlers.timed(handlers.more, host, text, request.session_hash, progress)
+        rows = handlers.rows_after_more(table, text, runs)
+        folder = files / request.session_hash
+        return [len(runs[0].result.images), *handlers.results(runs, with_masks, folder, seconds), rows, ""]
 
-    out["more"].click(run_more, [session, out["more_text"], f["scenes"]],
-                      [session, *shown, f["scenes"], out["more_text"]],
+    # The overlay stays as it was: on, it covers the extra images with their masks too.
+    out["more"].click(run_more, [shown, out["more_text"], f["scenes"], out["masks"]],
+                      [shown, *results, f["scenes"], out["more_text"]],
                       validator=handlers.check_more, **on)
-    out["masks"].change(handlers.galleries, [session, out["masks"]], [out["main"], out["other"]])
+
+    def overlay(request: gr.Request, with_masks=False):
+        return handlers.galleries(host.runs(request.session_hash), with_masks)
+
+    out["masks"].change(overlay, out["masks"], [out["main"], out["other"]])
     out["load"].upload(lambda path: handlers.load_run(fields, host, path), out["load"], fields.components)
     _wire_scenes(f["scenes"], b)
 

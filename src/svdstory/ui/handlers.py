@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import gradio as gr
-import torch
 
 from ..errors import SvdStoryError
 from ..generate import method_config
 from ..methods.options import describe
+from ..runfile import read_run_file
 from . import gallery, runfiles, scenes
 from .controls import shown
 from .form import Form, build, problems
@@ -58,17 +58,21 @@ def check(host: Host, fields: Fields, values) -> list:
     return fields.validations(problems(form, host.model, host.tokenizers), form.method)
 
 
-def check_more(columns, text, table=None) -> list:
-    """The validations of "More scenes"' inputs [session, scenes text, scenes table]."""
-    if not columns:
-        message = "generate a story first: more scenes reuse its anchors"
+NO_STORY = "generate a story first: more scenes reuse its anchors"
+
+
+def check_more(shown, text, table=None, with_masks=False) -> list:
+    """The validations of "More scenes"' inputs [images shown, scenes text, scenes table, masks checkbox]."""
+    if not shown:
+        message = NO_STORY
     else:
         message = "" if scenes.add([], text) else "the story has no scenes: give at least one --scene"
-    return [gr.validate(True, ""), gr.validate(not message, message), gr.validate(True, "")]
+    return [gr.validate(True, ""), gr.validate(not message, message), gr.validate(True, ""), gr.validate(True, "")]
 
 
 def generate(host: Host, fields: Fields, values, compare_with=None, page=None, progress=None) -> list:
-    """The story of the form's values under its method (and `compare_with`'s, same seeds): one column each."""
+    """The story of the form's values under its method (and `compare_with`'s, same seeds): one run each, kept as
+    the page's."""
     try:
         request = build(fields.form(values))
         methods = [(request.method, request.overrides)]
@@ -76,22 +80,24 @@ def generate(host: Host, fields: Fields, values, compare_with=None, page=None, p
             chosen = method_config(request.method, request.overrides)[1]
             methods.append((compare_with, compare_options(chosen, compare_with)))
         return story_columns(host, request, methods, _reporter(progress), page)
-    except (SvdStoryError, PageClosed, torch.OutOfMemoryError) as err:
+    except (SvdStoryError, PageClosed) as err:  # out of memory included: the runner's advice, as the CLI's
         raise gr.Error(_message(err), print_exception=False) from None
 
 
-def more(host: Host, columns, text, page=None, progress=None) -> list:
+def more(host: Host, text, page=None, progress=None) -> list:
+    """The page's runs with the scenes of `text` (one a line) added against their cached anchors."""
+    runs = host.runs(page)
     try:
-        return more_scenes(host, columns, [row[0] for row in scenes.add([], text)], _reporter(progress), page)
-    except (SvdStoryError, PageClosed, torch.OutOfMemoryError) as err:
+        if not runs:
+            raise SvdStoryError(NO_STORY)
+        return more_scenes(host, runs, [row[0] for row in scenes.add([], text)], _reporter(progress), page)
+    except (SvdStoryError, PageClosed) as err:
         raise gr.Error(_message(err), print_exception=False) from None
 
 
 def _message(err: Exception) -> str:
     if isinstance(err, PageClosed):
         return "the page that asked for this run was closed"
-    if isinstance(err, torch.OutOfMemoryError):
-        return "out of GPU memory: use fewer scenes, a smaller size, or --dtype float16"
     return str(err)
 
 
@@ -101,44 +107,44 @@ def _reporter(progress):
     return lambda done, total: progress((done, total), desc="sampling", unit="steps")
 
 
-def galleries(columns, with_masks: bool) -> list:
-    """[main gallery, compare gallery]: one column each, the compare gallery hidden without a second column."""
-    if not columns:
+def galleries(runs, with_masks: bool) -> list:
+    """[main gallery, compare gallery]: one run each, the compare gallery hidden without a second column."""
+    if not runs:
         return [gr.skip(), gr.update(visible=False)]
-    per_row = 4 if len(columns) == 1 else 2
-    shown = [gr.update(value=gallery.items(c.result, with_masks), label=_label(c), visible=True, columns=per_row)
-             for c in columns]
+    per_row = 4 if len(runs) == 1 else 2
+    shown = [gr.update(value=gallery.items(run.result, with_masks), label=_label(run), visible=True, columns=per_row)
+             for run in runs]
     return shown if len(shown) > 1 else shown + [gr.update(value=None, visible=False)]
 
 
-def results(columns, with_masks: bool, folder: Path, seconds: float | None = None) -> list:
-    """[status, main gallery, compare gallery, download, masks checkbox] for the page's columns; the zip is
+def results(runs, with_masks: bool, folder: Path, seconds: float | None = None) -> list:
+    """[status, main gallery, compare gallery, download, masks checkbox] for the page's runs; the zip is
     written to the page's `folder`, replacing its previous one (Gradio serves its own copy of each)."""
-    if not columns:
-        return ["", *galleries(columns, with_masks), gr.update(value=None, interactive=False),
+    if not runs:
+        return ["", *galleries(runs, with_masks), gr.update(value=None, interactive=False),
                 gr.update(interactive=False)]
-    has_masks = columns[0].result.masks is not None
+    has_masks = runs[0].result.masks is not None
     shutil.rmtree(folder, ignore_errors=True)
-    archive = runfiles.write_zip(columns, folder)
-    return [status(columns, seconds), *galleries(columns, with_masks), gr.update(value=str(archive), interactive=True),
+    archive = runfiles.write_zip(runs, folder)
+    return [status(runs, seconds), *galleries(runs, with_masks), gr.update(value=str(archive), interactive=True),
             gr.update(interactive=has_masks, value=with_masks and has_masks)]
 
 
-def rows_after_more(table, text: str, columns) -> list[list]:
+def rows_after_more(table, text: str, runs) -> list[list]:
     """The scenes table with the scenes "More scenes" added, each with the seed it was given."""
     added = [row[0] for row in scenes.add([], text)]
-    seeds = columns[0].result.seeds[-len(added):] if added else []
+    seeds = runs[0].result.seeds[-len(added):] if added else []
     return scenes.rows(table) + [[scene, seed] for scene, seed in zip(added, seeds)]
 
 
-def _label(column) -> str:
-    masks = "" if column.result.masks is None else " · masks"
-    return f"{column.method}{masks}"
+def _label(run) -> str:
+    masks = "" if run.result.masks is None else " · masks"
+    return f"{run.method}{masks}"
 
 
-def status(columns, seconds: float | None) -> str:
-    result, sampling = columns[0].result, columns[0].subject.sampling
-    names = " beside ".join(f"**{c.method}**" for c in columns)
+def status(runs, seconds: float | None) -> str:
+    result, sampling = runs[0].result, runs[0].subject.sampling
+    names = " beside ".join(f"**{run.method}**" for run in runs)
     took = "" if seconds is None else f" · {seconds:.1f} s"
     return (f"{names} · {len(result.images)} images, seeds {', '.join(map(str, result.seeds))} · {sampling.steps} "
             f"steps · guidance {sampling.guidance:g} · {sampling.width}×{sampling.height}{took}")
@@ -149,14 +155,14 @@ def load_run(fields: Fields, host: Host, path) -> list:
     if not path:
         return [gr.skip()] * len(fields.components)
     try:
-        info = runfiles.read_run(path)
-        form = runfiles.form_from_run(info)
+        run = read_run_file(path, Path(path).name)
+        form = runfiles.form_from_run(run)
         describe(form.method)
     except SvdStoryError as err:
         raise gr.Error(str(err), print_exception=False) from None
-    if info.get("model") not in (None, host.model.source):
-        gr.Warning(f"this run was made with {info['model']}; the page serves {host.model.source}")
-    gr.Info(f"loaded a {form.method} run of {len(form.scenes)} scenes: press Generate to reproduce it")
+    if run.model not in (None, host.model.source):
+        gr.Warning(f"this run was made with {run.model}; the page serves {host.model.source}")
+    gr.Info(runfiles.loaded_message(run))
     return fields.values_of(form)
 
 

@@ -1,14 +1,13 @@
-"""Generate, compare and more scenes on the one loaded model, through the API (`generate_anchors`,
-`generate_more`), with progress over every sampler step and a stop when the page that asked has gone."""
+"""Generate, compare and more scenes on the one loaded model, through the runner (`run_anchors_first`,
+`run_more`), with progress over every sampler step and a stop when the page that asked has gone."""
 from __future__ import annotations
 
 import copy
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
-from ..generate import StoryResult, Subject, generate_anchors, generate_more
 from ..preflight import tokenizers_of
-from ..runner import count_steps
+from ..runner import StoryRun, count_steps, extra_steps, run_anchors_first, run_more
 from .form import Request
 
 
@@ -16,31 +15,38 @@ class PageClosed(Exception):
     """The page that asked for a run has gone: its run stops at the next sampler step."""
 
 
-@dataclass
-class Column:
-    """One method's images of the story so far, and its anchors, which more scenes reuse."""
-
-    subject: Subject
-    result: StoryResult  # the anchors' batch, then every extra scene
-
-    @property
-    def method(self) -> str:
-        return self.subject.method.name
-
-
 class Host:
-    """The model every page shares: one run at a time, whatever the queue allows, and stops for closed pages."""
+    """The model every page shares: one run at a time, whatever the queue allows, each open page's runs, and
+    stops for closed pages."""
 
     def __init__(self, model):
         self.model = model
         # Checks run beside a generation; tokenizers of their own keep them off the running ones.
         self.tokenizers = [copy.deepcopy(t) for t in tokenizers_of(model)]
         self.lock = threading.Lock()
+        # A page's runs hold their anchor caches: on SDXL, keys and values of every attention layer at every
+        # step, gigabytes of GPU memory per page. Gradio keeps a closed page's gr.State for an hour, so the
+        # runs live here instead and go the moment their page closes.
+        self._runs: dict[str, list[StoryRun]] = {}
         self._closed: set[str] = set()
+        self._pages = threading.Lock()
+
+    def runs(self, page: str | None) -> list[StoryRun]:
+        """The page's runs (one per method shown), or none."""
+        return self._runs.get(page, [])
+
+    def keep(self, page: str | None, runs: list[StoryRun]) -> None:
+        """Hold `runs` as the page's, for its more scenes and overlays; a page closed meanwhile keeps nothing."""
+        with self._pages:
+            if page is not None and page not in self._closed:
+                self._runs[page] = runs
 
     def close_page(self, page: str | None) -> None:
+        """Stop the page's run at its next step and release its runs (their anchor caches)."""
         if page is not None:
-            self._closed.add(page)
+            with self._pages:
+                self._closed.add(page)
+                self._runs.pop(page, None)
 
     def is_closed(self, page: str | None) -> bool:
         return page in self._closed
@@ -62,46 +68,29 @@ class Steps:
             self.report(self.done, self.total)
 
 
-def story_columns(host: Host, request: Request, methods, report=None, page=None) -> list[Column]:
-    """The request's story under each (method, options) of `methods`, same seeds: one column each."""
+def story_columns(host: Host, request: Request, methods, report=None, page=None) -> list[StoryRun]:
+    """The request's story under each (method, options) of `methods`, same seeds: one run each, every scene in
+    its anchor batch (the same images as one batch), kept as the page's runs."""
     model, story, sampling = host.model, request.story, request.sampling
     total = sum(count_steps(model, story, method, options, sampling) for method, options in methods)
     steps = Steps(total, report, lambda: host.is_closed(page))
     with host.lock:
-        columns = []
-        for method, options in methods:
-            subject = generate_anchors(model, story, method, options, sampling, steps)
-            columns.append(Column(subject, subject.anchors))
-        return columns
+        runs = [run_anchors_first(model, story, method, options, sampling, len(story.scenes), steps)
+                for method, options in methods]
+    host.keep(page, runs)
+    return runs
 
 
-def more_scenes(host: Host, columns: list[Column], scenes, report=None, page=None) -> list[Column]:
-    """Extra scenes for every column against its cached anchors; seeds go on from the last image's."""
+def more_scenes(host: Host, runs: list[StoryRun], scenes, report=None, page=None) -> list[StoryRun]:
+    """Extra scenes for every run against its cached anchors; seeds go on from the last image's."""
     scenes = list(scenes)
-    first = max(columns[0].result.seeds) + 1
+    first = max(runs[0].result.seeds) + 1
     seeds = list(range(first, first + len(scenes)))
-    total = sum(len(scenes) * _extra_steps(host.model, column) for column in columns)
-    steps = Steps(total, report, lambda: host.is_closed(page))
+    steps = Steps(sum(extra_steps(run, len(scenes)) for run in runs), report, lambda: host.is_closed(page))
     with host.lock:
-        return [Column(c.subject, combine(c.result, generate_more(c.subject, scenes, seeds, steps)))
-                for c in columns]
-
-
-def _extra_steps(model, column: Column) -> int:
-    """Sampler steps of one extra image: one run of the method on a one-scene story."""
-    subject = column.subject
-    one = subject.story.with_scenes(subject.story.scenes[:1])
-    return count_steps(model, one, column.method, subject.config, subject.sampling)
-
-
-def combine(first: StoryResult, more: StoryResult) -> StoryResult:
-    """A story's images so far and the extra ones, as one result whose info names every scene."""
-    masks = None if first.masks is None or more.masks is None else first.masks + more.masks
-    story = first.info["story"]
-    scenes = list(story["scenes"]) + list(more.info["story"]["scenes"])
-    info = {**first.info, "story": {**story, "scenes": scenes, "seeds": first.seeds + more.seeds}}
-    return StoryResult(first.images + more.images, masks, first.prompts + more.prompts, first.seeds + more.seeds,
-                       info)
+        runs = [run_more(run, scenes, seeds, steps) for run in runs]
+    host.keep(page, runs)
+    return runs
 
 
 def compare_options(chosen_config, compare_method: str) -> dict:
