@@ -39,7 +39,7 @@ def count_steps(model, story, method: str, options=None, sampling: SamplingConfi
     """
     method_obj, config = method_config(method, options)
     steps = resolve_sampling(model, sampling or SamplingConfig()).steps
-    runs = 1 if not anchors_first else 1 + max(0, len(story.scenes) - (anchor_batch or n_anchors(config)))
+    runs = 1 if not anchors_first else 1 + max(0, len(story.scenes) - (anchor_batch or config.anchor_batch))
     return method_obj.count_steps(model, config, steps) * runs
 
 
@@ -79,7 +79,7 @@ def run_anchors_first(model, story, method: str, options=None, sampling: Samplin
     """The first `anchor_batch` scenes (default: the method's anchors) as one batch whose anchors are cached,
     then every other scene alone against them: less memory than one batch, and a run that takes more scenes."""
     sampling = sampling or SamplingConfig()
-    n = anchor_batch or n_anchors(method_config(method, options)[1])
+    n = anchor_batch or method_config(method, options)[1].anchor_batch
     with memory_advice(min(n, len(story.scenes))):
         subject = generate_anchors(model, story.with_scenes(story.scenes[:n], story.seeds[:n]), method, options,
                                    sampling, callback)
@@ -118,11 +118,6 @@ def memory_advice(batch: int):
         raise SvdStoryError(
             f"out of GPU memory with {images} in one batch: use fewer scenes, --anchors-first (in the web UI: fewer, "
             "then More scenes), offload the anchor cache with --set cache_device=cpu, or --dtype float16") from None
-
-
-def n_anchors(config) -> int:
-    """Images in the anchor batch of an anchors-first run."""
-    return getattr(config, "n_anchors", 0) or 2  # 0 means "every image" in a batch; split at 2
 
 
 class TerminalBar:
