@@ -22,7 +22,7 @@ from train_common import bare_package  # noqa: E402
 bare_package()
 
 from svdstory.world import ATTRIBUTES, SCENES, SUBJECTS, Labels, caption, parse_caption  # noqa: E402
-from svdstory.world.evaluator import Evaluator  # noqa: E402
+from svdstory.mini.evaluator import Evaluator  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -9,7 +9,7 @@ stream; the loss is the local batch's).
   python scripts/train_clip.py --ckpt .ckpt/clip --max-minutes 8.5
   accelerate launch --num_processes 4 scripts/train_clip.py --ckpt .ckpt/clip --max-minutes 8.5
   python scripts/train_clip.py --ckpt .ckpt/clip --max-minutes 0 --export .ckpt/clip_export
-  (the export loads with svdstory.world.clip.load_clip, and as --clip-model of the real-model metrics)
+  (the export loads with svdstory.mini.clip.load_clip, and as --clip-model of the real-model metrics)
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ bare_package()
 from train_common import Deadline, Log, load_checkpoint, prefixed, save_checkpoint, seed_everything  # noqa: E402
 from train_common import Parallel, unprefixed, worker_count  # noqa: E402
 
-from svdstory.world import SUBJECTS, clip, minisd  # noqa: E402
+from svdstory.mini import clip, minisd  # noqa: E402
+from svdstory.mini.tokenizer import make_tokenizer, tokenizer_files, write_tokenizer_files  # noqa: E402
+from svdstory.world import SUBJECTS  # noqa: E402
 from svdstory.world.catalog import TRAINING_WORLD  # noqa: E402
 from svdstory.world.data import StreamConfig, WorldStream, fixed_set  # noqa: E402
 
@@ -68,7 +70,7 @@ def fresh_state(args) -> dict:
     cfg = clip.tiny_clip_config() if args.tiny else clip.MiniCLIPConfig()
     from svdstory.world.captions_v2 import vocabulary_v2
 
-    vocab, merges = minisd.tokenizer_files(vocabulary_v2())
+    vocab, merges = tokenizer_files(vocabulary_v2())
     return dict(config=asdict(cfg), vocab=vocab, merges=merges, steps=0, invocations=0, images_seen=0, minutes=0.0,
                 world=args.world)
 
@@ -122,7 +124,7 @@ def losses(model, pixels, ids, targets, eos_id: int) -> dict[str, torch.Tensor]:
 
 def train(model, meta, args, deadline: Deadline, log: Log, par: Parallel) -> None:
     cfg = clip.clip_config_from_dict(meta["config"])
-    tok = minisd.make_tokenizer(meta["vocab"], meta["merges"], cfg.max_length)
+    tok = make_tokenizer(meta["vocab"], meta["merges"], cfg.max_length)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1, betas=(0.9, 0.98))
     eos = tok.eos_token_id
     model, opt = par.prepare(model, opt)
@@ -167,7 +169,7 @@ def report(model, meta, count: int) -> dict:
     """Held-out image->caption retrieval (top-1 among `count`, a same-text caption counts) and the
     word-carrying check of the text tower."""
     cfg = clip.clip_config_from_dict(meta["config"])
-    tok = minisd.make_tokenizer(meta["vocab"], meta["merges"], cfg.max_length)
+    tok = make_tokenizer(meta["vocab"], meta["merges"], cfg.max_length)
     model = model.float().eval()
     out = {}
     if count:
@@ -189,12 +191,12 @@ def export(model, meta, folder: Path) -> None:
     from transformers import CLIPImageProcessor
 
     cfg = clip.clip_config_from_dict(meta["config"])
-    tok = minisd.make_tokenizer(meta["vocab"], meta["merges"], cfg.max_length)
+    tok = make_tokenizer(meta["vocab"], meta["merges"], cfg.max_length)
     model = model.cpu()
     model.to(torch.float16).save_pretrained(str(folder), safe_serialization=True)
     model.float()
     tok.save_pretrained(str(folder))
-    minisd.write_tokenizer_files(folder, meta["vocab"], [tuple(m) for m in meta["merges"]])
+    write_tokenizer_files(folder, meta["vocab"], [tuple(m) for m in meta["merges"]])
     CLIPImageProcessor(size={"shortest_edge": cfg.image_size}, crop_size={"height": cfg.image_size, "width": cfg.image_size},
                        image_mean=list(clip.IMAGE_MEAN), image_std=list(clip.IMAGE_STD)).save_pretrained(str(folder))
     (folder / "svdstory_clip.json").write_text(json.dumps({"config": meta["config"], "world": meta["world"],
@@ -211,7 +213,7 @@ def main(argv=None) -> None:
     tensors, meta = load_checkpoint(args.ckpt) if has_ckpt else (None, fresh_state(args))
     seed_everything(args.seed + 7919 * (1 + meta["invocations"]) + 104729 * par.rank)
     cfg = clip.clip_config_from_dict(meta["config"])
-    model = Trained(clip.build_clip(cfg, minisd.make_tokenizer(meta["vocab"], meta["merges"], cfg.max_length)),
+    model = Trained(clip.build_clip(cfg, make_tokenizer(meta["vocab"], meta["merges"], cfg.max_length)),
                     len(meta["vocab"]))
     if tensors:
         model.clip.load_state_dict(unprefixed(tensors, "clip"))

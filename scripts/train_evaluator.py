@@ -29,8 +29,8 @@ from train_common import Parallel, seed_everything, unprefixed, worker_count  # 
 
 from svdstory.world.catalog import TRAINING_WORLD  # noqa: E402
 from svdstory.world.data import StreamConfig, WorldStream, fixed_set  # noqa: E402
-from svdstory.world.evaluator import Evaluator, EvaluatorConfig, EvaluatorNet, config_from_json  # noqa: E402
-from svdstory.world.evaluator import fill_subject  # noqa: E402
+from svdstory.mini.evaluator import Evaluator, EvaluatorConfig, EvaluatorNet, config_from_json  # noqa: E402
+from svdstory.mini.evaluator import fill_subject  # noqa: E402
 
 GROUP = 4
 HELD_OUT_SEED = 999_999  # never used for training streams

@@ -36,7 +36,8 @@ bare_package()
 from train_common import EMA, Deadline, Log, load_checkpoint, pick_device, prefixed, save_checkpoint  # noqa: E402
 from train_common import Parallel, seed_everything, unprefixed, worker_count  # noqa: E402
 
-from svdstory.world import minisd  # noqa: E402
+from svdstory.mini import minisd  # noqa: E402
+from svdstory.mini.tokenizer import make_tokenizer, tokenizer_files, write_tokenizer_files  # noqa: E402
 from svdstory.world.catalog import TRAINING_WORLD  # noqa: E402
 from svdstory.world.data import StreamConfig, WorldStream  # noqa: E402
 
@@ -94,7 +95,7 @@ def fresh_state(args) -> dict:
     else:
         from svdstory.world import vocabulary
 
-        vocab, merges = minisd.tokenizer_files(vocabulary())
+        vocab, merges = tokenizer_files(vocabulary())
     return dict(config=asdict(cfg), vocab=vocab, merges=merges, vae_done=False, vae_steps=0, unet_steps=0,
                 invocations=0, images_seen=0, scaling_factor=1.0, unet_minutes=0.0, world=args.world,
                 text_frozen=args.clip is not None)
@@ -102,7 +103,7 @@ def fresh_state(args) -> dict:
 
 def frozen_text(folder: Path):
     """The text tower of an exported mini CLIP as a frozen `CLIPTextModel` (fp32)."""
-    from svdstory.world.clip import load_clip, text_tower
+    from svdstory.mini.clip import load_clip, text_tower
 
     return text_tower(load_clip(folder)[0]).eval().requires_grad_(False)
 
@@ -119,7 +120,7 @@ def text_digest(text) -> str:
 def build_parts(meta: dict, tensors: dict | None, clip_folder: Path | None = None) -> dict:
     """Pipeline parts from checkpoint metadata; weights restored when `tensors` is given."""
     cfg = minisd.config_from_dict(meta["config"])
-    tokenizer = minisd.make_tokenizer(meta["vocab"], meta["merges"], cfg.max_length)
+    tokenizer = make_tokenizer(meta["vocab"], meta["merges"], cfg.max_length)
     parts = minisd.build_components(cfg, tokenizer=tokenizer)
     parts["vae"].register_to_config(scaling_factor=meta["scaling_factor"])
     if meta.get("text_frozen"):
@@ -380,7 +381,7 @@ def export_pipeline(parts, emas, meta, folder: Path) -> None:
     # transformers loads with dtype="auto": keep the text encoder fp32 in memory, like the diffusers parts
     text_cfg = folder / "text_encoder" / "config.json"
     text_cfg.write_text(text_cfg.read_text().replace('"dtype": "float16"', '"dtype": "float32"'))
-    minisd.write_tokenizer_files(folder / "tokenizer", meta["vocab"], [tuple(m) for m in meta["merges"]])
+    write_tokenizer_files(folder / "tokenizer", meta["vocab"], [tuple(m) for m in meta["merges"]])
     minisd.write_sampling_defaults(folder)
 
 

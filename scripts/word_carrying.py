@@ -1,4 +1,4 @@
-"""Do a text encoder's token outputs carry their words? Runs `svdstory.world.clip.word_carrying` on
+"""Do a text encoder's token outputs carry their words? Runs `svdstory.mini.clip.word_carrying` on
 an exported mini CLIP (its text tower) or on a diffusers pipeline folder (its text_encoder), and
 prints the numbers as JSON.
 
@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_common import bare_package  # noqa: E402
 
 bare_package()
-from svdstory.world import SUBJECTS, clip  # noqa: E402
+from svdstory.mini import clip  # noqa: E402
+from svdstory.world import SUBJECTS  # noqa: E402
 
 
 def load_text(folder: Path):

@@ -85,7 +85,7 @@ def test_scorer_with_a_v2_evaluator_adds_background_layout_and_prop_metrics():
 
     from svdstory.eval.synthworld import SynthWorldScorer, synthworld_suite
     from svdstory.world import sample
-    from svdstory.world.evaluator import Evaluator, EvaluatorConfig, EvaluatorNet
+    from svdstory.mini.evaluator import Evaluator, EvaluatorConfig, EvaluatorNet
 
     torch.manual_seed(0)
     cfg = EvaluatorConfig.for_world(2, channels=(8, 8, 8, 8), decoder_channels=8, embed_dim=8, input_size=64)

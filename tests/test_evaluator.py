@@ -9,7 +9,7 @@ from PIL import Image
 from svdstory.errors import SvdStoryError
 from svdstory.world import ATTRIBUTES, SCENES, SUBJECTS
 from svdstory.world.data import StreamConfig, WorldStream, fixed_set, render_unit
-from svdstory.world.evaluator import (Evaluator, EvaluatorConfig, EvaluatorNet, default_evaluator_path,
+from svdstory.mini.evaluator import (Evaluator, EvaluatorConfig, EvaluatorNet, default_evaluator_path,
                                       fill_subject)
 
 TEST_STREAM = 424_242  # training used streams < 10_000 and 999_999 (held-out report)

@@ -10,7 +10,8 @@ import torch
 
 from svdstory.errors import SvdStoryError
 from svdstory.world import ATTRIBUTES, SCENES, SUBJECTS, Labels, caption, vocabulary
-from svdstory.world import minisd
+from svdstory.mini import minisd
+from svdstory.mini.tokenizer import WORD_END, build_tokenizer, make_tokenizer, tokenizer_files
 
 ASSETS = Path(minisd.__file__).resolve().parents[1] / "assets"
 SHIPPED = minisd.default_model_path()
@@ -23,7 +24,7 @@ needs_model = pytest.mark.skipif(not (SHIPPED / "model_index.json").is_file(),
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return minisd.build_tokenizer(vocabulary(), 24)
+    return build_tokenizer(vocabulary(), 24)
 
 
 def _random_captions(count: int, rate: float) -> list[str]:
@@ -42,7 +43,7 @@ def _assert_one_token_per_word(tok, texts):
         ids = tok(text).input_ids
         assert ids[0] == tok.bos_token_id and ids[-1] == tok.eos_token_id
         pieces = tok.convert_ids_to_tokens(ids[1:-1])
-        assert pieces == [w + minisd.WORD_END for w in text.split()], text
+        assert pieces == [w + WORD_END for w in text.split()], text
 
 
 def test_every_vocabulary_word_is_one_token(tokenizer):
@@ -51,7 +52,7 @@ def test_every_vocabulary_word_is_one_token(tokenizer):
 
 def test_tokenizer_files_are_reproducible():
     words = vocabulary()
-    assert minisd.tokenizer_files(words) == minisd.tokenizer_files(list(reversed(words)))
+    assert tokenizer_files(words) == tokenizer_files(list(reversed(words)))
 
 
 def test_captions_fit_the_context(tokenizer):
@@ -144,7 +145,7 @@ def test_shipped_tokenizer_files_agree():
     _assert_one_token_per_word(shipped, vocabulary())
     vocab = json.loads((SHIPPED / "tokenizer" / "vocab.json").read_text())
     merges = [tuple(line.split()) for line in (SHIPPED / "tokenizer" / "merges.txt").read_text().splitlines()[1:]]
-    rebuilt = minisd.make_tokenizer(vocab, merges, shipped.model_max_length)
+    rebuilt = make_tokenizer(vocab, merges, shipped.model_max_length)
     text = "a photo of the purple checked rabbit wearing a bow with round eyes in snow"
     assert rebuilt(text).input_ids == shipped(text).input_ids
 

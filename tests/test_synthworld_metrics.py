@@ -9,7 +9,7 @@ from svdstory.errors import SvdStoryError
 from svdstory.eval.synthworld.metrics import background_masks
 from svdstory.eval.synthworld import SynthWorldScorer, story_scores, synthworld_suite
 from svdstory.world import ATTRIBUTES, SCENES, SUBJECTS, parse_caption
-from svdstory.world.evaluator import Predictions
+from svdstory.mini.evaluator import Predictions
 
 SIZE = 32   # pixels of the hand-made masks
 CELLS = 4   # embedding grid side
@@ -202,7 +202,7 @@ def test_scorer_runs_an_untrained_evaluator_on_rendered_images():
     from PIL import Image
 
     from svdstory.world import sample
-    from svdstory.world.evaluator import Evaluator, EvaluatorConfig, EvaluatorNet
+    from svdstory.mini.evaluator import Evaluator, EvaluatorConfig, EvaluatorNet
 
     torch.manual_seed(0)
     cfg = EvaluatorConfig.for_world(channels=(8, 8, 8, 8), decoder_channels=8, embed_dim=8)
@@ -262,7 +262,7 @@ E2E_SCENES = ["forest", "beach", "night", "city"]
 
 @pytest.fixture(scope="module")
 def scorer():
-    from svdstory.world.evaluator import CONFIG_NAME, WEIGHTS_NAME, Evaluator, default_evaluator_path
+    from svdstory.mini.evaluator import CONFIG_NAME, WEIGHTS_NAME, Evaluator, default_evaluator_path
 
     folder = default_evaluator_path()
     if not ((folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file()):

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from svdstory.world import SUBJECTS, clip
+from svdstory.mini import clip
+from svdstory.world import SUBJECTS
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 sys.path.insert(0, str(SCRIPTS))
@@ -102,7 +103,7 @@ def test_minisd_trains_on_the_frozen_clip_text_tower(clip_export, tmp_path):
 def test_v2_evaluator_trains_resumes_and_exports(tmp_path):
     import train_evaluator
 
-    from svdstory.world.evaluator import Evaluator
+    from svdstory.mini.evaluator import Evaluator
 
     args = ["--ckpt", str(tmp_path / "ev"), "--size", "64", "--max-minutes", "1", "--batch", "8", "--workers", "0",
             "--max-steps", "1", "--held-out", "8", "--reuse", "1"]
@@ -118,7 +119,7 @@ def test_v2_evaluator_trains_resumes_and_exports(tmp_path):
 def test_a_flip_swaps_left_and_right_and_keeps_centre_front_and_size():
     import train_evaluator
 
-    from svdstory.world.evaluator import EvaluatorConfig
+    from svdstory.mini.evaluator import EvaluatorConfig
 
     cfg = EvaluatorConfig.for_world(2)
     names = [name for name, _ in cfg.layout]
@@ -136,7 +137,7 @@ def test_the_shipped_v1_text_encoder_does_not_carry_its_words():
     """The issue's diagnosis, measured: v1's outputs at the subject position are set by position."""
     import word_carrying
 
-    from svdstory.world import minisd
+    from svdstory.mini import minisd
 
     result = word_carrying.main([str(minisd.default_model_path())])
     assert result["carried"] == 0.0 and result["other_word_same_position"] > 0.95

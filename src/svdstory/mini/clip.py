@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from svdstory.world.minisd import build_tokenizer
+from svdstory.mini.tokenizer import build_tokenizer
 
 # images are normalised with CLIP's own statistics, as a real CLIP checkpoint's processor does
 IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -49,7 +49,7 @@ def clip_config_from_dict(data: dict) -> MiniCLIPConfig:
 
 
 def clip_tokenizer(max_length: int = 77):
-    """A `CLIPTokenizer` in which every v1 and v2 caption word is one token (minisd.tokenizer_files)."""
+    """A `CLIPTokenizer` in which every v1 and v2 caption word is one token (tokenizer.tokenizer_files)."""
     from svdstory.world.captions_v2 import vocabulary_v2
 
     return build_tokenizer(vocabulary_v2(), max_length)
