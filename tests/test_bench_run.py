@@ -99,8 +99,8 @@ def test_layout_tables_and_bench_json(tmp_path, suite_file, tiny):
     assert header[:6] == ["method", "story", "seed_index", "category", "subject", "n_images"]
     assert len((out / "per_image.csv").read_text().splitlines()) == 1 + 2 * (3 + 2)
     saved = json.loads((out / "bench.json").read_text())
-    assert saved["identity"]["methods"]["vanilla"]["config"] == {"scheduler": "default"}
-    assert saved["identity"]["metrics"]["clip_model"] == "tiny" and saved["versions"]["torch"]
+    assert saved["fingerprint"]["methods"]["vanilla"]["config"] == {"scheduler": "default"}
+    assert saved["fingerprint"]["metrics"]["clip_model"] == "tiny" and saved["versions"]["torch"]
 
 
 def test_changed_config_is_refused_and_new_methods_may_join(tmp_path, suite_file, tiny, monkeypatch):
@@ -116,7 +116,7 @@ def test_changed_config_is_refused_and_new_methods_may_join(tmp_path, suite_file
         run_bench(config(changed, out, methods=("c=consistory?query_mix_until=0.5",), limit=1))
     records = run_bench(config(suite_file, out, methods=("c=consistory?query_mix_until=0.5", "vanilla"), limit=1))
     assert sorted(r["method"] for r in records) == ["c", "vanilla"]
-    assert set(json.loads((out / "bench.json").read_text())["identity"]["methods"]) == {"c", "vanilla"}
+    assert set(json.loads((out / "bench.json").read_text())["fingerprint"]["methods"]) == {"c", "vanilla"}
 
 
 def test_method_specs():
@@ -219,11 +219,13 @@ def test_synthworld_metrics_need_the_synthworld_module(monkeypatch):
 
 
 def test_an_option_added_later_counts_at_its_default(tmp_path, suite_file, tiny, monkeypatch):
-    """A folder recorded before `shared` had `share_uncond` resumes; a non-default value is refused."""
+    """A folder recorded before `shared` had `share_uncond` (and before bench.json's "identity" was named
+    "fingerprint") resumes; a non-default value is refused."""
     out = tmp_path / "b"
     run_bench(config(suite_file, out, methods=("shared",), limit=1))
     saved = json.loads((out / "bench.json").read_text())
-    del saved["identity"]["methods"]["shared"]["config"]["share_uncond"]  # as an older version wrote it
+    saved["identity"] = saved.pop("fingerprint")  # as an older version wrote it
+    del saved["identity"]["methods"]["shared"]["config"]["share_uncond"]
     (out / "bench.json").write_text(json.dumps(saved))
     assert [r["method"] for r in run_bench(config(suite_file, out, methods=("shared",), limit=1))] == ["shared"]
     with pytest.raises(SvdStoryError, match=r"methods\.shared\.config\.share_uncond"):

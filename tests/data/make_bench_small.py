@@ -24,6 +24,7 @@ def main():
     identity = {"format": 1, "suite": {"digest": "handmade", "stories": 4}, "model": "tiny", "dtype": "float32",
                 "sampling": {"steps": 2}, "metrics": {"metrics": ["clip-t", "clip-i", "dreamsim"]}, "methods": methods}
     (ROOT / "records").mkdir(parents=True, exist_ok=True)
+    # "identity": what bench.json called the fingerprint before; keeps the reading of older folders tested
     (ROOT / "bench.json").write_text(json.dumps({"identity": identity, "suite_name": "handmade"}, indent=1))
     for index, (story_id, category) in enumerate(STORIES.items()):
         story = {"id": story_id, "subject": f"a {story_id}", "category": category, "tokens": [story_id], "style": "",

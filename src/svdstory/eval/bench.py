@@ -17,8 +17,8 @@ from ..errors import SvdStoryError
 from ..generate import generate
 from ..models import default_model_source, resolve_dtype
 from ..output import atomic_write_json, package_versions
-from .identity import bench_identity, reconcile
-from .layout import RECORD_FORMAT, Layout, Unit, plan_units, read_json
+from .fingerprint import bench_fingerprint, fingerprint_of, reconcile
+from .folder import RECORD_FORMAT, BenchFolder, Unit, plan_units, read_json
 from .metrics import MetricConfig, build_scorers
 from .shard import process_device, process_state, wait_for_everyone
 from .suites import Suite, to_story
@@ -55,40 +55,40 @@ def run_bench(cfg: BenchConfig, command=None) -> list[dict] | None:
     """Run this process's share; the main process returns every record in the folder, others None."""
     state = process_state(cfg.device)
     device = process_device(state, cfg.device)
-    layout = Layout(Path(cfg.out))
+    folder = BenchFolder(Path(cfg.out))
     model_source = cfg.model or default_model_source()
-    _claim_folder(cfg, layout, state, model_source, device, command)
+    _claim_folder(cfg, folder, state, model_source, device, command)
     units = plan_units(cfg.stories, cfg.methods, cfg.seeds, state.process_index, state.num_processes)
-    todo = [u for u in units if not layout.is_done(u)]
+    todo = [u for u in units if not folder.is_done(u)]
     if todo:
-        _run_units(cfg, layout, todo, len(units), state, model_source, device)
+        _run_units(cfg, folder, todo, len(units), state, model_source, device)
     wait_for_everyone(state)
     if not state.is_main_process:
         return None
-    records = layout.records()
-    write_tables(layout, records)
+    records = folder.records()
+    write_tables(folder, records)
     return records
 
 
-def _claim_folder(cfg, layout, state, model_source, device, command) -> None:
+def _claim_folder(cfg, folder, state, model_source, device, command) -> None:
     """Every process checks bench.json (reads are atomic, so all agree); only the main one writes it."""
     dtype = str(resolve_dtype(cfg.dtype, device)).removeprefix("torch.")
-    identity = bench_identity(cfg.suite, cfg.methods, model_source, dtype, _sampling_identity(cfg.sampling),
-                              cfg.metrics.describe())
-    existing = read_json(layout.config_path)
-    merged = reconcile(existing["identity"] if existing else None, identity, str(cfg.out))
+    fingerprint = bench_fingerprint(cfg.suite, cfg.methods, model_source, dtype,
+                                    _sampling_fingerprint(cfg.sampling), cfg.metrics.describe())
+    existing = read_json(folder.config_path)
+    merged = reconcile(fingerprint_of(existing), fingerprint, str(cfg.out))
     if state.is_main_process:
-        atomic_write_json(layout.config_path, {"identity": merged, "suite_name": cfg.suite.name,
+        atomic_write_json(folder.config_path, {"fingerprint": merged, "suite_name": cfg.suite.name,
                                                "versions": package_versions(),
                                                "command": list(command or []), "seeds": cfg.seeds,
                                                "limit": cfg.limit, "processes": state.num_processes})
 
 
-def _sampling_identity(sampling: SamplingConfig) -> dict:
+def _sampling_fingerprint(sampling: SamplingConfig) -> dict:
     return {k: v for k, v in asdict(sampling).items() if k != "seed"}  # every story names its own seeds
 
 
-def _run_units(cfg, layout, todo, total, state, model_source, device) -> None:
+def _run_units(cfg, folder, todo, total, state, model_source, device) -> None:
     """The units left, under one bar over every sampler step they make (on a terminal, main process only)."""
     from ..models import load_model
     from ..runner import count_steps
@@ -103,12 +103,12 @@ def _run_units(cfg, layout, todo, total, state, model_source, device) -> None:
     try:
         for k, unit in enumerate(todo, start=1):
             bar.set_postfix_str(f"{k}/{len(todo)} {unit.method.label} {unit.id}", refresh=False)
-            run_unit(model, unit, cfg.sampling, scorers, layout, state.process_index, lambda info: bar.update(1))
+            run_unit(model, unit, cfg.sampling, scorers, folder, state.process_index, lambda info: bar.update(1))
     finally:
         bar.close()
 
 
-def run_unit(model, unit: Unit, sampling: SamplingConfig, scorers, layout: Layout, worker: int = 0,
+def run_unit(model, unit: Unit, sampling: SamplingConfig, scorers, folder: BenchFolder, worker: int = 0,
              callback=None) -> dict:
     """Generate, save, score and record one unit; `callback(info)` runs after every sampler step."""
     start = time.perf_counter()
@@ -118,13 +118,13 @@ def run_unit(model, unit: Unit, sampling: SamplingConfig, scorers, layout: Layou
     except torch.OutOfMemoryError:
         raise SvdStoryError(f"out of GPU memory on story {unit.id!r} ({len(story.scenes)} images in one batch): "
                             "use a suite with fewer scenes, a smaller --size, or --dtype float16") from None
-    images, masks = layout.write_images(unit, result)
+    images, masks = folder.write_images(unit, result)
     rows, metrics = score_unit(scorers, unit.story, result)
     record = {"format": RECORD_FORMAT, "unit": unit.id, "method": unit.method.label, "story_index": unit.index,
               "seed_index": unit.seed_index, "story": unit.story, "prompts": result.prompts, "seeds": result.seeds,
               "images": images, "masks": masks, "per_image": rows, "metrics": metrics,
               "seconds": round(time.perf_counter() - start, 3), "worker": worker}
-    layout.write_record(unit, record)
+    folder.write_record(unit, record)
     return record
 
 

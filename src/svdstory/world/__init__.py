@@ -1,7 +1,7 @@
 """SynthWorld: a seeded procedural world of one subject in one scene, with labels and captions.
 
 Subjects come in two families, articulated animals (pose varies) and rigid objects, each carrying
-hidden identity attributes (color, pattern, accessory, eyes); scenes differ in palette and layout.
+hidden identity attributes (color, pattern, accessory, eyes); scenes differ in palette and composition.
 """
 
 from svdstory.world.captions import caption, parse_caption, vocabulary

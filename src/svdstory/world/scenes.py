@@ -1,4 +1,4 @@
-"""The scene backgrounds. Scenes differ mainly in palette and large-scale layout (horizon, big
+"""The scene backgrounds. Scenes differ mainly in palette and composition (horizon, big
 shapes); each draws its details (trees, buildings, stars, waves) at random from its own generator.
 All positions are fractions of the image side, so every size gets the same picture. Each painter
 returns a packed canvas (pixels.py).

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ...errors import SvdStoryError
 from ...output import atomic_write_bytes
+from ..fingerprint import fingerprint_of
 from ..metric_info import arrow, higher_is_better, main_metrics, role_metric
 from .plot import Series, axis_for, scatter_image
 from .data import BenchData, load_bench
@@ -75,13 +76,13 @@ def _estimate(data: BenchData, method: str, metric: str, options, stories=None) 
 
 
 def _overview(data: BenchData) -> list:
-    identity = data.info.get("identity", {})
-    suite = identity.get("suite", {})
+    fingerprint = fingerprint_of(data.info) or {}
+    suite = fingerprint.get("suite", {})
     line = (f"Suite {data.info.get('suite_name', '?')} ({len(data.stories)} stories here, "
-            f"digest {suite.get('digest', '?')}), model {identity.get('model', '?')}, "
-            f"dtype {identity.get('dtype', '?')}, sampling {json.dumps(identity.get('sampling', {}))}, "
+            f"digest {suite.get('digest', '?')}), model {fingerprint.get('model', '?')}, "
+            f"dtype {fingerprint.get('dtype', '?')}, sampling {json.dumps(fingerprint.get('sampling', {}))}, "
             f"{len(data.records)} finished units.")
-    specs = identity.get("methods", {})
+    specs = fingerprint.get("methods", {})
     rows = tuple((m, specs.get(m, {}).get("spec", "?"), str(len(data.values.get(m, {})))) for m in data.methods)
     return [Heading("svdstory bench report", 1), Text(line),
             Text("Means over stories (seeds averaged first) with 95% bootstrap intervals over stories; "
@@ -200,7 +201,7 @@ def _paired(data: BenchData, options) -> list:
 
 def _vanilla(data: BenchData) -> str | None:
     """The label of the bench's vanilla method (bench.json names each label's method), if it has one."""
-    named = data.info.get("identity", {}).get("methods", {})
+    named = (fingerprint_of(data.info) or {}).get("methods", {})
     labels = [label for label in data.methods if named.get(label, {}).get("name", label) == "vanilla"]
     return labels[0] if labels else None
 

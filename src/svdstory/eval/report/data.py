@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import SvdStoryError
-from ..layout import Layout, read_json
+from ..fingerprint import fingerprint_of
+from ..folder import BenchFolder, read_json
 
 
 @dataclass
@@ -36,11 +37,11 @@ class BenchData:
 
 
 def load_bench(root: Path) -> BenchData:
-    records = Layout(root).records()
+    records = BenchFolder(root).records()
     if not records:
         raise SvdStoryError(f"{str(root)!r} holds no finished units (records/*/*.json)")
     info = read_json(root / "bench.json") or {}
-    listed = list(info.get("identity", {}).get("methods", {}))
+    listed = list((fingerprint_of(info) or {}).get("methods", {}))
     seen = sorted({r["method"] for r in records})
     data = BenchData(root, info, records, [m for m in listed if m in seen] + [m for m in seen if m not in listed])
     sums: dict = {}

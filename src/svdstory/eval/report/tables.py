@@ -49,11 +49,11 @@ def metric_means(records) -> dict[str, dict[str, float]]:
     return {m: {k: sum(v) / len(v) for k, v in per.items()} for m, per in values.items()}
 
 
-def write_tables(layout, records) -> None:
+def write_tables(folder, records) -> None:
     stories, images = per_story_rows(records), per_image_rows(records)
-    atomic_write_bytes(layout.root / "per_story.csv", to_csv(stories, STORY_COLUMNS))
-    atomic_write_bytes(layout.root / "per_image.csv", to_csv(images, IMAGE_COLUMNS))
-    atomic_write_json(layout.root / "results.json",
+    atomic_write_bytes(folder.root / "per_story.csv", to_csv(stories, STORY_COLUMNS))
+    atomic_write_bytes(folder.root / "per_image.csv", to_csv(images, IMAGE_COLUMNS))
+    atomic_write_json(folder.root / "results.json",
                       {"per_story": stories, "per_image": images, "means": metric_means(records)})
 
 

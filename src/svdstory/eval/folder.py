@@ -42,7 +42,9 @@ def plan_units(stories, methods, seeds: int = 1, rank: int = 0, world: int = 1) 
 
 
 @dataclass(frozen=True)
-class Layout:
+class BenchFolder:
+    """The paths of a bench folder (above) and the reads and writes of its units."""
+
     root: Path
 
     @property
@@ -61,11 +63,11 @@ class Layout:
 
     def write_images(self, unit: Unit, result) -> tuple[list[str], list[list[str]] | None]:
         """Every image (and mask) first; paths relative to the bench folder."""
-        folder = self.unit_dir(unit)
-        images = [self._png(folder / f"{i:02d}.png", img) for i, img in enumerate(result.images)]
+        unit_dir = self.unit_dir(unit)
+        images = [self._png(unit_dir / f"{i:02d}.png", img) for i, img in enumerate(result.images)]
         masks = None
         if result.masks is not None:
-            masks = [[self._png(folder / f"{i:02d}_mask{s}.png", m) for s, m in enumerate(per)]
+            masks = [[self._png(unit_dir / f"{i:02d}_mask{s}.png", m) for s, m in enumerate(per)]
                      for i, per in enumerate(result.masks)]
         return images, masks
 

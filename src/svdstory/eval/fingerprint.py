@@ -1,6 +1,7 @@
 """What a bench folder's results depend on, and the check that refuses to mix two configs in one folder.
 
-The identity holds the suite's content hash (not its name: a suite file may move), every method's
+The fingerprint (bench.json's "fingerprint"; folders written before it was renamed call it
+"identity") holds the suite's content hash (not its name: a suite file may move), every method's
 full config, the model, dtype, sampling and metric models. `--limit` and `--seeds` are left out:
 they choose how much of the grid to run, not what a unit is, so a bench can grow. New method labels
 may join a folder; a label whose config changed may not. The device is left out too (a bench may
@@ -15,11 +16,18 @@ from ..errors import SvdStoryError
 FORMAT = 1
 
 
-def bench_identity(suite, methods, model: str, dtype: str, sampling: dict, metrics: dict) -> dict:
+def bench_fingerprint(suite, methods, model: str, dtype: str, sampling: dict, metrics: dict) -> dict:
     return _plain({"format": FORMAT,
                    "suite": {"digest": suite.digest, "stories": len(suite.stories)},
                    "model": model, "dtype": dtype, "sampling": sampling, "metrics": metrics,
                    "methods": {m.label: m.describe() for m in methods}})
+
+
+def fingerprint_of(info: dict | None) -> dict | None:
+    """The fingerprint in a bench.json, also from a folder that wrote it under its old name "identity"."""
+    if not info:
+        return None
+    return info.get("fingerprint", info.get("identity"))
 
 
 def _plain(obj):
@@ -28,7 +36,7 @@ def _plain(obj):
 
 
 def reconcile(existing: dict | None, new: dict, folder: str) -> dict:
-    """The identity to store: `new` plus methods only the folder knows; raises if anything differs."""
+    """The fingerprint to store: `new` plus methods only the folder knows; raises if anything differs."""
     if existing is None:
         return new
     for key in sorted(set(existing) | set(new)):
