@@ -27,7 +27,7 @@ class RunFile:
     device: str | None = None  # as the run resolved it, e.g. "cpu", "cuda:0"
     dtype: str | None = None  # e.g. "float32"
     anchors_first: bool = False  # an anchor batch, then every other scene alone against its cached anchors
-    anchor_batch: int | None = None  # images in that batch; None: the method's anchors (runner.n_anchors)
+    anchor_batch: int | None = None  # images in that batch; None: the method config's anchor_batch
     vae_slicing: bool = False
     vae_tiling: bool = False
 
