@@ -46,14 +46,14 @@ class SamplingConfig:
         if self.negative_prompt is not None and not isinstance(self.negative_prompt, str):
             raise SvdStoryError(f"the negative prompt must be text, got {self.negative_prompt!r}")
         if self.freeu is not None:
+            if len(self.freeu) != 4:
+                raise SvdStoryError(f"--freeu takes four numbers s1,s2,b1,b2, got {self.freeu}")
             for value in self.freeu:
                 check_finite("--freeu", value)
         if self.steps is not None and self.steps < 1:
             raise SvdStoryError(f"--steps must be at least 1, got {self.steps}")
         if self.attention_chunk is not None and self.attention_chunk < 1:
             raise SvdStoryError(f"--attention-chunk must be at least 1, got {self.attention_chunk}")
-        if self.freeu is not None and len(self.freeu) != 4:
-            raise SvdStoryError(f"--freeu takes four numbers s1,s2,b1,b2, got {self.freeu}")
         for name in ("height", "width"):
             value = getattr(self, name)
             if value is not None and value < 8:
@@ -79,12 +79,9 @@ def _coerce(text: str, annotation, key: str):
             return False
         raise SvdStoryError(f"option {key}: expected true/false, got {text!r}")
     try:
-        value = annotation(text)
+        return annotation(text)  # the config's check_options refuses numbers that are not finite
     except (TypeError, ValueError):
         raise SvdStoryError(f"option {key}: expected {annotation.__name__}, got {text!r}") from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise SvdStoryError(f"option {key}: expected a finite number, got {text!r}")
-    return value
 
 
 def apply_overrides(config, pairs: list[str] | dict):
