@@ -17,6 +17,23 @@ from .story import Story
 Progress = Callable[[int, int], None]  # progress(done, total): (0, total) first, then after each sampler step
 
 
+class StepCounter:
+    """A sampler callback that counts the steps of a whole request and reports `progress(done, total)`: (0, total)
+    at once, then after every step. `check()`, if given, runs before each step is counted and may raise to stop."""
+
+    def __init__(self, total: int, progress: Progress | None = None, check: Callable[[], None] | None = None):
+        self.done, self.total, self.progress, self.check = 0, total, progress, check
+        if progress is not None:
+            progress(0, total)  # the total shows before the first step, which may be slow to come
+
+    def __call__(self, info) -> None:
+        if self.check is not None:
+            self.check()
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
 @dataclass(frozen=True)
 class StoryRun:
     """A story made anchors first: its images so far, and the subject (anchors and cache) that more scenes reuse."""
@@ -61,13 +78,8 @@ def run_story(model, story, method: str, options=None, sampling: SamplingConfig 
     sampling = sampling or SamplingConfig()
     callback = None
     if progress is not None:
-        total, done = count_steps(model, story, method, options, sampling, anchors_first, anchor_batch), [0]
-
-        def callback(info):
-            done[0] += 1
-            progress(done[0], total)
-
-        progress(0, total)
+        callback = StepCounter(count_steps(model, story, method, options, sampling, anchors_first, anchor_batch),
+                               progress)
     if anchors_first:
         return run_anchors_first(model, story, method, options, sampling, anchor_batch, callback).result
     with memory_advice(len(story.scenes)):

@@ -7,7 +7,7 @@ import threading
 from dataclasses import asdict
 
 from ..preflight import tokenizers_of
-from ..runner import StoryRun, count_steps, extra_steps, run_anchors_first, run_more
+from ..runner import StepCounter, StoryRun, count_steps, extra_steps, run_anchors_first, run_more
 from .form import Request
 
 
@@ -51,21 +51,14 @@ class Host:
     def is_closed(self, page: str | None) -> bool:
         return page in self._closed
 
+    def steps(self, total: int, report, page: str | None) -> StepCounter:
+        """The sampler callback of one request: progress over all its steps, and a stop once its page closes."""
 
-class Steps:
-    """The sampler callback of a whole request: counts steps over every run and pass, reports, stops."""
+        def check():
+            if self.is_closed(page):
+                raise PageClosed()
 
-    def __init__(self, total: int, report=None, stop=lambda: False):
-        self.done, self.total, self.report, self.stop = 0, total, report, stop
-        if report is not None:
-            report(0, total)  # the bar shows its total before the first step, which may be slow to come
-
-    def __call__(self, info) -> None:
-        if self.stop():
-            raise PageClosed()
-        self.done += 1
-        if self.report is not None:
-            self.report(self.done, self.total)
+        return StepCounter(total, report, check)
 
 
 def story_columns(host: Host, request: Request, methods, report=None, page=None) -> list[StoryRun]:
@@ -73,7 +66,7 @@ def story_columns(host: Host, request: Request, methods, report=None, page=None)
     its anchor batch (the same images as one batch), kept as the page's runs."""
     model, story, sampling = host.model, request.story, request.sampling
     total = sum(count_steps(model, story, method, options, sampling) for method, options in methods)
-    steps = Steps(total, report, lambda: host.is_closed(page))
+    steps = host.steps(total, report, page)
     with host.lock:
         runs = [run_anchors_first(model, story, method, options, sampling, len(story.scenes), steps)
                 for method, options in methods]
@@ -86,7 +79,7 @@ def more_scenes(host: Host, runs: list[StoryRun], scenes, report=None, page=None
     scenes = list(scenes)
     first = max(runs[0].result.seeds) + 1
     seeds = list(range(first, first + len(scenes)))
-    steps = Steps(sum(extra_steps(run, len(scenes)) for run in runs), report, lambda: host.is_closed(page))
+    steps = host.steps(sum(extra_steps(run, len(scenes)) for run in runs), report, page)
     with host.lock:
         runs = [run_more(run, scenes, seeds, steps) for run in runs]
     host.keep(page, runs)
