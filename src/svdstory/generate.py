@@ -1,7 +1,7 @@
 """The Python API: generate a story at once, or anchors first and more images later."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
@@ -45,11 +45,9 @@ def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
     size = model.pipe.unet.config.sample_size * model.vae_factor
     height, width = sampling.height or size, sampling.width or size
     check_size(model.vae_factor, height, width)
-    return SamplingConfig(steps=sampling.steps or defaults.get("steps", 50),
-                          guidance=sampling.guidance if sampling.guidance is not None else defaults.get("guidance", 5.0),
-                          height=height, width=width, seed=sampling.seed, same_latent=sampling.same_latent,
-                          negative_prompt=sampling.negative_prompt, attention_chunk=sampling.attention_chunk,
-                          freeu=sampling.freeu)
+    guidance = sampling.guidance if sampling.guidance is not None else defaults.get("guidance", 5.0)
+    return replace(sampling, steps=sampling.steps or defaults.get("steps", 50), guidance=guidance, height=height,
+                   width=width)  # every other setting as given
 
 
 def method_config(method_name: str, options=None):

@@ -9,6 +9,7 @@ import torch
 
 from .attention.install import forward_hooks, story_processors
 from .errors import SvdStoryError
+from .preflight import check_size
 from .profiling import DECODE, region
 from .replay import passes_with_replay
 from .state import BatchLayout, Pass, RunState
@@ -59,8 +60,7 @@ def sdxl_time_ids(height: int, width: int, rows: int, dtype, device) -> torch.Te
 def initial_latents(model, seeds: list[int], height: int, width: int, same: bool = False) -> torch.Tensor:
     """Per-image noise from per-image CPU generators: identical on every device and batch split."""
     factor = model.vae_factor
-    if height % factor or width % factor:
-        raise SvdStoryError(f"--height/--width {height}x{width} must be multiples of the model's factor {factor}")
+    check_size(factor, height, width)
     shape = (model.pipe.unet.config.in_channels, height // factor, width // factor)
     seeds = [seeds[0]] * len(seeds) if same else seeds
     noise = [torch.randn(shape, generator=torch.Generator("cpu").manual_seed(int(s))) for s in seeds]
