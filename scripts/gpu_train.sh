@@ -15,7 +15,7 @@
 # Without an argument (world v1's recipe): mini SD and evaluator train side by side from the
 # checkpoints in .ckpt/, then the mini SD is scored with the evaluator. Results (compact checkpoints,
 # log, grid, scores) go to $OUT. Run it again with the returned checkpoints copied back into .ckpt/.
-# Both scripts now default to world 2: pass SD_ARGS="--world 1 ..." EV_ARGS="--world 1 ..." for v1.
+# The training scripts default to world 2: pass SD_ARGS="--world 1 ..." EV_ARGS="--world 1 ..." for v1.
 #
 # Environment knobs (minutes are wall-clock for each process; 0 skips it):
 #   SD_MIN=7.8 VAE_MIN=2.5 EV_MIN=7.8 SD_ARGS="..." EV_ARGS="..." EVAL_N=256 EVAL_G="3 5 7.5"

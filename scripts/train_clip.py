@@ -32,7 +32,7 @@ from train_common import bare_package  # noqa: E402
 
 bare_package()
 from train_common import Deadline, Log, load_checkpoint, prefixed, save_checkpoint, seed_everything  # noqa: E402
-from train_common import Parallel, unprefixed, worker_count  # noqa: E402
+from train_common import Parallel, common_arguments, unprefixed, worker_count  # noqa: E402
 
 from svdstory.mini import clip, minisd  # noqa: E402
 from svdstory.mini.tokenizer import make_tokenizer, tokenizer_files, write_tokenizer_files  # noqa: E402
@@ -45,24 +45,18 @@ HELD_OUT_SEED = 999_998
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--ckpt", type=Path, required=True, help="checkpoint folder (read if present, then written)")
-    p.add_argument("--max-minutes", type=float, default=8.5, help="wall-clock budget of this invocation")
+    common_arguments(p, TRAINING_WORLD)
     p.add_argument("--batch", type=int, default=512, help="per process")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--anneal", action="store_true", help="decay the LR linearly to 5%% over this invocation")
     p.add_argument("--attribute-rate", type=float, default=0.5, help="fraction of captions naming identity attributes")
     p.add_argument("--detail-rate", type=float, default=0.6, help="fraction naming background/layout/prop details")
-    p.add_argument("--world", type=int, default=TRAINING_WORLD)
     p.add_argument("--token-loss", type=float, default=0.0,
                    help="weight of a read-out of every text token's output to its own id (keeps words in the outputs)")
-    p.add_argument("--workers", type=int, default=-1)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tiny", action="store_true", help="tiny model, 64 px (CPU smoke test)")
-    p.add_argument("--max-steps", type=int, default=0)
     p.add_argument("--held-out", type=int, default=512, help="held-out renders for the retrieval report (0: none)")
     p.add_argument("--export", type=Path, default=None, help="write the CLIPModel folder (fp16) + tokenizer")
-    p.add_argument("--log", type=Path, default=None)
     return p.parse_args(argv)
 
 

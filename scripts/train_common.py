@@ -1,4 +1,4 @@
-"""Helpers shared by train_minisd.py and train_evaluator.py: time budget, compact checkpoints, EMA, logging.
+"""Helpers shared by the training scripts (train_minisd.py, train_evaluator.py, train_clip.py): their common options, time budget, compact checkpoints, EMA, logging.
 
 Checkpoints must travel through the device tool (files of at most 16 MiB), so tensors are written
 as safetensors shards of at most `MAX_SHARD` bytes, with the training state as JSON metadata.
@@ -67,6 +67,18 @@ class Log:
         if self.path is not None:
             with open(self.path, "a") as f:
                 f.write(line + "\n")
+
+
+def common_arguments(p, world: int) -> None:
+    """The options every training script takes: where its checkpoint lives, its time and step budget, the
+    rendered world, its seed, data workers and log. `world` is the default world version."""
+    p.add_argument("--ckpt", type=Path, required=True, help="checkpoint folder (read if present, then written)")
+    p.add_argument("--max-minutes", type=float, default=8.5, help="wall-clock budget of this invocation")
+    p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
+    p.add_argument("--world", type=int, default=world, help="world version rendered (fixed at the first invocation)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=-1)
+    p.add_argument("--log", type=Path, default=None)
 
 
 def seed_everything(seed: int) -> None:

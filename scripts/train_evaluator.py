@@ -25,7 +25,7 @@ from train_common import bare_package  # noqa: E402
 
 bare_package()
 from train_common import Deadline, Log, load_checkpoint, pick_device, prefixed, save_checkpoint  # noqa: E402
-from train_common import Parallel, seed_everything, unprefixed, worker_count  # noqa: E402
+from train_common import Parallel, common_arguments, seed_everything, unprefixed, worker_count  # noqa: E402
 
 from svdstory.world.catalog import TRAINING_WORLD  # noqa: E402
 from svdstory.world.data import StreamConfig, WorldStream, fixed_set  # noqa: E402
@@ -38,22 +38,16 @@ HELD_OUT_SEED = 999_999  # never used for training streams
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--ckpt", type=Path, required=True)
-    p.add_argument("--max-minutes", type=float, default=8.5)
+    common_arguments(p, TRAINING_WORLD)
     p.add_argument("--batch", type=int, default=256, help="multiple of 4 (identity groups)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--reuse", type=int, default=2, help="optimizer steps per rendered batch (fresh augmentations)")
-    p.add_argument("--workers", type=int, default=-1)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
     p.add_argument("--vae", type=Path, default=None, help="diffusers VAE folder: 30%% of inputs become its reconstructions")
     p.add_argument("--anneal", action="store_true", help="decay the LR to 5%% over this invocation")
     p.add_argument("--held-out", type=int, default=1024, help="held-out renders for the accuracy report")
-    p.add_argument("--max-steps", type=int, default=0)
-    p.add_argument("--world", type=int, default=TRAINING_WORLD, help="world version (fixed at the first invocation)")
     p.add_argument("--size", type=int, default=128, help="rendered side (64 for CPU smoke tests)")
     p.add_argument("--export", type=Path, default=None)
-    p.add_argument("--log", type=Path, default=None)
     return p.parse_args(argv)
 
 

@@ -34,7 +34,7 @@ from train_common import bare_package  # noqa: E402
 
 bare_package()
 from train_common import EMA, Deadline, Log, load_checkpoint, pick_device, prefixed, save_checkpoint  # noqa: E402
-from train_common import Parallel, seed_everything, unprefixed, worker_count  # noqa: E402
+from train_common import Parallel, common_arguments, seed_everything, unprefixed, worker_count  # noqa: E402
 
 from svdstory.mini import minisd  # noqa: E402
 from svdstory.mini.tokenizer import make_tokenizer, tokenizer_files, write_tokenizer_files  # noqa: E402
@@ -44,8 +44,7 @@ from svdstory.world.data import StreamConfig, WorldStream  # noqa: E402
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--ckpt", type=Path, required=True, help="checkpoint folder (read if present, then written)")
-    p.add_argument("--max-minutes", type=float, default=8.5, help="wall-clock budget of this invocation")
+    common_arguments(p, TRAINING_WORLD)
     p.add_argument("--vae-minutes", type=float, default=2.5, help="stage-1 budget (used once)")
     p.add_argument("--decoder-minutes", type=float, default=0.0, help="end with a decoder-only VAE pass")
     p.add_argument("--batch", type=int, default=256)
@@ -61,11 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="strength of extra global and blob-scale noise (decorrelates colour from the start noise)")
     p.add_argument("--reuse", type=int, default=1, help="noise draws per rendered image and step")
     p.add_argument("--anneal", action="store_true", help="decay the LR linearly to 0 over this invocation")
-    p.add_argument("--workers", type=int, default=-1)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
     p.add_argument("--tiny", action="store_true", help="tiny model, 64 px (CPU smoke test)")
-    p.add_argument("--world", type=int, default=TRAINING_WORLD, help="world version rendered (fixed at the first invocation)")
     p.add_argument("--detail-rate", type=float, default=0.5, help="v2: fraction of captions naming background details")
     p.add_argument("--clip", type=Path, default=None,
                    help="exported mini CLIP folder: its text tower becomes the frozen text encoder (every invocation)")
@@ -73,9 +69,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="diffusers pipeline folder whose VAE is taken as trained (stage 1 skipped)")
     p.add_argument("--finetune-vae", action="store_true",
                    help="with --init-vae: stage 1 starts from that VAE and trains it --vae-minutes on this world")
-    p.add_argument("--max-steps", type=int, default=0, help="stop stage 2 after this many steps (0: no limit)")
     p.add_argument("--export", type=Path, default=None, help="write the diffusers pipeline (EMA weights, fp16)")
-    p.add_argument("--log", type=Path, default=None)
     return p.parse_args(argv)
 
 
