@@ -69,6 +69,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="diffusers pipeline folder whose VAE is taken as trained (stage 1 skipped)")
     p.add_argument("--finetune-vae", action="store_true",
                    help="with --init-vae: stage 1 starts from that VAE and trains it --vae-minutes on this world")
+    p.add_argument("--init-unet", type=Path, default=None,
+                   help="diffusers pipeline folder whose UNet (same architecture) is the start of UNet training")
     p.add_argument("--export", type=Path, default=None, help="write the diffusers pipeline (EMA weights, fp16)")
     return p.parse_args(argv)
 
@@ -142,6 +144,19 @@ def init_vae(parts: dict, meta: dict, folder: Path, done: bool = True) -> None:
     meta["scaling_factor"] = float(vae.config.scaling_factor)
     parts["vae"].register_to_config(scaling_factor=meta["scaling_factor"])
     meta["vae_done"], meta["vae_from"] = done, str(folder)
+
+
+def init_unet(parts: dict, meta: dict, folder: Path) -> None:
+    """Start UNet training from a trained UNet of the same architecture (e.g. the shipped one, whose
+    cross-attention then learns the new text tower's outputs)."""
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(str(folder / "unet"), torch_dtype=torch.float32)
+    try:
+        parts["unet"].load_state_dict(unet.state_dict())
+    except RuntimeError as e:
+        raise SystemExit(f"--init-unet {folder}: not this model's UNet architecture ({str(e).splitlines()[0]})")
+    meta["unet_from"] = str(folder)
 
 
 def trained_modules(meta: dict) -> tuple[str, ...]:
@@ -397,6 +412,8 @@ def main(argv=None) -> None:
     parts = build_parts(meta, tensors, args.clip)
     if args.init_vae is not None and not meta["vae_done"] and "vae_from" not in meta:
         init_vae(parts, meta, args.init_vae, done=not args.finetune_vae)
+    if args.init_unet is not None and meta["unet_steps"] == 0 and "unet_from" not in meta:
+        init_unet(parts, meta, args.init_unet)
     keys = {"unet": "unet", "text": "text_encoder"}
     emas = {name: EMA(parts[keys[name]], args.ema_decay, unprefixed(tensors, f"{name}_ema") if tensors else None)
             for name in trained_modules(meta)}
