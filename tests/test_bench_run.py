@@ -198,14 +198,14 @@ def test_scores_of_several_scorers_merge_by_image():
         def __init__(self, key, base):
             self.key, self.base = key, base
 
-        def score(self, story, images, masks=None):
+        def score(self, story, images, masks=None, maps=None):
             rows = [{"image": i, self.key: self.base + i} for i in range(len(images))]
-            return rows, {self.key: self.base + 0.5, "masks_seen": masks is not None}
+            return rows, {self.key: self.base + 0.5, "masks_seen": masks is not None, "maps_seen": maps is not None}
 
-    result = SimpleNamespace(images=[object(), object()], masks=[["m"], ["m"]])
+    result = SimpleNamespace(images=[object(), object()], masks=[["m"], ["m"]], maps=None)
     rows, metrics = score_unit([Scorer("a", 1.0), Scorer("b", 10.0)], {"id": "x"}, result)
     assert rows == [{"image": 0, "a": 1.0, "b": 10.0}, {"image": 1, "a": 2.0, "b": 11.0}]
-    assert metrics == {"a": 1.5, "b": 10.5, "masks_seen": True}
+    assert metrics == {"a": 1.5, "b": 10.5, "masks_seen": True, "maps_seen": False}
 
 
 def test_synthworld_metrics_need_the_synthworld_module(monkeypatch):
@@ -235,7 +235,7 @@ def test_an_option_added_later_counts_at_its_default(tmp_path, suite_file, tiny,
 def test_undefined_metrics_are_written_as_null(tmp_path, suite_file, tiny, monkeypatch):
     """A metric that is undefined for a story (NaN) is null in every JSON file, which stays valid JSON."""
     class Undefined:
-        def score(self, story, images, masks=None):
+        def score(self, story, images, masks=None, maps=None):
             return [{"image": i, "u": float("nan")} for i in range(len(images))], {"u": float("nan"), "v": 1.0}
 
     monkeypatch.setattr(bench_module, "build_scorers", lambda metrics, device: [Undefined()])

@@ -25,6 +25,7 @@ class StoryResult:
     prompts: list[str]
     seeds: list[int]
     info: dict = field(default_factory=dict)  # method, config, sampling settings
+    maps: torch.Tensor | None = None  # (n, S, h, w) CPU: the soft subject maps `masks` threshold (Otsu), at their grid
 
 
 @dataclass
@@ -72,13 +73,14 @@ def build_context(model, story: Story, sampling: SamplingConfig, method, config,
 
 def _result(ctx: RunContext, out: RunOutput, info: dict) -> StoryResult:
     images = ctx.decode(out.latents)
-    masks = None
+    masks = maps = None
     if out.masks is not None:
         size = images[0].size
         binary = binarize(out.masks).float()  # (n, S, h, w)
         up = torch.nn.functional.interpolate(binary, size=(size[1], size[0]), mode="nearest")
         masks = [[_to_pil(m) for m in per_image] for per_image in up]
-    return StoryResult(images, masks, ctx.prompts, ctx.seeds, info)
+        maps = out.masks.float().cpu()
+    return StoryResult(images, masks, ctx.prompts, ctx.seeds, info, maps)
 
 
 def _to_pil(mask: torch.Tensor):
@@ -134,5 +136,6 @@ def generate_more(subject: Subject, scenes, seeds=(), callback=None) -> StoryRes
         results.append(_result(ctx, out, _info(subject.model, one, subject.method, subject.config, subject.sampling)))
     images = [img for r in results for img in r.images]
     masks = None if results[0].masks is None else [m for r in results for m in r.masks]
+    maps = None if results[0].maps is None else torch.cat([r.maps for r in results])
     info = {**results[0].info, "story": asdict(story)}  # every extra scene, not only the first one's
-    return StoryResult(images, masks, [p for r in results for p in r.prompts], list(seeds), info)
+    return StoryResult(images, masks, [p for r in results for p in r.prompts], list(seeds), info, maps)

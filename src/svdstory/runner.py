@@ -113,10 +113,11 @@ def run_more(run: StoryRun, scenes, seeds=(), callback=None) -> StoryRun:
         more = generate_more(run.subject, scenes, seeds, callback)
     story = run.story.with_scenes(run.story.scenes + tuple(scenes), (*so_far.seeds, *seeds) if explicit else ())
     masks = None if so_far.masks is None else so_far.masks + more.masks
+    maps = None if so_far.maps is None else torch.cat([so_far.maps, more.maps])
     info = {**so_far.info, "story": asdict(story), "anchors_first": True,
             "anchor_batch": len(run.subject.story.scenes)}
     result = StoryResult(so_far.images + more.images, masks, so_far.prompts + more.prompts, so_far.seeds + more.seeds,
-                         info)
+                         info, maps)
     return StoryRun(run.subject, result, story)
 
 

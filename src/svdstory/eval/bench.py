@@ -129,11 +129,12 @@ def run_unit(model, unit: Unit, sampling: SamplingConfig, scorers, folder: Bench
 
 
 def score_unit(scorers, story: dict, result) -> tuple[list[dict], dict]:
-    """Every scorer's per-image rows merged by image index, and their story metrics merged."""
+    """Every scorer's per-image rows merged by image index, and their story metrics merged. Scorers get the
+    method's binary `masks` (PIL, per image and subject) and its soft subject `maps` (n, S, h, w), or None."""
     rows = [{"image": i} for i in range(len(result.images))]
     metrics = {}
     for scorer in scorers:
-        per_image, story_metrics = scorer.score(story, result.images, result.masks)
+        per_image, story_metrics = scorer.score(story, result.images, result.masks, maps=result.maps)
         for row, extra in zip(rows, per_image):
             row.update(extra)
         metrics.update(story_metrics)

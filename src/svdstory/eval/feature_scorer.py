@@ -27,7 +27,7 @@ def metric_key(name: str) -> str:
 
 
 class FeatureScorer:
-    """Scorer protocol: score(story item, images, masks) -> (per-image rows, story metrics)."""
+    """Scorer protocol: score(story item, images, masks, maps) -> (per-image rows, story metrics)."""
 
     name = "features"
 
@@ -37,7 +37,9 @@ class FeatureScorer:
         self.segmenter = segmenter  # callable(images, tokens) -> masks, or None for the method's masks
         self.fill = fill
 
-    def score(self, story: dict, images: list, masks=None) -> tuple[list[dict], dict]:
+    def score(self, story: dict, images: list, masks=None, maps=None) -> tuple[list[dict], dict]:
+        """`masks` (the method's, per image a list per subject) make the -fg views without a segmenter;
+        the soft `maps` are not used."""
         views = {False: list(images), True: self._foreground(story, images, masks)}
         cache: dict = {}
 

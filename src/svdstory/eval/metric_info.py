@@ -18,9 +18,11 @@ ROLES = {
     "identity": ("identity_attr", "dreamsim_fg", "dreamsim", "clip_i_fg", "clip_i", "dino_fg", "dino",
                  "identity_embed"),
 }
+# mask_auroc / mask_iou (localisation of a method's own subject maps) are higher-is-better, and main so that
+# the report's per-category tables show them for animal and object stories
 MAIN = ("clip_t", "clip_t_fg", "clip_i", "clip_i_fg", "dino", "dino_fg", "dreamsim", "dreamsim_fg",
         "prompt_alignment", "identity_attr", "identity_embed", "presence", "scene_leak_rate", "leak_rate",
-        "background_agreement", "layout_agreement", "mask_on_props")
+        "background_agreement", "layout_agreement", "mask_on_props", "mask_auroc", "mask_iou")
 
 
 def higher_is_better(name: str) -> bool:

@@ -1,6 +1,7 @@
 """SynthWorld story metrics from the evaluator's predictions: prompt checks, identity consistency,
-scene leakage and (world v2) agreement on what the prompts left open. Every function is pure: tensors
-or plain label dicts in, numbers out; `scorer.py` runs them on a story. docs/metrics.md defines them.
+scene leakage, (world v2) agreement on what the prompts left open, and how well a method's own subject
+maps locate the subject. Every function is pure: tensors or plain label dicts in, numbers out;
+`scorer.py` runs them on a story. docs/metrics.md defines them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from svdstory.errors import SvdStoryError
+from svdstory.masks import binarize
 from svdstory.world import SCENES, SUBJECTS
 from svdstory.world.catalog import BACKGROUND_ATTRIBUTES, LAYOUT_ATTRIBUTES
 
@@ -215,3 +217,57 @@ def mask_share_on_props(subject_masks: torch.Tensor, prop_masks: torch.Tensor, t
                                                 align_corners=False)[:, 0]
     s, p = subject > threshold, props > threshold
     return [float((si & pi).sum() / si.sum()) if si.any() else 0.0 for si, pi in zip(s, p)]
+
+
+# Localisation: does the method's own subject map (ConsiStory's cross-attention maps, aggregated over
+# layers and recent steps) lie where the evaluator sees the subject? AUROC grades how the soft map ranks
+# pixels, IoU the Otsu mask the method thresholds it to. Both are taken on the evaluator mask's grid with
+# the map nearest-upsampled onto it: the evaluator's mask stays as predicted (downsampling it would
+# re-threshold area shares), and the map stays the method's own (each cell scores the pixels it covers,
+# its ties resolved by average ranks; bilinear would grade a smoother map than the method has). The
+# method's saved masks are upsampled the same way (generate.py), so mask_iou grades exactly those.
+
+def auroc(scores: torch.Tensor, labels: torch.Tensor) -> float | None:
+    """Area under the ROC curve of `scores` ranking the True `labels` above the False ones, exactly:
+    the Mann-Whitney U over n_pos * n_neg, tied scores sharing their average rank (a tied pair counts 1/2).
+    None when either class is empty."""
+    scores, labels = scores.reshape(-1).double(), labels.reshape(-1).bool()
+    n_pos = int(labels.sum())
+    n_neg = labels.numel() - n_pos
+    if not n_pos or not n_neg:
+        return None
+    ordered, order = scores.sort()
+    _, counts = torch.unique_consecutive(ordered, return_counts=True)
+    average = counts.cumsum(0).double() - (counts.double() - 1) / 2  # 1-based mean rank of each tie group
+    ranks = torch.empty_like(scores)
+    ranks[order] = average.repeat_interleave(counts)
+    u = ranks[labels].sum() - n_pos * (n_pos + 1) / 2
+    return float(u / (n_pos * n_neg))
+
+
+def mask_iou(a: torch.Tensor, b: torch.Tensor) -> float | None:
+    """|a & b| / |a | b| of two bool masks of one shape; None when both are empty."""
+    union = int((a | b).sum())
+    return int((a & b).sum()) / union if union else None
+
+
+def localisation_rows(maps: torch.Tensor, subject_mask: torch.Tensor, threshold: float = MASK_THRESHOLD) -> list[dict]:
+    """Per image, mask_auroc and mask_iou of the method's soft subject maps (N, h, w) against the
+    evaluator's subject mask (N, H, W) > `threshold`, on the (H, W) grid (see above).
+
+    mask_auroc: the map's AUROC, None where the evaluator's mask is empty or full. mask_iou: the IoU of
+    the map's Otsu mask (`masks.binarize` at the map's own grid, as the method thresholds it), None
+    where both masks are empty."""
+    maps, truth = torch.as_tensor(maps).float(), torch.as_tensor(subject_mask).float() > threshold
+    if maps.ndim != 3 or truth.ndim != 3 or len(maps) != len(truth):
+        raise SvdStoryError(f"maps of shape {tuple(maps.shape)} and masks of shape {tuple(truth.shape)}: "
+                            "expected (N, h, w) and (N, H, W)")
+    up = lambda m: F.interpolate(m[:, None], size=truth.shape[-2:], mode="nearest")[:, 0]  # noqa: E731
+    soft, otsu = up(maps), up(binarize(maps).float()) > 0.5  # (N, H, W) each
+    return [{"mask_auroc": auroc(s, t), "mask_iou": mask_iou(o, t)} for s, o, t in zip(soft, otsu, truth)]
+
+
+def defined_mean(values) -> float | None:
+    """The mean of the values that are not None, or None if there are none."""
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None

@@ -19,17 +19,22 @@ identity attribute, the scene, a subject mask and a per-location identity embedd
 - with a world v2 evaluator also background_agreement and layout_agreement (with per-attribute
   values and chance levels, metrics.py) and, when the method returns subject masks,
   mask_on_props: the mean share of the method's subject mask that falls on the evaluator's props.
+- when the method returns soft subject maps (ConsiStory), with any evaluator: mask_auroc, the mean over
+  images of the AUROC of the method's map against the evaluator's mask (> 0.5), images whose evaluator
+  mask is empty or full left out; mask_iou, the mean IoU of the method's Otsu mask with it. Both on the
+  evaluator mask's grid, the map nearest-upsampled (metrics.localisation_rows).
 
 Per-image rows carry the same checks for each image. All values are floats in [0, 1] except
-identity_embed. docs/metrics.md gives the longer definitions.
+identity_embed; a per-image mask_auroc or mask_iou that is undefined is None, as is the story's when
+no image has one. docs/metrics.md gives the longer definitions.
 """
 
 from __future__ import annotations
 
 from svdstory.errors import SvdStoryError
 from svdstory.eval.synthworld.metrics import (MIN_AREA, alignment_rows, background_agreement, background_masks,
-                                              called_labels, identity_metrics, layout_agreement, leakage_rows,
-                                              mask_share_on_props, presence_rows)
+                                              called_labels, defined_mean, identity_metrics, layout_agreement,
+                                              leakage_rows, localisation_rows, mask_share_on_props, presence_rows)
 from svdstory.eval.synthworld.suite import story_truth
 from svdstory.world import SCENES, SUBJECTS
 
@@ -39,12 +44,14 @@ MEAN_KEYS = {"subject_ok": "subject_ok", "scene_ok": "scene_ok", "prompt_alignme
 
 
 def story_scores(predictions, background, truth: dict, subjects=tuple(SUBJECTS), scenes=SCENES,
-                 min_area: float = MIN_AREA, heads=None, method_masks=None) -> tuple[list[dict], dict]:
+                 min_area: float = MIN_AREA, heads=None, method_masks=None,
+                 method_maps=None) -> tuple[list[dict], dict]:
     """(per-image rows, story metrics) from the evaluator's `Predictions` of a story's images, the
     (N, n_scenes) scene probabilities of their backgrounds alone, and the story truth.
 
     With a world v2 evaluator, `heads` is its (background, layout) head order (EvaluatorConfig), and
-    `method_masks` (N, H, W) the method's own subject masks, if it makes any."""
+    `method_masks` (N, H, W) the method's own subject masks, if it makes any. `method_maps` (N, h, w):
+    the method's soft subject maps, if it makes any (any evaluator)."""
     n = len(predictions.subject)
     if len(truth["scenes"]) != n or len(background) != n:
         raise SvdStoryError(f"{n} predictions, {len(background)} backgrounds and {len(truth['scenes'])} "
@@ -63,6 +70,11 @@ def story_scores(predictions, background, truth: dict, subjects=tuple(SUBJECTS),
             for row, share in zip(rows, shares):
                 row["mask_on_props"] = share
             metrics["mask_on_props"] = sum(shares) / n
+    if method_maps is not None:
+        located = localisation_rows(method_maps, predictions.mask)
+        for row, extra in zip(rows, located):
+            row.update(extra)
+        metrics.update({key: defined_mean(r[key] for r in located) for key in ("mask_auroc", "mask_iou")})
     return rows, metrics
 
 
@@ -83,9 +95,11 @@ class SynthWorldScorer:
         self.scenes = tuple(getattr(cfg, "scenes", SCENES))
         self.heads = (cfg.background, cfg.layout) if getattr(cfg, "background", ()) else None
 
-    def score(self, story: dict, images: list, masks=None) -> tuple[list[dict], dict]:
-        """Every method is measured with the evaluator's own mask; the method's `masks` (N, H, W),
-        when given, only enter mask_on_props (world v2 evaluators)."""
+    def score(self, story: dict, images: list, masks=None, maps=None) -> tuple[list[dict], dict]:
+        """Every method is measured with the evaluator's own mask. The method's `masks` (per image, a mask
+        or a list of one mask per subject), when given for one subject, only enter mask_on_props (world v2
+        evaluators); its soft subject `maps` (N, subjects, h, w), when given for one subject, only
+        mask_auroc and mask_iou."""
         truth = story_truth(story)
         if len(images) != len(truth["scenes"]):
             raise SvdStoryError(f"story {story.get('id')!r}: {len(images)} images for {len(truth['scenes'])} scenes")
@@ -93,17 +107,35 @@ class SynthWorldScorer:
         background = self.evaluator.predict_background(images, background_masks(predictions.mask))
         method_masks = _method_masks(masks, len(images))
         return story_scores(predictions, background, truth, self.subjects, self.scenes, self.min_area,
-                            self.heads, method_masks)
+                            self.heads, method_masks, _method_maps(maps, len(images)))
 
 
 def _method_masks(masks, n: int):
-    """The method's subject masks as one (N, H, W) tensor, or None (no masks, or not one per image)."""
+    """The method's subject masks as one (N, H, W) tensor, or None (no masks, or not one per image).
+
+    masks[i]: image i's mask, or the list of its subjects' masks (the bench's: one PIL "L" mask, 0 or 255,
+    per subject); numpy reads both (torch cannot read a PIL image)."""
+    import numpy as np
     import torch
 
     if masks is None:
         return None
     try:
-        out = torch.stack([torch.as_tensor(m).float().reshape(torch.as_tensor(m).shape[-2:]) for m in masks])
+        arrays = [np.asarray(m, dtype=np.float32) for m in masks]
+        out = torch.stack([torch.from_numpy(a.reshape(a.shape[-2:])) for a in arrays])
     except (RuntimeError, TypeError, ValueError):
         return None
     return out if len(out) == n else None
+
+
+def _method_maps(maps, n: int):
+    """The method's soft subject maps (N, 1, h, w) as (N, h, w), or None: no maps, or maps of several
+    subjects (the evaluator locates one)."""
+    import torch
+
+    if maps is None:
+        return None
+    maps = torch.as_tensor(maps).float()
+    if maps.ndim != 4 or len(maps) != n:
+        raise SvdStoryError(f"maps of shape {tuple(maps.shape)}: expected (N, subjects, h, w) with N={n}")
+    return maps[:, 0] if maps.shape[1] == 1 else None
