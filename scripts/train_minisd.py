@@ -66,7 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--clip", type=Path, default=None,
                    help="exported mini CLIP folder: its text tower becomes the frozen text encoder (every invocation)")
     p.add_argument("--init-vae", type=Path, default=None,
-                   help="diffusers pipeline folder whose VAE is taken as trained (stage 1 skipped)")
+                   help="diffusers pipeline folder (or VAE folder) whose VAE is taken as trained (stage 1 skipped)")
     p.add_argument("--finetune-vae", action="store_true",
                    help="with --init-vae: stage 1 starts from that VAE and trains it --vae-minutes on this world")
     p.add_argument("--init-unet", type=Path, default=None,
@@ -139,7 +139,8 @@ def init_vae(parts: dict, meta: dict, folder: Path, done: bool = True) -> None:
     of stage 1, which then fine-tunes it (and measures its scaling factor again)."""
     from diffusers import AutoencoderKL
 
-    vae = AutoencoderKL.from_pretrained(str(folder / "vae"), torch_dtype=torch.float32)
+    vae_folder = folder / "vae" if (folder / "vae").is_dir() else folder  # a pipeline folder or a VAE folder
+    vae = AutoencoderKL.from_pretrained(str(vae_folder), torch_dtype=torch.float32)
     parts["vae"].load_state_dict(vae.state_dict())
     meta["scaling_factor"] = float(vae.config.scaling_factor)
     parts["vae"].register_to_config(scaling_factor=meta["scaling_factor"])
