@@ -1,7 +1,9 @@
 """`svdstory bench`: every (story, method, seed) unit of a suite, generated, scored and recorded.
 
 Resumable: a unit is done when its record exists; the record is written last (after the unit's
-images), every write is atomic, so an interrupt or a crash loses at most the unit in flight.
+images), every write is atomic, so an interrupt or a crash loses at most the unit in flight. The tables
+are written once every unit of the plan is done; a call stopped by its time budget (`--max-minutes`)
+ends with `Unfinished` instead, and the same command run again resumes.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from ..errors import SvdStoryError
 from ..generate import generate
 from ..models import default_model_source, resolve_dtype
 from ..output import atomic_write_json, package_versions
+from .budget import OutOfTime, Pace, TimeBudget
 from .fingerprint import bench_fingerprint, fingerprint_of, reconcile
 from .folder import RECORD_FORMAT, BenchFolder, Unit, plan_units, read_json
 from .metrics import MetricConfig, build_scorers
@@ -51,45 +54,69 @@ class BenchConfig:
         return list(self.suite.stories[:self.limit])
 
 
-def run_bench(cfg: BenchConfig, command=None) -> list[dict] | None:
-    """Run this process's share; the main process returns every record in the folder, others None."""
+class Unfinished(Exception):
+    """The call ended with units left (its time budget ran out); finished units are kept."""
+
+    def __init__(self, done: int, total: int):
+        super().__init__(f"{done} of {total} units done")
+        self.done, self.total = done, total
+
+
+def run_bench(cfg: BenchConfig, command=None, budget: TimeBudget = TimeBudget()) -> list[dict] | None:
+    """Run this process's share; the main process returns every record in the folder once every unit of
+    the plan is done (raises Unfinished if `budget` stopped a process first), others None."""
     state = process_state(cfg.device)
     device = process_device(state, cfg.device)
     folder = BenchFolder(Path(cfg.out))
     model_source = cfg.model or default_model_source()
-    _claim_folder(cfg, folder, state, model_source, device, command)
+    claim_folder(cfg, folder, device, command, state.num_processes, write=state.is_main_process)
     units = plan_units(cfg.stories, cfg.methods, cfg.seeds, state.process_index, state.num_processes)
     todo = [u for u in units if not folder.is_done(u)]
-    if todo:
-        _run_units(cfg, folder, todo, len(units), state, model_source, device)
+    try:
+        if todo:
+            budget.check()
+            _run_units(cfg, folder, todo, len(units), state, model_source, device, budget)
+    except OutOfTime:
+        pass  # the main process finds the units left below
     wait_for_everyone(state)
     if not state.is_main_process:
         return None
+    return finish_bench(cfg, folder)
+
+
+def finish_bench(cfg: BenchConfig, folder: BenchFolder) -> list[dict]:
+    """Every record in the folder, with the tables over them, once every unit of the plan is done."""
+    units = plan_units(cfg.stories, cfg.methods, cfg.seeds)
+    done = sum(folder.is_done(u) for u in units)
+    if done < len(units):
+        raise Unfinished(done, len(units))
     records = folder.records()
     write_tables(folder, records)
     return records
 
 
-def _claim_folder(cfg, folder, state, model_source, device, command) -> None:
+def claim_folder(cfg: BenchConfig, folder: BenchFolder, device: str, command, processes: int, write: bool) -> None:
     """Every process checks bench.json (reads are atomic, so all agree); only the main one writes it."""
+    model_source = cfg.model or default_model_source()
     dtype = str(resolve_dtype(cfg.dtype, device)).removeprefix("torch.")
     fingerprint = bench_fingerprint(cfg.suite, cfg.methods, model_source, dtype,
                                     _sampling_fingerprint(cfg.sampling), cfg.metrics.describe())
     existing = read_json(folder.config_path)
     merged = reconcile(fingerprint_of(existing), fingerprint, str(cfg.out))
-    if state.is_main_process:
+    if write:
         atomic_write_json(folder.config_path, {"fingerprint": merged, "suite_name": cfg.suite.name,
                                                "versions": package_versions(),
                                                "command": list(command or []), "seeds": cfg.seeds,
-                                               "limit": cfg.limit, "processes": state.num_processes})
+                                               "limit": cfg.limit, "processes": processes})
 
 
 def _sampling_fingerprint(sampling: SamplingConfig) -> dict:
     return {k: v for k, v in asdict(sampling).items() if k != "seed"}  # every story names its own seeds
 
 
-def _run_units(cfg, folder, todo, total, state, model_source, device) -> None:
-    """The units left, under one bar over every sampler step they make (on a terminal, main process only)."""
+def _run_units(cfg, folder, todo, total, state, model_source, device, budget) -> None:
+    """The units left, under one bar over every sampler step they make (on a terminal, first process only).
+    A unit starts only if the pace so far says it ends within `budget`; one running past it is abandoned."""
     from ..models import load_model
     from ..runner import count_steps
 
@@ -98,12 +125,23 @@ def _run_units(cfg, folder, todo, total, state, model_source, device) -> None:
     steps = [count_steps(model, to_story(u.story, u.seed_index), u.method.name, u.method.config(), cfg.sampling)
              for u in todo]
     done_before = f", {total - len(todo)} of {total} units done before" if len(todo) < total else ""
-    bar = tqdm(total=sum(steps), unit="step", desc=f"bench: {len(todo)} units{done_before}", dynamic_ncols=True,
-               disable=None if state.is_main_process else True)  # None: a bar only on a terminal
+    process = f" (process 1 of {state.num_processes})" if state.num_processes > 1 else ""
+    bar = tqdm(total=sum(steps), unit="step", desc=f"bench{process}: {len(todo)} units{done_before}",
+               dynamic_ncols=True, disable=None if state.process_index == 0 else True)  # None: only on a terminal
+
+    def on_step(info):
+        bar.update(1)
+        budget.check()
+
+    pace = Pace()
     try:
-        for k, unit in enumerate(todo, start=1):
+        for k, (unit, n) in enumerate(zip(todo, steps), start=1):
+            if not budget.allows(pace.estimate(n)):
+                raise OutOfTime()
             bar.set_postfix_str(f"{k}/{len(todo)} {unit.method.label} {unit.id}", refresh=False)
-            run_unit(model, unit, cfg.sampling, scorers, folder, state.process_index, lambda info: bar.update(1))
+            start = time.perf_counter()
+            run_unit(model, unit, cfg.sampling, scorers, folder, state.process_index, on_step)
+            pace.add(time.perf_counter() - start, n)
     finally:
         bar.close()
 

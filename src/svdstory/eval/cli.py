@@ -1,12 +1,15 @@
 """`svdstory bench` and `svdstory report`."""
 from __future__ import annotations
 
+import argparse
+import math
 import sys
 from pathlib import Path
 
 from ..errors import SvdStoryError
 from .metric_info import DEFAULT_CLIP, DEFAULT_DINO, DEFAULT_DREAMSIM
 
+EXIT_UNFINISHED = 75  # sysexits' EX_TEMPFAIL: not an error; run the same command again to go on
 METHOD_HELP = ("[LABEL=]NAME[?KEY=VALUE&KEY=VALUE...], quoted; e.g. 'svd?target=kv&zero=energy:0.9' or "
                "'strong=svd?zero=rank:4'; repeat for more methods")
 
@@ -26,7 +29,12 @@ def _bench_parser(sub) -> None:
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
     p.add_argument("--size", type=int, help="image side in pixels (default: the model's)")
     p.add_argument("--model", help="hub id, diffusers folder or 'tiny' (default: the bundled mini model)")
-    p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda if present; each process its own GPU)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda if present; each process its own GPU; "
+                                    "with --per-device: every visible GPU, or the one named)")
+    p.add_argument("--per-device", type=_whole_number, metavar="K",
+                   help="start K processes on each visible GPU (the CPU if none), stories dealt across them")
+    p.add_argument("--max-minutes", type=_minutes, metavar="M",
+                   help="stop cleanly within M minutes (exit code 75): finished units are kept, rerun to resume")
     p.add_argument("--dtype", help="float32, float16 or bfloat16 (default: float16 on cuda)")
     p.add_argument("--metrics", default="auto",
                    help="auto, none, or a list of clip-t, clip-i, dino, dreamsim, synthworld (-fg: background "
@@ -55,6 +63,26 @@ def _report_parser(sub) -> None:
     p.set_defaults(func=cmd_report)
 
 
+def _whole_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of minutes above 0, got {text!r}")
+    return value
+
+
 def bench_config_from_args(args):
     from ..config import SamplingConfig
     from .bench import BenchConfig
@@ -73,16 +101,32 @@ def bench_config_from_args(args):
 
 def cmd_bench(args) -> int:
     from ..output import check_writable
-    from .bench import print_summary, run_bench
+    from .bench import Unfinished, print_summary, run_bench
+    from .budget import TimeBudget
+    from .shard import worker_from_env
 
+    worker = worker_from_env()  # a process that --per-device started: the deadline is the whole call's
+    budget = TimeBudget(worker.deadline) if worker else TimeBudget.minutes_from_now(args.max_minutes)
     cfg = bench_config_from_args(args)
     check_writable(cfg.out)
+    argv = getattr(args, "argv", sys.argv)
     try:
-        records = run_bench(cfg, getattr(args, "argv", sys.argv))
+        if args.per_device and worker is None:
+            from .launch import launch_bench
+
+            records = launch_bench(cfg, args.per_device, argv, budget)
+        else:
+            records = run_bench(cfg, argv, budget)
     except KeyboardInterrupt:
-        print(f"svdstory: interrupted; finished stories are kept in {cfg.out}: rerun the same command to resume",
-              file=sys.stderr)
+        if worker is None:  # the process that started the workers says it once
+            print(f"svdstory: interrupted; finished units are kept in {cfg.out}: rerun the same command to resume",
+                  file=sys.stderr)
         return 130
+    except Unfinished as stop:
+        why = f"--max-minutes {args.max_minutes:g} reached" if args.max_minutes else "stopped"
+        print(f"svdstory: {why} with {stop.done} of {stop.total} units done in {cfg.out}: rerun the same command "
+              "to resume", file=sys.stderr)
+        return EXIT_UNFINISHED
     if records is not None:
         print(f"{len(records)} finished units in {cfg.out}")
         print_summary(records)

@@ -4,7 +4,8 @@
     DIR/images/<label>/<story>/XX.png       images of seed index 0 (XX_maskS.png: the method's masks)
     DIR/images/<label>/<story>.sK/XX.png    images of seed index K > 0
     DIR/records/<label>/<story>[.sK].json   one unit's result, written last: it marks the unit done
-    DIR/per_image.csv, per_story.csv, results.json   tables over every record, rebuilt at the end
+    DIR/per_image.csv, per_story.csv, results.json   tables over every record, rebuilt once every unit is done
+    DIR/logs/process-R.log                  output of process R > 0 of `--per-device` (appended per call)
 """
 from __future__ import annotations
 
