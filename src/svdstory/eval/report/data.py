@@ -23,12 +23,22 @@ class BenchData:
         names = {k for per_story in self.values.values() for m in per_story.values() for k in m}
         return sorted(names)
 
-    def story_values(self, method: str, metric: str) -> dict[str, float]:
+    def story_values(self, method: str, metric: str, stories=None) -> dict[str, float]:
+        """story -> value of the method's stories that have the metric (of `stories` only, if given)."""
         per_story = self.values.get(method, {})
-        return {s: m[metric] for s, m in per_story.items() if metric in m}
+        return {s: m[metric] for s, m in per_story.items() if metric in m and (stories is None or s in stories)}
 
     def categories(self) -> list[str]:
         return sorted({s["category"] for s in self.stories.values()})
+
+    def stories_in(self, category: str) -> set[str]:
+        return {s for s, item in self.stories.items() if item["category"] == category}
+
+    def vanilla(self) -> str | None:
+        """The label of the bench's vanilla method (bench.json names each label's method), if it has one."""
+        named = (fingerprint_of(self.info) or {}).get("methods", {})
+        labels = [label for label in self.methods if named.get(label, {}).get("name", label) == "vanilla"]
+        return labels[0] if labels else None
 
     def record(self, method: str, story: str) -> dict | None:
         """The story's seed-index-0 record (the lowest seed index there is)."""

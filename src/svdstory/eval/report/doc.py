@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 THUMB = 96  # pixels: the side of each story thumbnail in the HTML page
+FILES = "report_files"  # the folder beside the report that holds its PNGs
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,29 @@ class Strip:
     title: str
     path: Path
     images: tuple
+
+
+def cell(e) -> str:
+    """An Estimate as a table cell: mean [low, high], or '-' without values."""
+    return "-" if e.n == 0 else f"{e.mean:.4f} [{e.low:.4f}, {e.high:.4f}]"
+
+
+def p_cell(p: float) -> str:
+    return "-" if p != p else f"{p:.3g}"
+
+
+def png_bytes(image) -> bytes:
+    """A PIL image as PNG bytes."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_png(path: Path, png: bytes) -> Path:
+    from ...output import atomic_write_bytes
+
+    atomic_write_bytes(path, png)
+    return path
 
 
 def to_markdown(blocks, out_dir: Path) -> str:

@@ -1,4 +1,4 @@
-"""Statistics of the report: seeded bootstrap intervals over stories and paired method comparisons."""
+"""Statistics of the report: seeded bootstrap intervals over stories, paired method comparisons, Holm's adjustment."""
 from __future__ import annotations
 
 import math
@@ -55,13 +55,35 @@ def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, level: float = 0.95)
 def paired_comparison(a: dict, b: dict, metric: str, higher_is_better: bool = True, n_boot: int = 2000,
                       seed: int = 0) -> Paired:
     """a, b: story -> value. Stories missing or non-finite on either side are left out."""
+    diffs = differences(a, b)
+    better = diffs if higher_is_better else -diffs
+    wins, losses = int((better > 0).sum()), int((better < 0).sum())
+    return Paired(metric, len(diffs), wins, losses, len(diffs) - wins - losses,
+                  bootstrap_ci(diffs, n_boot, seed), signed_rank_p(diffs))
+
+
+def paired_difference(a: dict, b: dict, n_boot: int = 2000, seed: int = 0) -> Estimate:
+    """The mean of a - b over the stories both have, with a paired bootstrap interval (no test: cheaper)."""
+    return bootstrap_ci(differences(a, b), n_boot, seed)
+
+
+def differences(a: dict, b: dict) -> np.ndarray:
+    """a - b per story both have finite values of, in story order; differences within TIE are 0."""
     stories = sorted(s for s in set(a) & set(b) if _ok(a[s]) and _ok(b[s]))
     diffs = np.array([a[s] - b[s] for s in stories], dtype=float)
     diffs[np.abs(diffs) <= TIE] = 0.0
-    better = diffs if higher_is_better else -diffs
-    wins, losses = int((better > 0).sum()), int((better < 0).sum())
-    return Paired(metric, len(stories), wins, losses, len(stories) - wins - losses,
-                  bootstrap_ci(diffs, n_boot, seed), signed_rank_p(diffs))
+    return diffs
+
+
+def holm(p_values) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (the same order; NaN stays NaN and is not counted): a row's adjusted
+    p below alpha keeps the family-wise error rate of all rows at alpha."""
+    order = sorted((p, i) for i, p in enumerate(p_values) if p == p)
+    adjusted, running = [math.nan] * len(p_values), 0.0
+    for rank, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p))  # adjusted values never decrease with p
+        adjusted[i] = running
+    return adjusted
 
 
 def _ok(v) -> bool:
