@@ -212,3 +212,19 @@ def test_report_html_embeds_every_figure(report):
     import base64
 
     assert all(Image.open(io.BytesIO(base64.b64decode(s))).format == "PNG" for s in pngs)
+
+
+def test_the_command_line_takes_repeated_vs_and_a_claims_file(tmp_path, capsys):
+    from svdstory.cli import main
+
+    root = make_bench(tmp_path / "bench")
+    path = tmp_path / "claims.yaml"
+    path.write_text("- {a: svd, b: consistory, family: object, metrics: [identity_attr], claim: svd wins on objects}\n")
+    assert main(["report", str(root), "--vs", "svd", "vanilla", "--vs", "consistory", "vanilla",
+                 "--claims", str(path), "--bootstrap", "100"]) == 0
+    claims = section((root / "report.md").read_text(), "## Paired comparisons")
+    for heading in ("svd vs vanilla\n", "consistory vs vanilla\n", "svd vs consistory, object stories"):
+        assert f"### Paired comparison: {heading}" in claims
+    path.write_text("- {a: svd, b: nope}\n")
+    assert main(["report", str(root), "--claims", str(path)]) == 2
+    assert "method 'nope'" in capsys.readouterr().err

@@ -52,7 +52,10 @@ def _bench_parser(sub) -> None:
 def _report_parser(sub) -> None:
     p = sub.add_parser("report", help="report.md and report.html over a bench folder")
     p.add_argument("dir", help="a bench folder")
-    p.add_argument("--vs", nargs=2, metavar=("METHOD_A", "METHOD_B"), help="paired comparison of two methods")
+    p.add_argument("--vs", nargs=2, action="append", default=[], metavar=("METHOD_A", "METHOD_B"),
+                   help="paired comparison of two methods; repeat for more")
+    p.add_argument("--claims", metavar="FILE",
+                   help="YAML/JSON list of paired comparisons (a, b, family, metrics, claim): docs/report.md")
     p.add_argument("--method", help="method whose 10 best and worst stories are shown (default: the first)")
     p.add_argument("--rank-by", help="metric for best/worst (default: the identity metric)")
     p.add_argument("--prompt-metric", help="metric on the scatter's x axis (default: clip_t / prompt_alignment)")
@@ -138,7 +141,9 @@ def cmd_report(args) -> int:
 
     if not Path(args.dir, "records").is_dir():
         raise SvdStoryError(f"{args.dir!r} is not a bench folder (no records/ inside)")
-    options = ReportOptions(vs=tuple(args.vs) if args.vs else None, method=args.method, rank_by=args.rank_by,
+    from .report.claims import claims_from
+
+    options = ReportOptions(claims=claims_from(args.vs, args.claims), method=args.method, rank_by=args.rank_by,
                             prompt_metric=args.prompt_metric, identity_metric=args.identity_metric, top=args.top,
                             n_boot=args.bootstrap)
     paths = build_report(Path(args.dir), Path(args.out) if args.out else Path(args.dir), options)
