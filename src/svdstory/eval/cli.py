@@ -45,6 +45,7 @@ def _bench_parser(sub) -> None:
     p.add_argument("--dreamsim-model", default=DEFAULT_DREAMSIM, help="dreamsim type[@weights folder]")
     p.add_argument("--segmenter", help="transformers image-segmentation id/folder for -fg metrics "
                                        "(default: each method's own masks)")
+    p.add_argument("--evaluator", help="SynthWorld evaluator folder for the synthworld metrics (default: the bundled one)")
     p.add_argument("--out", required=True, help="bench folder; rerun the same command to resume")
     p.set_defaults(func=cmd_bench)
 
@@ -96,7 +97,7 @@ def bench_config_from_args(args):
     methods = tuple(parse_method_specs(args.method))
     suite = load_suite(args.suite)
     metrics = MetricConfig(parse_metrics(args.metrics, suite.is_synthworld), args.clip_model, args.dino_model,
-                           args.dreamsim_model, args.segmenter)
+                           args.dreamsim_model, args.segmenter, args.evaluator)
     sampling = SamplingConfig(steps=args.steps, guidance=args.guidance, height=args.size, width=args.size)
     return BenchConfig(suite, methods, Path(args.out), metrics, sampling, args.seeds, args.limit, args.model,
                        args.device, args.dtype)

@@ -18,6 +18,7 @@ class MetricConfig:
     dino_model: str = DEFAULT_DINO  # transformers id/folder
     dreamsim_model: str = DEFAULT_DREAMSIM  # dreamsim type[@cache folder]
     segmenter: str | None = None  # transformers image-segmentation id/folder for the -fg metrics
+    evaluator: str | None = None  # SynthWorld evaluator folder for the synthworld metrics; None: the bundled one
 
     def families(self) -> set[str]:
         return {FAMILY[split_metric(m)[0]] for m in self.metrics if m != SYNTHWORLD}
@@ -29,6 +30,8 @@ class MetricConfig:
         for family, source in (("clip", self.clip_model), ("dino", self.dino_model), ("dreamsim", self.dreamsim_model)):
             if family in families:
                 out[f"{family}_model"] = source
+        if self.evaluator and SYNTHWORLD in self.metrics:  # only when named: older folders keep their fingerprint
+            out["evaluator"] = self.evaluator
         if any(split_metric(m)[1] for m in self.metrics):
             out["fg_masks"] = f"segmenter:{self.segmenter}" if self.segmenter else "method"
         return out
@@ -60,7 +63,12 @@ def build_scorers(config: MetricConfig, device: str = "cpu") -> list:
         except ImportError as err:
             raise SvdStoryError("--metrics synthworld needs svdstory.eval.synthworld, "
                                 f"which failed to import ({err})") from None
-        scorers.append(SynthWorldScorer(device=device))
+        evaluator = None
+        if config.evaluator:
+            from svdstory.mini.evaluator import Evaluator
+
+            evaluator = Evaluator.load(config.evaluator, device=device)
+        scorers.append(SynthWorldScorer(evaluator, device=device))
     features = tuple(m for m in config.metrics if m != SYNTHWORLD)
     if features:
         scorers.append(_feature_scorer(config, features, device))
