@@ -146,3 +146,12 @@ class Runs:
 @pytest.fixture(scope="session")
 def runs(request, base_story):
     return Runs(request, base_story)
+
+
+@pytest.fixture
+def tiny(monkeypatch, sd_model):
+    """Every bench loads the session's tiny model instead of building its own."""
+    import svdstory.models
+
+    monkeypatch.setattr(svdstory.models, "load_model", lambda *a, **k: sd_model)
+    return sd_model

@@ -35,14 +35,6 @@ def suite(tmp_path):
     return path
 
 
-@pytest.fixture
-def tiny(monkeypatch, sd_model):
-    import svdstory.models
-
-    monkeypatch.setattr(svdstory.models, "load_model", lambda *a, **k: sd_model)
-    return sd_model
-
-
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory, sd_model) -> dict:
     """The suite's results from one process, uninterrupted: what every other way must give."""

@@ -28,15 +28,6 @@ def suite_file(tmp_path):
     return path
 
 
-@pytest.fixture
-def tiny(monkeypatch, sd_model):
-    """Every bench loads the session's tiny model instead of building its own."""
-    import svdstory.models
-
-    monkeypatch.setattr(svdstory.models, "load_model", lambda *a, **k: sd_model)
-    return sd_model
-
-
 def config(suite_file, out, methods=("vanilla", "c=consistory?query_mix_until=0.5"), steps=2, seeds=1, **kw):
     from svdstory import SamplingConfig
 
