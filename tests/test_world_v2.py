@@ -248,3 +248,29 @@ def test_v1_renders_are_pinned():
     for seed in range(4):
         digest.update(sample(seed, size=96).image.tobytes())
     assert digest.hexdigest() == "7ff92d620454097cf9adc4054b636a38b6cd4dcb0af03de65dee45634fd11c73"
+
+
+def test_the_landmark_stands_where_the_subject_leaves_it_visible():
+    import importlib
+
+    background = importlib.import_module("svdstory.world.background")
+    drawn = []
+    original = background._draw_landmark
+
+    def record(img, kind, line, rng):
+        before = img.copy()
+        original(img, kind, line, rng)
+        drawn.append(img != before)
+
+    background._draw_landmark = record
+    try:
+        hidden = []
+        for seed in range(120):
+            drawn.clear()
+            s = sample(seed, world=2)
+            shares = [float((d & s.mask).sum() / max(1, d.sum())) for d in drawn]
+            hidden.append(min(shares))  # the place kept is the first acceptable one, or the least hidden
+            assert shares[-1] <= background.LANDMARK_HIDDEN or len(drawn) == background.LANDMARK_TRIES
+    finally:
+        background._draw_landmark = original
+    assert np.mean(np.array(hidden) > 0.5) < 0.02  # the subject hides more than half the landmark almost never

@@ -26,8 +26,31 @@ def lowest_line(scene: str, horizon: str) -> float:
     return centre + (BACKGROUND_ATTRIBUTES["horizon"].index(horizon) - 1) * BAND_OFFSET + BAND_JITTER
 
 
-def draw_landmark(img: np.ndarray, kind: str, line: float, rng: np.random.Generator) -> None:
-    """One landmark of `kind` on the ground just below `line` (a balloon floats in the sky above it)."""
+LANDMARK_TRIES = 12     # places tried for the landmark
+LANDMARK_HIDDEN = 0.2   # the most of it that the subject may cover at the first place accepted
+
+
+def draw_landmark(img: np.ndarray, kind: str, line: float, rng: np.random.Generator,
+                  covered: np.ndarray | None = None) -> None:
+    """One landmark of `kind` on the ground just below `line` (a balloon floats in the sky above it).
+
+    `covered` (H, W) bool: the pixels that the subject will be drawn over. The landmark goes
+    to the first of LANDMARK_TRIES places where at most LANDMARK_HIDDEN of it is covered (the least
+    covered otherwise), so that its kind shows in the image, as a background label must."""
+    best = None
+    for _ in range(LANDMARK_TRIES if covered is not None else 1):
+        trial = img.copy()
+        _draw_landmark(trial, kind, line, rng)
+        drawn = trial != img
+        hidden = float((drawn & covered).sum() / max(1, drawn.sum())) if covered is not None else 0.0
+        if best is None or hidden < best[0]:
+            best = (hidden, trial)
+        if hidden <= LANDMARK_HIDDEN:
+            break
+    img[...] = best[1]
+
+
+def _draw_landmark(img: np.ndarray, kind: str, line: float, rng: np.random.Generator) -> None:
     x, s = rng.uniform(0.08, 0.92), rng.uniform(0.075, 0.11)  # position and size, fractions of the side
     base = min(0.97, line + rng.uniform(0.02, 0.1))
     if kind == "rock":

@@ -67,13 +67,17 @@ def sample_props(scene: str, line: float, subject_box, rng: np.random.Generator)
     return tuple(props)
 
 
-def draw_props(canvas: np.ndarray, props: tuple[Prop, ...], size: int) -> np.ndarray:
-    """Draws the props onto the packed canvas in order; returns the int8 (H, W) map of which prop
-    each pixel shows (-1: none)."""
+def prop_pens(props: tuple[Prop, ...], size: int) -> list:
+    """Each prop drawn on its own layer (a pen: packed canvas and mask), in order."""
+    return [draw_subject(size, subject_frame(prop.subject, prop.layout, size, WORLD), prop.subject,
+                         prop.attributes, pose_of(prop.layout), WORLD, view_of(prop.layout)) for prop in props]
+
+
+def draw_props(canvas: np.ndarray, pens: list, size: int) -> np.ndarray:
+    """Draws the props' layers (`prop_pens`) onto the packed canvas in order; returns the int8 (H, W) map of
+    which prop each pixel shows (-1: none)."""
     owner = np.full((size, size), -1, dtype=np.int8)
-    for k, prop in enumerate(props):
-        pen = draw_subject(size, subject_frame(prop.subject, prop.layout, size, WORLD), prop.subject,
-                           prop.attributes, pose_of(prop.layout), WORLD, view_of(prop.layout))
+    for k, pen in enumerate(pens):
         canvas[pen.mask] = pen.canvas[pen.mask]
         owner[pen.mask] = k
     return owner

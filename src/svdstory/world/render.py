@@ -10,7 +10,7 @@ from svdstory.world.labels import Labels, check_choice, pose_of, view_of
 from svdstory.world.layout import subject_frame
 from svdstory.world.pen import Pen
 from svdstory.world.pixels import unpack
-from svdstory.world.props import draw_props
+from svdstory.world.props import draw_props, prop_pens
 from svdstory.world.scenes import PAINTERS
 from svdstory.world.seeds import stream
 from svdstory.world.subject import draw_subject
@@ -65,8 +65,8 @@ def render_layers(labels: Labels, size: int = 128, seed: int = 0) -> tuple[np.nd
     background = labels.background
     line = line_height(labels.scene, background["horizon"], stream(seed, "horizon"))
     canvas = PAINTERS[labels.scene](stream(seed, "backdrop"), size, line)
-    draw_landmark(canvas, background["landmark"], line, stream(seed, "landmark"))
-    owner = draw_props(canvas, labels.props, size)
+    draw_landmark(canvas, background["landmark"], line, stream(seed, "landmark"), pen.mask)
+    owner = draw_props(canvas, prop_pens(labels.props, size), size)
     canvas = np.where(pen.mask, pen.canvas, canvas)
     owner[pen.mask] = -1
     return light(unpack(canvas), background["lighting"]), pen.mask, owner
