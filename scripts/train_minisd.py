@@ -59,6 +59,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--offset-noise", type=float, default=0.0,
                    help="strength of extra global and blob-scale noise (decorrelates colour from the start noise)")
     p.add_argument("--reuse", type=int, default=1, help="noise draws per rendered image and step")
+    p.add_argument("--clean-pads", type=float, default=0.0,
+                   help="share of captions whose padding positions (after the end token) get the empty caption's "
+                        "text outputs there, so the subject must be read from its words (docs/synthworld.md)")
     p.add_argument("--anneal", action="store_true", help="decay the LR linearly to 0 over this invocation")
     p.add_argument("--device", default=None)
     p.add_argument("--tiny", action="store_true", help="tiny model, 64 px (CPU smoke test)")
@@ -283,7 +286,7 @@ def snr_weights(ac: torch.Tensor, gamma: float) -> torch.Tensor:
 
 
 def training_noise(like: torch.Tensor, strength: float) -> torch.Tensor:
-    """White noise plus `strength` x (a per-channel offset + smooth 4x4 blobs).
+    """White noise plus `low_frequency_noise` of `strength`.
 
     With SD's schedule x_T still holds sqrt(0.0047) of the image, enough for a subject-sized
     region's mean colour to leak through; the model then reads colour off the start noise and
@@ -291,12 +294,33 @@ def training_noise(like: torch.Tensor, strength: float) -> torch.Tensor:
     (offset noise, Guttenberg 2023).
     """
     noise = torch.randn_like(like)
-    if strength > 0:
-        n, c, h, w = like.shape
-        for cells in (1, 4):
-            coarse = torch.randn(n, c, cells, cells, device=like.device, dtype=like.dtype)
-            noise = noise + strength * F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
-    return noise
+    return noise + low_frequency_noise(like, strength) if strength > 0 else noise
+
+
+def low_frequency_noise(like: torch.Tensor, strength: float) -> torch.Tensor:
+    """`strength` x (a per-channel offset + smooth 4x4 blobs), shaped like `like (N, C, H, W)`."""
+    n, c, h, w = like.shape
+    out = torch.zeros_like(like)
+    for cells in (1, 4):
+        coarse = torch.randn(n, c, cells, cells, device=like.device, dtype=like.dtype)
+        out = out + strength * F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
+    return out
+
+
+def clean_pads(context: torch.Tensor, ids: torch.Tensor, empty: torch.Tensor, share: float,
+               eos: int) -> torch.Tensor:
+    """`context (B, L, D)` with the positions after each caption's first end token taken from the empty
+    caption's outputs `empty (1, L, D)`, for a random `share` of the captions.
+
+    A causal text tower writes the whole caption into every padding position; a UNet trained on those
+    reads the subject off the padding, spread evenly over the image, and the subject word's attention
+    stops marking where the subject is. Padding with no caption in it leaves the words as the only
+    source of what to draw."""
+    position = torch.arange(ids.shape[1], device=ids.device)
+    first_end = torch.where(ids == eos, position, ids.shape[1]).amin(1, keepdim=True)  # (B, 1)
+    pick = torch.rand(len(ids), 1, device=ids.device) < share
+    replace_at = (position > first_end) & pick  # (B, L)
+    return torch.where(replace_at[..., None], empty.to(context.dtype), context)
 
 
 def unet_step(parts, alphas_cumprod, batch, uncond_ids, args, device, unet=None) -> torch.Tensor:
@@ -319,6 +343,9 @@ def unet_step(parts, alphas_cumprod, batch, uncond_ids, args, device, unet=None)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         with torch.set_grad_enabled(parts["text_encoder"].training):  # a frozen tower stays in eval mode
             context = parts["text_encoder"](ids)[0]
+            if args.clean_pads > 0:
+                context = clean_pads(context, ids, parts["text_encoder"](uncond_ids)[0], args.clean_pads,
+                                     parts["tokenizer"].eos_token_id)
         pred = unet(noisy, t, context).sample
     per_sample = F.mse_loss(pred.float(), noise, reduction="none").mean((1, 2, 3))
     return (per_sample * snr_weights(ac.flatten(), args.snr_gamma)).mean()

@@ -142,3 +142,21 @@ def test_the_shipped_v1_text_encoder_does_not_carry_its_words():
     result = word_carrying.main([str(minisd.default_model_path())])
     assert result["carried"] == 0.0 and result["other_word_same_position"] > 0.95
     assert result["same_word_other_position"] < 0.3
+
+
+def test_clean_pads_replaces_only_what_follows_the_end_token():
+    from train_minisd import clean_pads
+
+    eos = 9
+    ids = torch.tensor([[0, 5, 6, eos, eos, eos], [0, 5, 6, 7, 8, eos], [0, 5, eos, eos, eos, eos]])
+    context = torch.arange(3 * 6 * 2, dtype=torch.float32).reshape(3, 6, 2)
+    empty = torch.full((1, 6, 2), -1.0)
+    out = clean_pads(context, ids, empty, 1.0, eos)
+    after_end = torch.tensor([[0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 0], [0, 0, 0, 1, 1, 1]], dtype=torch.bool)
+    assert torch.equal(out[after_end], torch.full_like(out[after_end], -1.0))  # padding: the empty caption's
+    assert torch.equal(out[~after_end], context[~after_end])  # start, words and the end token stay
+    assert torch.equal(clean_pads(context, ids, empty, 0.0, eos), context)
+    torch.manual_seed(0)
+    some = clean_pads(context.repeat(200, 1, 1), ids.repeat(200, 1), empty, 0.25, eos)
+    replaced = (some[:, -1] == -1).all(-1).float().view(200, 3)[:, [0, 2]].mean()  # rows that have padding
+    assert 0.15 < float(replaced) < 0.35
