@@ -98,6 +98,7 @@ def main(argv=None) -> int:
     ap.add_argument("--guidance", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pictures", type=int, default=6, help="prompts drawn in maps.png")
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
 
     from diffusers import DDIMScheduler, StableDiffusionPipeline
@@ -105,10 +106,10 @@ def main(argv=None) -> int:
     from svdstory.mini.evaluator import Evaluator
 
     torch.set_grad_enabled(False)
-    pipe = StableDiffusionPipeline.from_pretrained(args.model, safety_checker=None)
+    pipe = StableDiffusionPipeline.from_pretrained(args.model, safety_checker=None).to(args.device)
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
-    evaluator = Evaluator.load(args.evaluator)
+    evaluator = Evaluator.load(args.evaluator, device=args.device)
     length = pipe.tokenizer.model_max_length
     names = [n for n in pipe.unet.attn_processors if ".attn2." in n]
 

@@ -95,6 +95,17 @@ def diversity(pred) -> dict:
     return out
 
 
+def value_shares(pred, cfg) -> dict:
+    """Share of plain-prompt images the evaluator gives each value of every background and layout attribute
+    (which values a collapse under-produces); `cfg`: the evaluator's config, which names the values."""
+    out = {}
+    for heads, named in ((pred.background, cfg.background), (pred.layout, cfg.layout)):
+        for name, values in named:
+            counts = torch.bincount(heads[name].argmax(1), minlength=len(values)).float()
+            out[name] = {value: round(float(c / counts.sum()), 4) for value, c in zip(values, counts)}
+    return out
+
+
 def save_grid(images: torch.Tensor, path: Path, cols: int = 8) -> None:
     from PIL import Image
 
@@ -124,7 +135,8 @@ def main(argv=None) -> None:
         plain_images, named_images = generate(pipe, plain, args, guidance), generate(pipe, named, args, guidance)
         p_plain, p_named = evaluator.predict(plain_images), evaluator.predict(named_images)
         report[f"cfg{guidance}"] = dict(plain=accuracy(p_plain, plain), named=accuracy(p_named, named),
-                                        plain_attribute_entropy=diversity(p_plain), seconds=round(time.monotonic() - t0, 1))
+                                        plain_attribute_entropy=diversity(p_plain),
+                                        plain_value_shares=value_shares(p_plain, evaluator.cfg), seconds=round(time.monotonic() - t0, 1))
         print(json.dumps({f"cfg{guidance}": report[f"cfg{guidance}"]}), flush=True)
         if args.grid is not None and guidance == args.guidance[0]:
             save_grid(torch.cat([plain_images[:16], named_images[:16]]), args.grid)
