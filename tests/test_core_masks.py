@@ -170,3 +170,12 @@ def test_otsu_equals_the_release_on_float32_maps():
                       3.0 + 1e-4 * torch.randn(20, 1024, generator=g)])
     for row, threshold in zip(rows, otsu_thresholds(rows)):
         assert float(threshold) == release_otsu(row.numpy())
+
+
+def test_a_subject_without_tokens_in_an_image_gives_it_no_mask():
+    """A subject word that the release's rule does not find in a prompt (its index -1) is skipped there: its
+    map is zero and its mask empty, so the image's subject mask is that of the other subjects."""
+    probs = torch.rand(2, 2, GRID[0] * GRID[1], 6)
+    maps = token_maps(probs, [[[2], []], [[4], [4]]], GRID)
+    assert (maps[1, 0] == 0).all() and not binarize(maps)[1, 0].any()
+    assert binarize(maps)[0, 0].any() and binarize(maps)[1, 1].any()
