@@ -208,3 +208,24 @@ def test_release_token_rule_makes_masks_from_the_first_sub_token(sd_model, runs)
     assert (masks(word) != masks(release)).any()
     with pytest.raises(SvdStoryError, match="subject_tokens"):
         generate(sd_model, story, "consistory", {"subject_tokens": "last"}, runs.sampling(runs.base_steps))
+
+
+def test_release_switch_equals_the_releases_slow_schedule(counted, runs):
+    """`release=true` reproduces the release's run: the pre-pass to the end (masks from its last step), every
+    main-pass step, the release's token rule. The reuse it keeps changes nothing; the defaults differ."""
+    story = Story("a dolphin", ("on a beach", "in a city", "in snow"))  # a multi-token word on the tiny model
+
+    def run(options):
+        rec = runs.Recorder()
+        result = generate(runs.model("sd"), story, "consistory", {**runs.base_options, **LATE_INJECTION, **options},
+                          runs.sampling(runs.base_steps), callback=rec)
+        return result, rec.final
+
+    switch, switch_final = run({"release": True})
+    slow, slow_final = run({"prepass": "full", "reuse_prepass": False, "subject_tokens": "release"})
+    default, default_final = run({})
+    assert switch.info["config"]["prepass"] == "full" and switch.info["config"]["subject_tokens"] == "release"
+    assert torch.equal(switch_final, slow_final)
+    masks = lambda r: np.stack([np.asarray(m[0]) for m in r.masks])
+    assert (masks(switch) == masks(slow)).all()
+    assert not torch.equal(switch_final, default_final) and (masks(switch) != masks(default)).any()

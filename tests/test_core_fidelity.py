@@ -79,3 +79,32 @@ def test_encoder_replay_equals_running_both_passes_with_freeu(models, base_story
     replayed = run()
     monkeypatch.setattr(SubjectPolicy, "encoder_alike", lambda self, state: False)
     assert torch.equal(replayed, run())
+
+
+def test_dift_features_carry_freeus_scaling_as_the_release_reads_them(sdxl_model, runs):
+    """The release keeps the DIFT up block's output without a copy; the next up block's FreeU then scales the
+    first half of its channels in place, so the features it correlates carry that scaling. Oracle: a hook
+    that keeps the uncopied output of the first call at the DIFT timestep (the pre-pass's sampling pass)."""
+    from svdstory import generate_anchors
+
+    unet, story = sdxl_model.pipe.unet, Story("a cat", ("on a beach", "in a city"))
+    sampling = runs.sampling(runs.base_steps, freeu=RELEASE_FREEU)
+    timestep, kept = {}, {}
+    dift_t = min(range(1, 1000, 1000 // runs.base_steps), key=lambda t: abs(t - 261))  # DDIM "leading"
+
+    def note_timestep(_module, args, kwargs):
+        timestep["t"] = int(args[1] if len(args) > 1 else kwargs["timestep"])
+
+    def keep_uncopied(_module, _inputs, output):
+        if timestep["t"] == dift_t and "release" not in kept:
+            kept["release"] = output  # no copy: as the release's latent store holds it
+
+    handles = [unet.register_forward_pre_hook(note_timestep, with_kwargs=True),
+               unet.up_blocks[0].register_forward_hook(keep_uncopied)]
+    try:
+        subject = generate_anchors(sdxl_model, story, "consistory", runs.base_options, sampling)
+    finally:
+        for handle in handles:
+            handle.remove()
+    release = kept["release"][len(story.scenes):]  # the conditional half, as the release takes it
+    assert torch.equal(subject.cache.features, release)

@@ -1,6 +1,7 @@
 """Subject masks from planted cross-attention maps: Otsu, binarisation, window averaging, token sums."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -130,3 +131,51 @@ def test_map_accumulator_takes_sums_of_several_layers():
     acc.add(maps[3])
     acc.end_step()
     torch.testing.assert_close(acc.average(), torch.full((1, 1, 2, 2), 4.0))
+
+
+def release_otsu(values: np.ndarray, sums=np.float32) -> float:
+    """The release's threshold, written out (scikit-image 0.22's `threshold_otsu` on a float32 map under
+    NumPy 1.26): 256 bins between float32 edges that were computed in float64, counts and centres in
+    float32, class weights and means from running sums in `sums` (float32 in the release)."""
+    values = np.asarray(values, dtype=np.float32).ravel()
+    edges = np.linspace(np.float64(values.min()), np.float64(values.max()), 257).astype(np.float32)
+    counts = np.histogram(values, bins=edges)[0].astype(sums)
+    centers = ((edges[:-1] + edges[1:]) / 2).astype(sums)
+    weight_low, weight_high = np.cumsum(counts), np.cumsum(counts[::-1])[::-1]
+    mean_low = np.cumsum(counts * centers) / weight_low
+    mean_high = (np.cumsum((counts * centers)[::-1]) / weight_high[::-1])[::-1]
+    between = weight_low[:-1] * weight_high[1:] * (mean_low[:-1] - mean_high[1:]) ** 2
+    return float(centers[np.argmax(between)])
+
+
+def test_otsu_breaks_a_near_tie_as_the_release_does():
+    """A mirrored histogram (the minimum, three values in bin 111, three in bin 145, the maximum): the splits
+    that leave the minimum alone low or the maximum alone high have the same between-class variance in exact
+    arithmetic. The release's float32 running sums make the second the larger; float64 sums the first."""
+    bins = np.array([0] + [111] * 3 + [145] * 3 + [256])
+    values = (np.float32(0.2) + np.float32(0.1) * (bins / 256.0)).astype(np.float32)
+    release, wide = release_otsu(values), release_otsu(values, np.float64)
+    assert release != wide  # the sums' precision decides this case
+    assert otsu_threshold(torch.from_numpy(values)) == release
+    high = binarize(torch.from_numpy(values).reshape(1, 1, 2, 4)).flatten()
+    assert high.tolist() == [False] * 7 + [True]  # the maximum alone
+
+
+def test_otsu_equals_the_release_on_float32_maps():
+    """Bit for bit on maps of several shapes: skewed, bimodal, with repeated values, narrow ranges far from 0."""
+    g = torch.Generator().manual_seed(5)
+    rows = torch.cat([torch.rand(20, 1024, generator=g) ** 4,
+                      torch.cat([0.2 * torch.rand(20, 700, generator=g), 0.6 + torch.rand(20, 324, generator=g)], 1),
+                      (torch.rand(20, 1024, generator=g) * 37).floor() / 37,
+                      3.0 + 1e-4 * torch.randn(20, 1024, generator=g)])
+    for row, threshold in zip(rows, otsu_thresholds(rows)):
+        assert float(threshold) == release_otsu(row.numpy())
+
+
+def test_a_subject_without_tokens_in_an_image_gives_it_no_mask():
+    """A subject word that the release's rule does not find in a prompt (its index -1) is skipped there: its
+    map is zero and its mask empty, so the image's subject mask is that of the other subjects."""
+    probs = torch.rand(2, 2, GRID[0] * GRID[1], 6)
+    maps = token_maps(probs, [[[2], []], [[4], [4]]], GRID)
+    assert (maps[1, 0] == 0).all() and not binarize(maps)[1, 0].any()
+    assert binarize(maps)[0, 0].any() and binarize(maps)[1, 1].any()

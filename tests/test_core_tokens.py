@@ -4,7 +4,7 @@ import pytest
 from svdstory.errors import SvdStoryError
 from svdstory.story import Story, head_noun
 from svdstory.tiny import tiny_tokenizer
-from svdstory.tokens import story_token_positions, token_positions
+from svdstory.tokens import release_positions, story_token_positions, token_positions
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +88,24 @@ def test_release_rule_takes_the_first_sub_token_of_the_last_occurrence(tok):
     assert pieces(tok, prompt, last) == pieces(tok, prompt, first[:1])
     with pytest.raises(SvdStoryError, match="token rule"):
         token_positions(tok, prompt, "dolphin", "middle")
+
+
+@pytest.mark.parametrize("prompt,word,expected", [
+    ("a cat next to a cow", "cat", ["c", 11]),  # "cat" is "c" + "at": the last "c" is that of "cow"
+    ("a red robot on a road", "robot", ["ro", 8]),  # "robot" is "ro" + "bo" + "t": the "ro" of "road"
+    ("two cats in snow", "cat", []),  # "cats" is one token, and "c" appears nowhere: the release's -1
+])
+def test_release_rule_takes_the_last_position_of_the_first_sub_tokens_id(tok, prompt, word, expected):
+    """The ConsiStory release's rule, quirks included: the id of the word's first sub-token, wherever it last
+    appears in the prompt, even inside another word; absent: no position."""
+    pos = release_positions(tok, prompt, word)
+    assert pos == expected[1:] and pieces(tok, prompt, pos) == expected[:1]
+    assert token_positions(tok, prompt, word, "release") == pos
+
+
+def test_release_rule_lets_a_prompt_miss_a_subject_but_not_all_of_them(tok):
+    prompts = ["a cat and a dog on a beach", "two cats and a dog in snow"]
+    cat, dog = story_token_positions(tok, prompts, ("cat", "dog"), "release")
+    assert cat[1] == [] and dog[1] != []  # the second image's mask comes from "dog" alone, as in the release
+    with pytest.raises(SvdStoryError, match="two cats in snow"):
+        story_token_positions(tok, ["a cat on a beach", "two cats in snow"], ("cat",), "release")

@@ -4,12 +4,18 @@ from __future__ import annotations
 from .state import Pass
 
 
-def capture_block_output(module, state, name: str, step: int):
-    """A (module, hook) pair storing the conditional half of `module`'s output at `step` in state.features."""
+def capture_block_output(module, state, name: str, step: int, first_half_scale: float | None = None):
+    """A (module, hook) pair storing a copy of the conditional half of `module`'s output at `step` in
+    state.features; with `first_half_scale`, the first half of its channels multiplied by it, as the next
+    block will scale them in place (`sampling.freeu_input_scale`)."""
 
     def hook(_module, _inputs, output):
         if state.unet_pass is Pass.SAMPLE and state.step == step:
             tensor = output[0] if isinstance(output, tuple) else output
-            state.features[name] = state.layout.cond(tensor).detach().clone()
+            features = state.layout.cond(tensor).detach().clone()  # (n, C, h, w)
+            if first_half_scale is not None:
+                half = features.shape[1] // 2
+                features[:, :half] = features[:, :half] * first_half_scale
+            state.features[name] = features
 
     return module, hook

@@ -13,25 +13,55 @@ def otsu_thresholds(rows: torch.Tensor, bins: int = 256) -> torch.Tensor:
 
     Non-finite values are ignored; a row with no finite value gets +inf, a constant row its value.
     The threshold is the centre of the last "low" bin of a `bins`-bin histogram over [min, max], as the
-    ConsiStory release has it (scikit-image's `threshold_otsu`); values above it are "high".
+    ConsiStory release has it (scikit-image 0.22's `threshold_otsu` under NumPy 1.26), in its precision:
+    bin edges rounded once to float32, float32 centres, counts and running sums, so that near-ties fall
+    in the release's bin. Values above the threshold are "high".
     """
     rows = rows.detach().float()
     finite = torch.isfinite(rows)
     lo = torch.where(finite, rows, float("inf")).amin(dim=1)
     hi = torch.where(finite, rows, float("-inf")).amax(dim=1)
-    width = (hi - lo).clamp_min(1e-12)
-    position = ((rows - lo[:, None]) / width[:, None] * bins).nan_to_num(0.0).clamp(0, bins - 1)
-    hist = torch.zeros(rows.shape[0], bins, dtype=torch.float64, device=rows.device)
-    hist.scatter_add_(1, position.long(), finite.double())
-    hist = hist / hist.sum(dim=1, keepdim=True).clamp_min(1)
-    centers = (torch.arange(bins, dtype=torch.float64, device=rows.device) + 0.5) / bins  # in units of width
-    weight_low, mean_low = hist.cumsum(1), (hist * centers).cumsum(1)
-    between = (mean_low[:, -1:] * weight_low - mean_low) ** 2 / (weight_low * (1 - weight_low)).clamp_min(1e-12)
-    between = between.masked_fill(weight_low >= 1 - 1e-12, -1)  # a split must leave both classes non-empty
-    k = between.argmax(dim=1)
-    threshold = lo + (k.float() + 0.5) * width / bins
-    threshold = torch.where(hi - lo < 1e-12, hi, threshold)
+    edges = _bin_edges(lo, hi, bins)  # (R, bins + 1)
+    index = _bin_index(torch.where(finite, rows, lo[:, None]), lo, hi, edges)
+    counts = torch.zeros(rows.shape[0], bins, device=rows.device).scatter_add_(1, index, finite.float())
+    centers = (edges[:, :-1] + edges[:, 1:]) / 2
+    weight_low, weight_high = counts.cumsum(1), counts.flip(1).cumsum(1).flip(1)  # whole numbers: exact
+    sums = _running_sum(torch.cat([counts * centers, (counts * centers).flip(1)]))
+    mean_low = sums[:len(rows)] / weight_low
+    mean_high = (sums[len(rows):] / counts.flip(1).cumsum(1)).flip(1)
+    gap = mean_low[:, :-1] - mean_high[:, 1:]
+    between = weight_low[:, :-1] * weight_high[:, 1:] * (gap * gap)  # split after bin k, k < bins - 1
+    threshold = centers.gather(1, between.nan_to_num(-1.0).argmax(dim=1, keepdim=True)).squeeze(1)
+    threshold = torch.where(hi == lo, hi, threshold)
     return torch.where(finite.any(dim=1), threshold, float("inf"))
+
+
+def _bin_edges(lo: torch.Tensor, hi: torch.Tensor, bins: int) -> torch.Tensor:
+    """(R, bins + 1) float32 edges spaced evenly over [lo, hi]: computed in float64 and rounded once, the
+    last one `hi` itself (NumPy 1.26's `linspace` for float32 ends)."""
+    steps = torch.arange(bins + 1, dtype=torch.float64, device=lo.device)
+    edges = (steps * ((hi.double() - lo.double()) / bins)[:, None] + lo.double()[:, None]).float()
+    edges[:, -1] = hi
+    return edges
+
+
+def _bin_index(rows: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """(R, N) bin of each value, as NumPy's `histogram` finds it for float32 values: a float32 estimate,
+    then moved by one where the value lies on the other side of an edge (the last bin holds `hi`)."""
+    bins = edges.shape[1] - 1
+    estimate = ((rows - lo[:, None]) / (hi - lo)[:, None] * bins).nan_to_num(0.0, 0.0, 0.0)
+    index = estimate.clamp(0, bins).long().clamp_max(bins - 1)
+    index = index - (rows < edges.gather(1, index)).long()
+    return index + ((rows >= edges.gather(1, index + 1)) & (index != bins - 1)).long()
+
+
+def _running_sum(x: torch.Tensor) -> torch.Tensor:
+    """Prefix sums along dim 1 accumulated left to right in x's dtype, as NumPy's `cumsum` adds float32
+    (torch's `cumsum` rounds a float64 sum on the CPU and adds in a parallel order on a GPU)."""
+    out = x.clone()
+    for k in range(1, x.shape[1]):
+        out[:, k] += out[:, k - 1]
+    return out
 
 
 def otsu_threshold(values: torch.Tensor, bins: int = 256) -> float:
@@ -40,11 +70,10 @@ def otsu_threshold(values: torch.Tensor, bins: int = 256) -> float:
 
 
 def binarize(maps: torch.Tensor) -> torch.Tensor:
-    """(..., h, w) maps -> bool masks, each map thresholded by Otsu after min-max normalisation."""
+    """(..., h, w) maps -> bool masks, each map thresholded by Otsu over its own values (as the release
+    thresholds them: no rescaling first, which would move values across bin edges at near-ties)."""
     flat = maps.reshape(-1, maps.shape[-2] * maps.shape[-1]).float()
-    lo, hi = flat.min(dim=1, keepdim=True).values, flat.max(dim=1, keepdim=True).values
-    norm = (flat - lo) / (hi - lo).clamp_min(1e-12)
-    return (norm > otsu_thresholds(norm)[:, None]).reshape(maps.shape)
+    return (flat > otsu_thresholds(flat)[:, None]).reshape(maps.shape)
 
 
 def resize_maps(maps: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

@@ -93,6 +93,16 @@ def freeu_enabled(unet, factors: tuple[float, float, float, float] | None):
         unet.disable_freeu()
 
 
+def freeu_input_scale(unet, block: int, factors: tuple[float, float, float, float] | None) -> float | None:
+    """The factor by which FreeU multiplies, in place, the first half of the channels of up block `block`'s
+    output when the next up block takes it as input (diffusers' `apply_freeu`: b1 in the up block of
+    `resolution_idx` 0, b2 in that of 1, nothing elsewhere); None when nothing scales it."""
+    if factors is None or block + 1 >= len(unet.up_blocks):
+        return None
+    _, _, b1, b2 = factors
+    return {0: b1, 1: b2}.get(getattr(unet.up_blocks[block + 1], "resolution_idx", None))
+
+
 def denoise(model, policy, state: RunState, latents: torch.Tensor, cond: Conditioning, scheduler, guidance: float,
             hooks=(), callback=None, resume: Resume | None = None, freeu=None) -> torch.Tensor:
     """Run the sampler over `scheduler.timesteps`, letting `policy` shape every attention call.

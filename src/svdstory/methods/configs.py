@@ -131,8 +131,16 @@ class ConsiStoryConfig(AnchoredConfig):
                                        "images)")
     cache_device: str = option("same", "anchors+extras: keep the anchor cache on the model's device, or cpu",
                                CACHE_DEVICES)
-    subject_tokens: str = option("word", "word: all the subject word's sub-tokens (ours); release: the first "
-                                         "sub-token of its last occurrence", TOKEN_RULES)
+    subject_tokens: str = option("word", "word: all the subject word's sub-tokens (ours); release: the release's "
+                                         "rule (the last position of its first sub-token's id)", TOKEN_RULES)
+    release: bool = option(False, "true: the release's choices where our defaults differ (prepass=full, "
+                                  "subject_tokens=release), whatever those two options say")
+
+    def __post_init__(self):
+        if self.release:  # resolved once, so that the run's config records what ran
+            object.__setattr__(self, "prepass", "full")
+            object.__setattr__(self, "subject_tokens", "release")
+        super().__post_init__()
 
     def check(self) -> None:
         super().check()

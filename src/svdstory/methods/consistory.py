@@ -20,7 +20,7 @@ from ..correspondence import correspond, gaussian_smooth
 from ..features import capture_block_output
 from ..masks import binarize, resize_maps
 from ..profiling import CORRESPONDENCE, region
-from ..sampling import Resume, make_scheduler
+from ..sampling import Resume, freeu_input_scale, make_scheduler
 from ..state import Stage
 from ..steps import in_window, nearest_step
 from ..tokens import story_token_positions
@@ -91,8 +91,12 @@ def _prepass(ctx, config, anchors, **cache):
         if info["i"] == at - 1:
             kept["resume"] = Resume(at, info["x"].clone(), copy.deepcopy(info["scheduler"]), policy.snapshot())
 
-    pre.denoise(policy, state, [capture_block_output(ctx.model.pipe.unet.up_blocks[config.dift_block], state, "dift",
-                                             dift_step)], keep if at else None)
+    # With FreeU the release's features carry the next up block's in-place scaling of their first half: it
+    # keeps the block's output uncopied, and the next block multiplies it by b2 before the features are read.
+    unet = ctx.model.pipe.unet
+    dift = capture_block_output(unet.up_blocks[config.dift_block], state, "dift", dift_step,
+                                freeu_input_scale(unet, config.dift_block, ctx.freeu))
+    pre.denoise(policy, state, [dift], keep if at else None)
     return state.features["dift"], policy.final_maps(), kept.get("resume")
 
 
