@@ -265,3 +265,37 @@ def test_checks_on_the_bundled_model_run_before_it_loads(capsys, tmp_path, out, 
 def test_bench_suite_of_no_stories(capsys, tmp_path):
     fails(["bench", "--suite", "synthworld:0", "--method", "vanilla", "--out", str(tmp_path / "b")], capsys,
           tmp_path, "--suite", "synthworld:0")
+
+
+@pytest.mark.parametrize("argv,names", [
+    (["--steps", "1000"], ["--steps 1000", "1000 training timesteps", "at most 999"]),  # DDIM's offset: IndexError
+    (["--steps", "100000"], ["--steps 100000", "at most 999"]),  # over the training timesteps: diffusers' ValueError
+    (["--height", "66"], ["--height 66", "over 64", "32 px"]),  # the tiny model's own side is 32 px
+    (["--width", "4096"], ["--width 4096", "over 64"]),
+])
+def test_numbers_past_what_the_model_allows(capsys, tmp_path, out, argv, names, no_model_load):
+    fails(BASE + CAT + argv + out, capsys, tmp_path, *names)
+
+
+def test_consistorys_prepass_steps_past_the_scheduler(capsys, tmp_path, out):
+    fails(BASE + CAT + ["--set", "prepass_steps=5000"] + out, capsys, tmp_path, "prepass_steps 5000", "at most 999")
+
+
+def test_the_bundled_models_steps_and_size_are_checked_before_it_loads(capsys, tmp_path, out, no_model_load):
+    base = [a for a in BASE if a not in ("--model", "tiny")]
+    fails(base + CAT + ["--steps", "1000"] + out, capsys, tmp_path, "--steps 1000", "at most 999")
+    side = json.loads((BUNDLED / "unet" / "config.json").read_text())["sample_size"] * 4
+    fails(base + CAT + ["--height", str(4 * side)] + out, capsys, tmp_path, f"over {2 * side}")
+
+
+def test_steps_and_size_are_checked_on_a_loaded_model(sd_model):
+    """The library's path (no preflight): resolve_sampling refuses them before any work."""
+    from svdstory import SamplingConfig
+    from svdstory.errors import SvdStoryError
+    from svdstory.generate import resolve_sampling
+
+    with pytest.raises(SvdStoryError, match="--steps 1000 .* at most 999"):
+        resolve_sampling(sd_model, SamplingConfig(steps=1000))
+    with pytest.raises(SvdStoryError, match="--width 128 is over 64"):
+        resolve_sampling(sd_model, SamplingConfig(width=128))
+    assert resolve_sampling(sd_model, SamplingConfig(steps=999, height=64, width=64)).steps == 999

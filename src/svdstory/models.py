@@ -37,6 +37,11 @@ class Model:
         return 2 ** (len(self.pipe.vae.config.block_out_channels) - 1)
 
     @property
+    def side(self) -> int:
+        """The side in pixels of the images the model was made for (its UNet's sample size, decoded)."""
+        return self.pipe.unet.config.sample_size * self.vae_factor
+
+    @property
     def device(self) -> torch.device:
         return self.pipe.unet.device
 
@@ -88,6 +93,23 @@ def model_folder(source: str, revision: str | None = None) -> Path | None:
     return Path(cached).parent if isinstance(cached, str) else None
 
 
+def read_model_index(folder: Path, source: str) -> dict:
+    """A model folder's model_index.json (which parts the pipeline has), or one line saying why it is unusable."""
+    return _config_file(folder / "model_index.json", source)
+
+
+def _config_file(path: Path, source: str) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as err:
+        raise SvdStoryError(f"--model {source!r}: {path.name} cannot be read: {err.strerror or err}") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise SvdStoryError(f"--model {source!r}: {path.name} is not valid JSON ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise SvdStoryError(f"--model {source!r}: {path.name} does not hold a JSON object")
+    return data
+
+
 def check_downloadable(source: str) -> None:
     """A hub id that is not cached must be downloaded: say so in one line when it cannot be."""
     from huggingface_hub import constants
@@ -112,7 +134,7 @@ def _pipeline_class(source: str, revision: str | None):
 
     folder = model_folder(source, revision)
     if folder is not None:
-        name = json.loads((folder / "model_index.json").read_text()).get("_class_name", "")
+        name = str(read_model_index(folder, source).get("_class_name", ""))
     else:
         check_downloadable(source)
         try:
@@ -151,7 +173,7 @@ def load_model(source: str | None = None, device: str | None = None, dtype: str 
         raise SvdStoryError(f"--model {source!r} could not be loaded: {str(err).splitlines()[0]}") from None
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
-    return Model(pipe, source, revision, _shipped_defaults(path))
+    return Model(pipe, source, revision, _shipped_defaults(path, source))
 
 
 def _dtype_keyword() -> str:
@@ -168,6 +190,7 @@ def _hide_loading_bars() -> None:
         diffusers_logging.disable_progress_bar()
 
 
-def _shipped_defaults(source: str) -> dict:
-    path = Path(source) / "svdstory.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+def _shipped_defaults(folder: str, source: str) -> dict:
+    """The steps and guidance a model folder recommends in its svdstory.json (the bundled model has one)."""
+    path = Path(folder) / "svdstory.json"
+    return _config_file(path, source) if path.is_file() else {}
