@@ -299,3 +299,28 @@ def test_steps_and_size_are_checked_on_a_loaded_model(sd_model):
     with pytest.raises(SvdStoryError, match="--width 128 is over 64"):
         resolve_sampling(sd_model, SamplingConfig(width=128))
     assert resolve_sampling(sd_model, SamplingConfig(steps=999, height=64, width=64)).steps == 999
+
+
+def damaged_model(tmp_path, name: str, content: bytes):
+    """The bundled model with one file replaced (the others linked, not copied)."""
+    import shutil
+
+    folder = tmp_path / "damaged"
+    shutil.copytree(BUNDLED, folder, copy_function=os.symlink)
+    (folder / name).unlink()
+    (folder / name).write_bytes(content)
+    return str(folder)
+
+
+@pytest.mark.parametrize("name,content,names", [
+    ("model_index.json", b'{"_class_name": "StableDiff', ["model_index.json", "not valid JSON"]),
+    ("model_index.json", b"[1, 2]", ["model_index.json", "JSON object"]),
+    ("svdstory.json", b"steps: 25", ["svdstory.json", "not valid JSON"]),
+    ("unet/config.json", b"{", ["could not be loaded", "not a valid JSON file"]),
+    ("text_encoder/model.safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{", ["could not be loaded"]),
+    ("unet/diffusion_pytorch_model.safetensors", b"\x00" * 16, ["could not be loaded"]),
+])
+def test_a_model_file_that_is_damaged(capsys, tmp_path, name, content, names):
+    folder = damaged_model(tmp_path, name, content)
+    argv = [a for a in BASE if a not in ("--model", "tiny")] + CAT + ["--model", folder, "--out", str(tmp_path / "o")]
+    fails(argv, capsys, tmp_path, repr(folder), *names)

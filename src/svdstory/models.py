@@ -163,17 +163,21 @@ def load_model(source: str | None = None, device: str | None = None, dtype: str 
         return Model(pipe, source, None, {"steps": 10, "guidance": 5.0})
     path = local_path(source)
     cls = _pipeline_class(path, revision)
+    defaults = _shipped_defaults(path, source)  # a damaged file fails before the weights load
     _hide_loading_bars()
     kwargs = {_dtype_keyword(): torch_dtype, "revision": revision}
     if cls.__name__ == "StableDiffusionPipeline":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
+    from safetensors import SafetensorError
+
     try:
         pipe = cls.from_pretrained(path, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as err:
+    except (OSError, ValueError, SafetensorError) as err:  # a missing or corrupt file (transformers passes on
+        # safetensors' own error for a damaged weights file, where diffusers turns it into an OSError)
         raise SvdStoryError(f"--model {source!r} could not be loaded: {str(err).splitlines()[0]}") from None
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
-    return Model(pipe, source, revision, _shipped_defaults(path, source))
+    return Model(pipe, source, revision, defaults)
 
 
 def _dtype_keyword() -> str:
