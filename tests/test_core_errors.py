@@ -324,3 +324,49 @@ def test_a_model_file_that_is_damaged(capsys, tmp_path, name, content, names):
     folder = damaged_model(tmp_path, name, content)
     argv = [a for a in BASE if a not in ("--model", "tiny")] + CAT + ["--model", folder, "--out", str(tmp_path / "o")]
     fails(argv, capsys, tmp_path, repr(folder), *names)
+
+
+def full_disk(monkeypatch, after: int):
+    """PNG writes that fail as on a full disk once `after` files are written, the failing one half written."""
+    import errno
+
+    from PIL import Image
+
+    written = []
+    save = Image.Image.save
+
+    def save_or_fail(image, path, *args, **kwargs):
+        if len(written) >= after:
+            with open(path, "wb") as f:
+                f.write(b"\x89PNG half")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written.append(path)
+        return save(image, path, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save_or_fail)
+
+
+@pytest.mark.parametrize("after", [0, 3])  # the first image; the first mask, after the images and the grid
+def test_a_full_disk_while_writing_the_run(capsys, tmp_path, out, monkeypatch, after):
+    full_disk(monkeypatch, after)
+    fails(BASE + CAT + ["--scene", "in snow"] + out, capsys, tmp_path, "--out", "could not be written",
+          "No space left on device")
+
+
+def test_a_full_disk_while_rendering_world_samples(capsys, tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    calls = []
+    write_bytes = Path.write_bytes
+
+    def fill_up(path, data):
+        calls.append(path)
+        if len(calls) > 3:  # the second sample's mask, half written
+            write_bytes(path, data[:10])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write_bytes(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", fill_up)
+    fails(["world", "render", "--n", "3", "--size", "64", "--out", str(tmp_path / "w")], capsys, tmp_path,
+          "--out", "could not be written", "No space left on device")

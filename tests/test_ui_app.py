@@ -181,6 +181,23 @@ def test_the_mask_overlay_covers_the_extra_scenes_too(extended, tmp_path):
         assert np.array_equal(np.asarray(main["value"][i][0]), np.asarray(overlay(result.images[i], result.masks[i])))
 
 
+@pytest.mark.parametrize("failing", ["PIL.Image.Image.save", "shutil.make_archive"])
+def test_a_full_disk_shows_the_images_and_says_why_there_is_no_zip(columns, tmp_path, monkeypatch, failing):
+    import errno
+    import os
+
+    from svdstory.ui.handlers import results
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(failing, no_space)
+    status, main, _, download, _ = results(columns[:1], False, tmp_path / "page")
+    assert "the zip for download could not be written: No space left on device" in status
+    assert len(main["value"]) == 2 and download["interactive"] is False and download["value"] is None
+    assert [p for p in (tmp_path / "page").rglob("*") if p.is_file()] == []  # no half-written zip or image
+
+
 @pytest.mark.parametrize("method", ["consistory", "svd", "storydiffusion", "1p1s"])  # the last two: not as one batch
 def test_svdstory_rerun_repeats_a_run_extended_with_more_scenes(host, tmp_path, method):
     from svdstory.cli import main

@@ -125,9 +125,13 @@ def results(runs, with_masks: bool, folder: Path, seconds: float | None = None) 
                 gr.update(interactive=False)]
     has_masks = runs[0].result.masks is not None
     shutil.rmtree(folder, ignore_errors=True)
-    archive = runfiles.write_zip(runs, folder)
-    return [status(runs, seconds), *galleries(runs, with_masks), gr.update(value=str(archive), interactive=True),
-            gr.update(interactive=has_masks, value=with_masks and has_masks)]
+    line = status(runs, seconds)
+    try:  # the images show even when their zip cannot be written (a full disk): the status says why
+        download = gr.update(value=str(runfiles.write_zip(runs, folder)), interactive=True)
+    except SvdStoryError as err:
+        line, download = f"{line}\n\n{err}", gr.update(value=None, interactive=False)
+    masks = gr.update(interactive=has_masks, value=with_masks and has_masks)
+    return [line, *galleries(runs, with_masks), download, masks]
 
 
 def rows_after_more(table, text: str, runs) -> list[list]:
