@@ -370,3 +370,16 @@ def test_a_full_disk_while_rendering_world_samples(capsys, tmp_path, monkeypatch
     monkeypatch.setattr(Path, "write_bytes", fill_up)
     fails(["world", "render", "--n", "3", "--size", "64", "--out", str(tmp_path / "w")], capsys, tmp_path,
           "--out", "could not be written", "No space left on device")
+
+
+@pytest.mark.parametrize("where", ["svdstory.context.denoise", "svdstory.output.atomic_write_json"])
+def test_ctrl_c_stops_with_one_line_exit_130_and_nothing_written(capsys, tmp_path, out, monkeypatch, where):
+    """Ctrl-C in the sampler, or while the run's files are being written: the run is dropped whole."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(where, interrupted)
+    assert main(BASE + CAT + out) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("svdstory: interrupted") and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
