@@ -84,6 +84,31 @@ def fields_and_values(form):
     return fields, fields.values_of(form)
 
 
+def test_every_input_has_a_label_to_name_its_errors(app):
+    """Gradio names a message at an unlabelled text box "Textbox"."""
+    inputs = (gr.Textbox, gr.Number, gr.Dropdown, gr.Checkbox, gr.Dataframe)
+    unlabelled = [block.elem_id for block in app.blocks.values() if isinstance(block, inputs) and not block.label]
+    assert unlabelled == []
+
+
+def test_more_scenes_with_no_scene_says_so_in_the_pages_words():
+    from svdstory.ui.handlers import NO_STORY, check_more
+
+    assert [mark["is_valid"] for mark in check_more(2, " \n ")] == [True, False, True, True]
+    assert check_more(2, " \n ")[1]["message"] == "write at least one scene, one a line"
+    assert check_more(0, "at night")[1]["message"] == NO_STORY
+    assert all(mark["is_valid"] for mark in check_more(2, "at night"))
+
+
+def test_the_gallery_is_titled_masks_only_while_they_are_laid_over(columns):
+    from svdstory.ui.handlers import galleries
+
+    plain, other = galleries(columns, False)
+    assert plain["label"] == "consistory" and other["label"] == "vanilla"
+    overlaid, other = galleries(columns, True)
+    assert overlaid["label"] == "consistory · masks" and other["label"] == "vanilla"  # vanilla makes no masks
+
+
 def test_the_form_round_trips_through_its_components():
     fields, values = fields_and_values(FORM)
     assert fields.form(values).options["mask_dropout"] == 0.25

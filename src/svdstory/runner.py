@@ -129,8 +129,8 @@ def memory_advice(batch: int):
     except torch.OutOfMemoryError:
         images = f"{batch} image{'s' if batch != 1 else ''}"
         raise SvdStoryError(
-            f"out of GPU memory with {images} in one batch: use fewer scenes, --anchors-first (in the web UI: fewer, "
-            "then More scenes), offload the anchor cache with --set cache_device=cpu, or --dtype float16") from None
+            f"out of GPU memory with {images} in one batch: use fewer scenes, --anchors-first, offload the anchor "
+            "cache with --set cache_device=cpu, or --dtype float16") from None  # the web page says it in its words
 
 
 class TerminalBar:

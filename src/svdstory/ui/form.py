@@ -13,6 +13,7 @@ from ..methods.registry import get_method
 from ..preflight import check_prompt_lengths
 from ..story import Story
 from ..tokens import story_token_positions
+from .words import in_page_words
 
 SAMPLING_FIELDS = ("steps", "guidance", "height", "width")
 
@@ -46,9 +47,10 @@ class Request:
 
 
 def scene_rows(rows) -> list[tuple[str, object]]:
-    """The table's rows with a scene; an empty row (added in the table, not filled in) is no scene."""
+    """The table's rows as (scene, seed); a row left empty is an empty scene, which the story refuses (as the
+    command line refuses --scene ""), rather than a row the page would drop unseen."""
     rows = [list(row) + [None] * (2 - len(row)) for row in rows or ()]
-    return [(str(scene).strip(), seed) for scene, seed, *_ in rows if scene is not None and str(scene).strip()]
+    return [("" if scene is None else str(scene).strip(), seed) for scene, seed, *_ in rows]
 
 
 def whole(value, name: str) -> int | None:
@@ -130,7 +132,7 @@ def problems(form: Form, model, tokenizers) -> dict[str, str]:
         try:
             check()
         except SvdStoryError as err:
-            found.setdefault(name, str(err))
+            found.setdefault(name, in_page_words(str(err)))
 
     attempt("subject", lambda: Story(form.subject, ("scene",), tokens(form)))
     attempt("seed", lambda: SamplingConfig(seed=base_seed(form)))
@@ -142,11 +144,11 @@ def problems(form: Form, model, tokenizers) -> dict[str, str]:
         attempt("negative", lambda: check_prompt_lengths(tokenizers, [negative], "negative prompt"))
     for name in SAMPLING_FIELDS:
         attempt(name, lambda: sampling(Form(**{name: getattr(form, name)})))
-    if not any(name in found for name in (*SAMPLING_FIELDS, "seed")):
-        attempt("size", lambda: resolve_sampling(model, sampling(form)))
-        if "size" in found:
-            message = found.pop("size")
-            found["width" if message.startswith("--width") else "height"] = message
+    if not any(name in found for name in (*SAMPLING_FIELDS, "seed")):  # each alone is fine: against the model
+        attempt("model", lambda: resolve_sampling(model, sampling(form)))
+        if "model" in found:
+            message = found.pop("model")
+            found[next((name for name in SAMPLING_FIELDS if message.startswith(name)), "height")] = message
     found.update(_option_problems(form))
     if not {"subject", "scenes", "seed", "method"} & set(found):
         _prompt_problems(form, tokenizers, attempt)
@@ -166,17 +168,17 @@ def _option_problems(form: Form) -> dict[str, str]:
     try:
         config = get_method(form.method).config
     except SvdStoryError as err:
-        return {"method": str(err)}
+        return {"method": in_page_words(str(err))}
     found = {}
     texts = overrides(form)
     for name, text in texts.items():
         try:
             apply_overrides(config(), {name: text})
         except SvdStoryError as err:
-            found[f"option:{name}"] = str(err)
+            found[f"option:{name}"] = in_page_words(str(err))
     if not found:
         try:
             method_config(form.method, texts)
         except SvdStoryError as err:
-            found["method"] = str(err)
+            found["method"] = in_page_words(str(err))
     return found
