@@ -383,3 +383,18 @@ def test_ctrl_c_stops_with_one_line_exit_130_and_nothing_written(capsys, tmp_pat
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("svdstory: interrupted") and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv,names", [
+    (["--seed", "5", "--seeds", "1"], ["--seed 5", "--seeds", "give one"]),
+    (["--negative-prompt", "a dog", "--guidance", "1"], ["negative prompt", "--guidance 1", "turns it off"]),
+])
+def test_two_inputs_that_disagree(capsys, tmp_path, out, argv, names, no_model_load):
+    """Neither is dropped unseen: the run is refused, naming both."""
+    fails(BASE + CAT + argv + out, capsys, tmp_path, *names)
+
+
+def test_a_seed_beside_a_story_files_seeds(capsys, tmp_path, out, no_model_load):
+    story = tmp_path / "story.yaml"
+    story.write_text("subject: a cat\nscenes: [on a beach]\nseeds: [7]\n")
+    fails(BASE + ["--story", str(story), "--seed", "3"] + out, capsys, tmp_path, "--seed 3", repr(str(story)))

@@ -53,6 +53,7 @@ def test_a_good_form_has_no_problems_and_builds_the_request(sd_model):
     (dict(height=4096, width=4096), "height", "height 4096 is over 64"),
     (dict(width=128), "width", "width 128 is over 64"),
     (dict(seed=1.5), "seed", "seed must be a whole number"),
+    (dict(negative="blurry", guidance=1.0), "negative", "a negative prompt has no effect at guidance 1"),
     (dict(options={"refresh": 0}), "option:refresh", "option refresh must be at least 1"),
     (dict(options={"decomposition": "randomized"}), "option:decomposition", "needs option rank"),
     (dict(method="nope"), "method", "unknown method 'nope'"),

@@ -144,7 +144,9 @@ def problems(form: Form, model, tokenizers) -> dict[str, str]:
         attempt("negative", lambda: check_prompt_lengths(tokenizers, [negative], "negative prompt"))
     for name in SAMPLING_FIELDS:
         attempt(name, lambda: sampling(Form(**{name: getattr(form, name)})))
-    if not any(name in found for name in (*SAMPLING_FIELDS, "seed")):  # each alone is fine: against the model
+    if not any(name in found for name in (*SAMPLING_FIELDS, "seed", "negative")):  # each fine alone: together
+        attempt("negative", lambda: sampling(form))
+    if not any(name in found for name in (*SAMPLING_FIELDS, "seed", "negative")):  # all fine: against the model
         attempt("model", lambda: resolve_sampling(model, sampling(form)))
         if "model" in found:
             message = found.pop("model")
