@@ -107,14 +107,19 @@ def test_story_file_that_is_missing(capsys, tmp_path, out):
 
 
 @pytest.mark.parametrize("anchors_first", [False, True])
-def test_out_of_gpu_memory(capsys, tmp_path, out, monkeypatch, anchors_first):
+@pytest.mark.parametrize("error,words", [
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"), "out of GPU memory"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:118] data. DefaultCPUAllocator: can't allocate memory: you tried "
+                  "to allocate 21474836480 bytes. Error code 12 (Cannot allocate memory)"), "out of memory"),
+])
+def test_out_of_memory(capsys, tmp_path, out, monkeypatch, anchors_first, error, words):
     def no_memory(*args, **kwargs):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        raise error
 
     monkeypatch.setattr("svdstory.context.denoise", no_memory)
     argv = BASE + CAT + ["--scene", "in snow", "--scene", "at night"] + (["--anchors-first"] if anchors_first else [])
-    line = fails(argv + out, capsys, tmp_path, "out of GPU memory", "fewer", "--anchors-first", "offload")
-    assert "CUDA out of memory" not in line
+    line = fails(argv + out, capsys, tmp_path, words, "fewer", "--anchors-first", "offload")
+    assert str(error)[:20] not in line
 
 
 def test_out_folder_that_already_holds_a_run(capsys, tmp_path):
@@ -398,3 +403,10 @@ def test_a_seed_beside_a_story_files_seeds(capsys, tmp_path, out, no_model_load)
     story = tmp_path / "story.yaml"
     story.write_text("subject: a cat\nscenes: [on a beach]\nseeds: [7]\n")
     fails(BASE + ["--story", str(story), "--seed", "3"] + out, capsys, tmp_path, "--seed 3", repr(str(story)))
+
+
+@pytest.mark.parametrize("argv,names", [(["--steps", "1000"], ["--steps 1000"]), (["--size", "128"], ["--size 128"])])
+def test_bench_steps_and_size_past_what_the_model_allows(capsys, tmp_path, argv, names, no_model_load):
+    bench = ["bench", "--suite", "synthworld:1", "--model", "tiny", "--metrics", "none", "--method", "vanilla",
+             "--out", str(tmp_path / "b")]
+    fails(bench + argv, capsys, tmp_path, *names)  # before bench.json claims the folder

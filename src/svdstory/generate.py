@@ -47,7 +47,7 @@ def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
     defaults = model.defaults or {}
     height, width = sampling.height or model.side, sampling.width or model.side
     check_size(model.vae_factor, height, width)
-    check_largest(model.side, height, width)
+    check_largest(model.side, {"--height": height, "--width": width})
     steps = sampling.steps or defaults.get("steps", 50)
     check_steps(steps, every_scheduler(type(model.pipe.scheduler), model.pipe.scheduler.config))
     guidance = sampling.guidance if sampling.guidance is not None else defaults.get("guidance", 5.0)

@@ -43,11 +43,12 @@ def largest_side(default_side: int) -> int:
     return SIDE_FACTOR * default_side
 
 
-def check_largest(default_side: int, height: int | None, width: int | None) -> None:
+def check_largest(default_side: int, sides: dict) -> None:
     """Refuse an image side over SIDE_FACTOR times the model's own: its cost grows with the square of the pixel
-    count (self-attention over every latent position) and a single step can take minutes and gigabytes."""
+    count (self-attention over every latent position) and a single step can take minutes and gigabytes.
+    `sides`: each side by the name of its input, e.g. {"--height": 512, "--width": None}."""
     limit = largest_side(default_side)
-    for name, value in (("height", height), ("width", width)):
+    for name, value in sides.items():
         if value is not None and value > limit:
-            raise SvdStoryError(f"--{name} {value} is over {limit}, {SIDE_FACTOR}x the model's own size of "
+            raise SvdStoryError(f"{name} {value} is over {limit}, {SIDE_FACTOR}x the model's own size of "
                                 f"{default_side} px")

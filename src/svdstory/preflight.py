@@ -128,7 +128,13 @@ def preflight(source: str, revision: str | None, story, method, sampling) -> Non
         check_story_prompts(files.tokenizers, story, method, sampling.negative_prompt)
     if files.factor:
         check_size(files.factor, sampling.height, sampling.width)
+    check_limits(files, sampling)
+
+
+def check_limits(files: ModelFiles, sampling, sides: dict | None = None) -> None:
+    """The steps and image sides (by the name of their input; default --height and --width) within what the
+    model allows, where its files say (svdstory.limits)."""
     if files.side:
-        check_largest(files.side, sampling.height, sampling.width)
+        check_largest(files.side, sides or {"--height": sampling.height, "--width": sampling.width})
     if files.schedulers:
         check_steps(sampling.steps, files.schedulers)
