@@ -410,3 +410,13 @@ def test_bench_steps_and_size_past_what_the_model_allows(capsys, tmp_path, argv,
     bench = ["bench", "--suite", "synthworld:1", "--model", "tiny", "--metrics", "none", "--method", "vanilla",
              "--out", str(tmp_path / "b")]
     fails(bench + argv, capsys, tmp_path, *names)  # before bench.json claims the folder
+
+
+def test_bench_folder_whose_bench_json_is_damaged(capsys, tmp_path):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    (folder / "bench.json").write_text('{"fingerprint": {"suite"')
+    bench = ["bench", "--suite", "synthworld:1", "--model", "tiny", "--metrics", "none", "--method", "vanilla",
+             "--out", str(folder)]
+    fails(bench, capsys, tmp_path, repr(str(folder)), "bench.json is damaged")
+    assert [p.name for p in folder.iterdir()] == ["bench.json"]
