@@ -55,6 +55,7 @@ def test_a_good_form_has_no_problems_and_builds_the_request(sd_model):
     (dict(seed=1.5), "seed", "seed must be a whole number"),
     (dict(negative="blurry", guidance=1.0), "negative", "a negative prompt has no effect at guidance 1"),
     (dict(options={"refresh": 0}), "option:refresh", "option refresh must be at least 1"),
+    (dict(method="consistory", options={"prepass_steps": 5000}), "option:prepass_steps", "at most 999"),
     (dict(options={"decomposition": "randomized"}), "option:decomposition", "needs option rank"),
     (dict(method="nope"), "method", "unknown method 'nope'"),
 ])

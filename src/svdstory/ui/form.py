@@ -3,6 +3,7 @@ for a bad value, which field it belongs to, with the same one-line message the C
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from ..config import SamplingConfig, apply_overrides
@@ -11,6 +12,7 @@ from ..generate import method_config, resolve_sampling
 from ..methods.options import as_text, describe
 from ..methods.registry import get_method
 from ..preflight import check_prompt_lengths
+from ..runner import count_steps
 from ..story import Story
 from ..tokens import story_token_positions
 from .words import in_page_words
@@ -147,14 +149,25 @@ def problems(form: Form, model, tokenizers) -> dict[str, str]:
     if not any(name in found for name in (*SAMPLING_FIELDS, "seed", "negative")):  # each fine alone: together
         attempt("negative", lambda: sampling(form))
     if not any(name in found for name in (*SAMPLING_FIELDS, "seed", "negative")):  # all fine: against the model
-        attempt("model", lambda: resolve_sampling(model, sampling(form)))
-        if "model" in found:
-            message = found.pop("model")
-            found[next((name for name in SAMPLING_FIELDS if message.startswith(name)), "height")] = message
+        _at_named_field(found, lambda: resolve_sampling(model, sampling(form)))
     found.update(_option_problems(form))
     if not {"subject", "scenes", "seed", "method"} & set(found):
         _prompt_problems(form, tokenizers, attempt)
+    if not found:  # the method's own settings against the model (ConsiStory's prepass_steps)
+        _at_named_field(found, lambda: count_steps(model, story(form), form.method, overrides(form), sampling(form)))
     return found
+
+
+def _at_named_field(found: dict, check) -> None:
+    """A check against the model, its message put at the field it names: a sampling field, an option, or else
+    the method."""
+    try:
+        check()
+    except SvdStoryError as err:
+        message = in_page_words(str(err))
+        option = re.match(r"option (\w+)", message)
+        field = next((name for name in SAMPLING_FIELDS if message.startswith(name)), None)
+        found.setdefault(field or (f"option:{option.group(1)}" if option else "method"), message)
 
 
 def _prompt_problems(form: Form, tokenizers, attempt) -> None:
