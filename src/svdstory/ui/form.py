@@ -1,5 +1,5 @@
 """The story editor's values: what they build (a Story, sampling settings, a method's `--set` overrides) and,
-for a bad value, which field it belongs to, with the same one-line message the CLI prints."""
+for a bad value, which field it belongs to, with the one-line message the CLI prints in the page's words."""
 from __future__ import annotations
 
 import math
@@ -127,7 +127,8 @@ def build(form: Form) -> Request:
 def problems(form: Form, model, tokenizers) -> dict[str, str]:
     """Field -> the one-line message of what is wrong with it ("option:NAME" for a method option).
 
-    Each check is the library's own, on the part of the form it reads, so the message is the CLI's."""
+    Each check is the library's own, on the part of the form it reads, so the message is the CLI's, in the page's
+    words (ui.words)."""
     found: dict[str, str] = {}
 
     def attempt(name, check):
