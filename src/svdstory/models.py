@@ -188,10 +188,14 @@ def _dtype_keyword() -> str:
 
 
 def _hide_loading_bars() -> None:
+    """The CLI's quiet, also where transformers was imported before the CLI set it (its bar reads the environment
+    once, at import): a bar over the weights of a text encoder would stand above a one-line error."""
     from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
 
     if os.environ.get("DIFFUSERS_VERBOSITY") == "error":  # set by the CLI; library users keep their settings
         diffusers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
 
 
 def _shipped_defaults(folder: str, source: str) -> dict:
