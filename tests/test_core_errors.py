@@ -107,14 +107,19 @@ def test_story_file_that_is_missing(capsys, tmp_path, out):
 
 
 @pytest.mark.parametrize("anchors_first", [False, True])
-def test_out_of_gpu_memory(capsys, tmp_path, out, monkeypatch, anchors_first):
+@pytest.mark.parametrize("error,words", [
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"), "out of GPU memory"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:118] data. DefaultCPUAllocator: can't allocate memory: you tried "
+                  "to allocate 21474836480 bytes. Error code 12 (Cannot allocate memory)"), "out of memory"),
+])
+def test_out_of_memory(capsys, tmp_path, out, monkeypatch, anchors_first, error, words):
     def no_memory(*args, **kwargs):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        raise error
 
     monkeypatch.setattr("svdstory.context.denoise", no_memory)
     argv = BASE + CAT + ["--scene", "in snow", "--scene", "at night"] + (["--anchors-first"] if anchors_first else [])
-    line = fails(argv + out, capsys, tmp_path, "out of GPU memory", "fewer", "--anchors-first", "offload")
-    assert "CUDA out of memory" not in line
+    line = fails(argv + out, capsys, tmp_path, words, "fewer", "--anchors-first", "offload")
+    assert str(error)[:20] not in line
 
 
 def test_out_folder_that_already_holds_a_run(capsys, tmp_path):
@@ -265,3 +270,153 @@ def test_checks_on_the_bundled_model_run_before_it_loads(capsys, tmp_path, out, 
 def test_bench_suite_of_no_stories(capsys, tmp_path):
     fails(["bench", "--suite", "synthworld:0", "--method", "vanilla", "--out", str(tmp_path / "b")], capsys,
           tmp_path, "--suite", "synthworld:0")
+
+
+@pytest.mark.parametrize("argv,names", [
+    (["--steps", "1000"], ["--steps 1000", "1000 training timesteps", "at most 999"]),  # DDIM's offset: IndexError
+    (["--steps", "100000"], ["--steps 100000", "at most 999"]),  # over the training timesteps: diffusers' ValueError
+    (["--height", "66"], ["--height 66", "over 64", "32 px"]),  # the tiny model's own side is 32 px
+    (["--width", "4096"], ["--width 4096", "over 64"]),
+])
+def test_numbers_past_what_the_model_allows(capsys, tmp_path, out, argv, names, no_model_load):
+    fails(BASE + CAT + argv + out, capsys, tmp_path, *names)
+
+
+def test_consistorys_prepass_steps_past_the_scheduler(capsys, tmp_path, out):
+    fails(BASE + CAT + ["--set", "prepass_steps=5000"] + out, capsys, tmp_path, "prepass_steps 5000", "at most 999")
+
+
+def test_the_bundled_models_steps_and_size_are_checked_before_it_loads(capsys, tmp_path, out, no_model_load):
+    base = [a for a in BASE if a not in ("--model", "tiny")]
+    fails(base + CAT + ["--steps", "1000"] + out, capsys, tmp_path, "--steps 1000", "at most 999")
+    side = json.loads((BUNDLED / "unet" / "config.json").read_text())["sample_size"] * 4
+    fails(base + CAT + ["--height", str(4 * side)] + out, capsys, tmp_path, f"over {2 * side}")
+
+
+def test_steps_and_size_are_checked_on_a_loaded_model(sd_model):
+    """The library's path (no preflight): resolve_sampling refuses them before any work."""
+    from svdstory import SamplingConfig
+    from svdstory.errors import SvdStoryError
+    from svdstory.generate import resolve_sampling
+
+    with pytest.raises(SvdStoryError, match="--steps 1000 .* at most 999"):
+        resolve_sampling(sd_model, SamplingConfig(steps=1000))
+    with pytest.raises(SvdStoryError, match="--width 128 is over 64"):
+        resolve_sampling(sd_model, SamplingConfig(width=128))
+    assert resolve_sampling(sd_model, SamplingConfig(steps=999, height=64, width=64)).steps == 999
+
+
+def damaged_model(tmp_path, name: str, content: bytes):
+    """The bundled model with one file replaced (the others linked, not copied)."""
+    import shutil
+
+    folder = tmp_path / "damaged"
+    shutil.copytree(BUNDLED, folder, copy_function=os.symlink)
+    (folder / name).unlink()
+    (folder / name).write_bytes(content)
+    return str(folder)
+
+
+@pytest.mark.parametrize("name,content,names", [
+    ("model_index.json", b'{"_class_name": "StableDiff', ["model_index.json", "not valid JSON"]),
+    ("model_index.json", b"[1, 2]", ["model_index.json", "JSON object"]),
+    ("svdstory.json", b"steps: 25", ["svdstory.json", "not valid JSON"]),
+    ("unet/config.json", b"{", ["could not be loaded", "not a valid JSON file"]),
+    ("text_encoder/model.safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{", ["could not be loaded"]),
+    ("unet/diffusion_pytorch_model.safetensors", b"\x00" * 16, ["could not be loaded"]),
+])
+def test_a_model_file_that_is_damaged(capsys, tmp_path, name, content, names):
+    folder = damaged_model(tmp_path, name, content)
+    argv = [a for a in BASE if a not in ("--model", "tiny")] + CAT + ["--model", folder, "--out", str(tmp_path / "o")]
+    fails(argv, capsys, tmp_path, repr(folder), *names)
+
+
+def full_disk(monkeypatch, after: int):
+    """PNG writes that fail as on a full disk once `after` files are written, the failing one half written."""
+    import errno
+
+    from PIL import Image
+
+    written = []
+    save = Image.Image.save
+
+    def save_or_fail(image, path, *args, **kwargs):
+        if len(written) >= after:
+            with open(path, "wb") as f:
+                f.write(b"\x89PNG half")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written.append(path)
+        return save(image, path, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save_or_fail)
+
+
+@pytest.mark.parametrize("after", [0, 3])  # the first image; the first mask, after the images and the grid
+def test_a_full_disk_while_writing_the_run(capsys, tmp_path, out, monkeypatch, after):
+    full_disk(monkeypatch, after)
+    fails(BASE + CAT + ["--scene", "in snow"] + out, capsys, tmp_path, "--out", "could not be written",
+          "No space left on device")
+
+
+def test_a_full_disk_while_rendering_world_samples(capsys, tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    calls = []
+    write_bytes = Path.write_bytes
+
+    def fill_up(path, data):
+        calls.append(path)
+        if len(calls) > 3:  # the second sample's mask, half written
+            write_bytes(path, data[:10])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write_bytes(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", fill_up)
+    fails(["world", "render", "--n", "3", "--size", "64", "--out", str(tmp_path / "w")], capsys, tmp_path,
+          "--out", "could not be written", "No space left on device")
+
+
+@pytest.mark.parametrize("where", ["svdstory.context.denoise", "svdstory.output.atomic_write_json"])
+def test_ctrl_c_stops_with_one_line_exit_130_and_nothing_written(capsys, tmp_path, out, monkeypatch, where):
+    """Ctrl-C in the sampler, or while the run's files are being written: the run is dropped whole."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(where, interrupted)
+    assert main(BASE + CAT + out) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("svdstory: interrupted") and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv,names", [
+    (["--seed", "5", "--seeds", "1"], ["--seed 5", "--seeds", "give one"]),
+    (["--negative-prompt", "a dog", "--guidance", "1"], ["negative prompt", "--guidance 1", "turns it off"]),
+])
+def test_two_inputs_that_disagree(capsys, tmp_path, out, argv, names, no_model_load):
+    """Neither is dropped unseen: the run is refused, naming both."""
+    fails(BASE + CAT + argv + out, capsys, tmp_path, *names)
+
+
+def test_a_seed_beside_a_story_files_seeds(capsys, tmp_path, out, no_model_load):
+    story = tmp_path / "story.yaml"
+    story.write_text("subject: a cat\nscenes: [on a beach]\nseeds: [7]\n")
+    fails(BASE + ["--story", str(story), "--seed", "3"] + out, capsys, tmp_path, "--seed 3", repr(str(story)))
+
+
+@pytest.mark.parametrize("argv,names", [(["--steps", "1000"], ["--steps 1000"]), (["--size", "128"], ["--size 128"])])
+def test_bench_steps_and_size_past_what_the_model_allows(capsys, tmp_path, argv, names, no_model_load):
+    bench = ["bench", "--suite", "synthworld:1", "--model", "tiny", "--metrics", "none", "--method", "vanilla",
+             "--out", str(tmp_path / "b")]
+    fails(bench + argv, capsys, tmp_path, *names)  # before bench.json claims the folder
+
+
+def test_bench_folder_whose_bench_json_is_damaged(capsys, tmp_path):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    (folder / "bench.json").write_text('{"fingerprint": {"suite"')
+    bench = ["bench", "--suite", "synthworld:1", "--model", "tiny", "--metrics", "none", "--method", "vanilla",
+             "--out", str(folder)]
+    fails(bench, capsys, tmp_path, repr(str(folder)), "bench.json is damaged")
+    assert [p.name for p in folder.iterdir()] == ["bench.json"]

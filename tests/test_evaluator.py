@@ -130,3 +130,19 @@ def test_shipped_embedding_groups_identities(shipped, held_out):
     assert sim[same & off_diag].mean() > sim[~same].mean() + 0.3
     nearest = sim.masked_fill(~off_diag, -2).argmax(1)
     assert (held_out["identity"][nearest] == held_out["identity"]).float().mean() >= BAR
+
+
+@pytest.mark.parametrize("name,content", [
+    ("config.json", b'{"image_size": '),  # not JSON
+    ("config.json", b'{"no_such_field": 1}'),  # a config of other fields
+    ("model.safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{"),  # damaged weights
+])
+def test_a_damaged_evaluator_folder_is_one_line(tmp_path, name, content):
+    import shutil
+
+    folder = tmp_path / "evaluator"
+    shutil.copytree(default_evaluator_path(), folder)
+    (folder / name).write_bytes(content)
+    with pytest.raises(SvdStoryError, match="evaluator folder .* is damaged") as err:
+        Evaluator.load(folder)
+    assert "\n" not in str(err.value)

@@ -84,6 +84,31 @@ def fields_and_values(form):
     return fields, fields.values_of(form)
 
 
+def test_every_input_has_a_label_to_name_its_errors(app):
+    """Gradio names a message at an unlabelled text box "Textbox"."""
+    inputs = (gr.Textbox, gr.Number, gr.Dropdown, gr.Checkbox, gr.Dataframe)
+    unlabelled = [block.elem_id for block in app.blocks.values() if isinstance(block, inputs) and not block.label]
+    assert unlabelled == []
+
+
+def test_more_scenes_with_no_scene_says_so_in_the_pages_words():
+    from svdstory.ui.handlers import NO_STORY, check_more
+
+    assert [mark["is_valid"] for mark in check_more(2, " \n ")] == [True, False, True, True]
+    assert check_more(2, " \n ")[1]["message"] == "write at least one scene, one a line"
+    assert check_more(0, "at night")[1]["message"] == NO_STORY
+    assert all(mark["is_valid"] for mark in check_more(2, "at night"))
+
+
+def test_the_gallery_is_titled_masks_only_while_they_are_laid_over(columns):
+    from svdstory.ui.handlers import galleries
+
+    plain, other = galleries(columns, False)
+    assert plain["label"] == "consistory" and other["label"] == "vanilla"
+    overlaid, other = galleries(columns, True)
+    assert overlaid["label"] == "consistory · masks" and other["label"] == "vanilla"  # vanilla makes no masks
+
+
 def test_the_form_round_trips_through_its_components():
     fields, values = fields_and_values(FORM)
     assert fields.form(values).options["mask_dropout"] == 0.25
@@ -179,6 +204,23 @@ def test_the_mask_overlay_covers_the_extra_scenes_too(extended, tmp_path):
     assert len(main["value"]) == 4 and masks["value"] is True and masks["interactive"] is True
     for i in (2, 3):  # the extras
         assert np.array_equal(np.asarray(main["value"][i][0]), np.asarray(overlay(result.images[i], result.masks[i])))
+
+
+@pytest.mark.parametrize("failing", ["PIL.Image.Image.save", "shutil.make_archive"])
+def test_a_full_disk_shows_the_images_and_says_why_there_is_no_zip(columns, tmp_path, monkeypatch, failing):
+    import errno
+    import os
+
+    from svdstory.ui.handlers import results
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(failing, no_space)
+    status, main, _, download, _ = results(columns[:1], False, tmp_path / "page")
+    assert "the zip for download could not be written: No space left on device" in status
+    assert len(main["value"]) == 2 and download["interactive"] is False and download["value"] is None
+    assert [p for p in (tmp_path / "page").rglob("*") if p.is_file()] == []  # no half-written zip or image
 
 
 @pytest.mark.parametrize("method", ["consistory", "svd", "storydiffusion", "1p1s"])  # the last two: not as one batch

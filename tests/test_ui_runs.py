@@ -99,6 +99,7 @@ def test_out_of_memory_gives_the_command_lines_advice_on_the_page(host, monkeypa
     from svdstory.errors import SvdStoryError
     from svdstory.runner import run_story
     from svdstory.ui import handlers
+    from svdstory.ui.words import in_page_words
 
     def full(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory")
@@ -112,11 +113,12 @@ def test_out_of_memory_gives_the_command_lines_advice_on_the_page(host, monkeypa
     values = [getattr(FORM, name) for name in handlers.STORY_FIELDS]
     with pytest.raises(gr.Error) as page:
         handlers.generate(host, fields, values)
-    assert page.value.message == str(cli.value) and str(cli.value).startswith("out of GPU memory with 3 images")
-    assert "cache_device=cpu" in str(cli.value)
+    assert str(cli.value).startswith("out of GPU memory with 3 images") and "--set cache_device=cpu" in str(cli.value)
+    assert page.value.message == in_page_words(str(cli.value)) and "--" not in page.value.message
+    assert "More scenes" in page.value.message and "cache_device to cpu" in page.value.message
     with pytest.raises(SvdStoryError) as one:
         run_story(host.model, req.story.with_scenes(["at night"]), "svd", {}, req.sampling)
     with pytest.raises(gr.Error) as extra:  # an extra scene is a batch of one beside the cached anchors
         handlers.more(host, "at night", page="more")
-    assert extra.value.message == str(one.value) and "with 1 image in" in str(one.value)
+    assert extra.value.message == in_page_words(str(one.value)) and "with 1 image in" in str(one.value)
     assert host.runs("more") == runs  # what the page shows stays

@@ -28,7 +28,7 @@ def _generate_parser(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a method option")
     p.add_argument("--model", help="hub id or local diffusers folder (default: the bundled mini model)")
     p.add_argument("--revision", help="hub revision of --model")
-    p.add_argument("--seed", type=int, default=0, help="image i uses seed + i")
+    p.add_argument("--seed", type=int, help="image i uses seed + i (default 0)")
     p.add_argument("--seeds", type=_seed_list, metavar="S1,S2,...", help="one seed per scene (instead of --seed)")
     p.add_argument("--negative-prompt", metavar="TEXT",
                    help="what the images should not show (default: the pipeline's own empty prompt)")
@@ -111,6 +111,9 @@ def _story_from_args(args):
         raise SvdStoryError("--subject is required (or give --story FILE.yaml)")
     else:
         story, settings = Story(args.subject, tuple(args.scene), tuple(args.token), args.style), {}
+    if args.seed is not None and (args.seeds or story.seeds):  # one of the two would be dropped unseen
+        given = "--seeds" if args.seeds else f"the seeds of story file {args.story!r}"
+        raise SvdStoryError(f"--seed {args.seed} and {given} both set the images' seeds: give one")
     if args.seeds:
         if len(args.seeds) != len(story.scenes):
             raise SvdStoryError(f"--seeds lists {len(args.seeds)} seeds for {len(story.scenes)} scene(s)")
@@ -124,7 +127,7 @@ def cmd_generate(args) -> int:
     story, settings = _story_from_args(args)
     negative = args.negative_prompt if args.negative_prompt is not None else settings.get("negative_prompt")
     sampling = SamplingConfig(steps=args.steps, guidance=args.guidance, height=args.height, width=args.width,
-                              seed=args.seed, same_latent=args.same_latent, negative_prompt=negative,
+                              seed=args.seed or 0, same_latent=args.same_latent, negative_prompt=negative,
                               attention_chunk=args.attention_chunk, freeu=args.freeu)
     run = Run(args.model, args.revision, args.device, args.dtype, story, args.method, args.set, sampling,
               args.anchors_first, args.vae_slicing, args.vae_tiling)

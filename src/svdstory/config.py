@@ -45,6 +45,9 @@ class SamplingConfig:
             check_finite("--guidance", self.guidance)
         if self.negative_prompt is not None and not isinstance(self.negative_prompt, str):
             raise SvdStoryError(f"the negative prompt must be text, got {self.negative_prompt!r}")
+        if self.negative_prompt and self.guidance is not None and self.guidance <= 1:  # it would be dropped unseen
+            raise SvdStoryError(f"a negative prompt has no effect at --guidance {self.guidance:g}: guidance of 1 or "
+                                "less turns it off")
         if self.freeu is not None:
             if len(self.freeu) != 4:
                 raise SvdStoryError(f"--freeu takes four numbers s1,s2,b1,b2, got {self.freeu}")

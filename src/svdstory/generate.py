@@ -8,10 +8,11 @@ import torch
 from .config import SamplingConfig, apply_overrides
 from .context import RunContext, RunOutput
 from .errors import SvdStoryError
+from .limits import check_largest, check_steps
 from .masks import binarize
 from .methods.registry import get_method
 from .preflight import check_size, check_story_prompts, tokenizers_of
-from .sampling import initial_latents
+from .sampling import every_scheduler, initial_latents
 from .story import Story
 from .tokens import story_token_positions
 
@@ -42,13 +43,15 @@ class Subject:
 
 
 def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
+    """The settings with the model's defaults filled in, checked against what the model allows."""
     defaults = model.defaults or {}
-    size = model.pipe.unet.config.sample_size * model.vae_factor
-    height, width = sampling.height or size, sampling.width or size
+    height, width = sampling.height or model.side, sampling.width or model.side
     check_size(model.vae_factor, height, width)
+    check_largest(model.side, {"--height": height, "--width": width})
+    steps = sampling.steps or defaults.get("steps", 50)
+    check_steps(steps, every_scheduler(type(model.pipe.scheduler), model.pipe.scheduler.config))
     guidance = sampling.guidance if sampling.guidance is not None else defaults.get("guidance", 5.0)
-    return replace(sampling, steps=sampling.steps or defaults.get("steps", 50), guidance=guidance, height=height,
-                   width=width)  # every other setting as given
+    return replace(sampling, steps=steps, guidance=guidance, height=height, width=width)  # every other as given
 
 
 def method_config(method_name: str, options=None):

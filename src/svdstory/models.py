@@ -37,6 +37,11 @@ class Model:
         return 2 ** (len(self.pipe.vae.config.block_out_channels) - 1)
 
     @property
+    def side(self) -> int:
+        """The side in pixels of the images the model was made for (its UNet's sample size, decoded)."""
+        return self.pipe.unet.config.sample_size * self.vae_factor
+
+    @property
     def device(self) -> torch.device:
         return self.pipe.unet.device
 
@@ -88,6 +93,23 @@ def model_folder(source: str, revision: str | None = None) -> Path | None:
     return Path(cached).parent if isinstance(cached, str) else None
 
 
+def read_model_index(folder: Path, source: str) -> dict:
+    """A model folder's model_index.json (which parts the pipeline has), or one line saying why it is unusable."""
+    return _config_file(folder / "model_index.json", source)
+
+
+def _config_file(path: Path, source: str) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as err:
+        raise SvdStoryError(f"--model {source!r}: {path.name} cannot be read: {err.strerror or err}") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise SvdStoryError(f"--model {source!r}: {path.name} is not valid JSON ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise SvdStoryError(f"--model {source!r}: {path.name} does not hold a JSON object")
+    return data
+
+
 def check_downloadable(source: str) -> None:
     """A hub id that is not cached must be downloaded: say so in one line when it cannot be."""
     from huggingface_hub import constants
@@ -112,7 +134,7 @@ def _pipeline_class(source: str, revision: str | None):
 
     folder = model_folder(source, revision)
     if folder is not None:
-        name = json.loads((folder / "model_index.json").read_text()).get("_class_name", "")
+        name = str(read_model_index(folder, source).get("_class_name", ""))
     else:
         check_downloadable(source)
         try:
@@ -141,17 +163,21 @@ def load_model(source: str | None = None, device: str | None = None, dtype: str 
         return Model(pipe, source, None, {"steps": 10, "guidance": 5.0})
     path = local_path(source)
     cls = _pipeline_class(path, revision)
+    defaults = _shipped_defaults(path, source)  # a damaged file fails before the weights load
     _hide_loading_bars()
     kwargs = {_dtype_keyword(): torch_dtype, "revision": revision}
     if cls.__name__ == "StableDiffusionPipeline":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
+    from safetensors import SafetensorError
+
     try:
         pipe = cls.from_pretrained(path, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as err:
+    except (OSError, ValueError, SafetensorError) as err:  # a missing or corrupt file (transformers passes on
+        # safetensors' own error for a damaged weights file, where diffusers turns it into an OSError)
         raise SvdStoryError(f"--model {source!r} could not be loaded: {str(err).splitlines()[0]}") from None
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
-    return Model(pipe, source, revision, _shipped_defaults(path))
+    return Model(pipe, source, revision, defaults)
 
 
 def _dtype_keyword() -> str:
@@ -162,12 +188,17 @@ def _dtype_keyword() -> str:
 
 
 def _hide_loading_bars() -> None:
+    """The CLI's quiet, also where transformers was imported before the CLI set it (its bar reads the environment
+    once, at import): a bar over the weights of a text encoder would stand above a one-line error."""
     from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
 
     if os.environ.get("DIFFUSERS_VERBOSITY") == "error":  # set by the CLI; library users keep their settings
         diffusers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
 
 
-def _shipped_defaults(source: str) -> dict:
-    path = Path(source) / "svdstory.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+def _shipped_defaults(folder: str, source: str) -> dict:
+    """The steps and guidance a model folder recommends in its svdstory.json (the bundled model has one)."""
+    path = Path(folder) / "svdstory.json"
+    return _config_file(path, source) if path.is_file() else {}

@@ -6,6 +6,7 @@ import os
 import platform
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import SvdStoryError
@@ -80,27 +81,44 @@ def check_writable(out: Path, what: str = "--out") -> None:
 
 
 def save_result(result, out: Path, extra_info: dict | None = None) -> list[Path]:
-    """Build every file in a staging folder beside `out`, then move it in whole; run.json comes last."""
+    """`write_run` into the folder --out names; a write that fails (a full disk) is one line naming it."""
     out = Path(out)
     check_out_dir(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
-    os.chmod(staging, 0o755)  # mkdtemp creates 0700; the folder becomes `out`, as readable as its files
     try:
+        return write_run(result, out, extra_info)
+    except OSError as err:
+        raise SvdStoryError(f"--out {str(out)!r} could not be written: {err.strerror or err}") from None
+
+
+def write_run(result, out: Path, extra_info: dict | None = None) -> list[Path]:
+    """Every file of a run, then run.json, written `staged` into `out`."""
+    with staged(out) as staging:
         names = _write_files(result, staging)
         info = {**result.info, "prompts": result.prompts, "seeds": result.seeds, "files": names,
                 "versions": package_versions(), **(extra_info or {})}
         atomic_write_json(staging / "run.json", info)
+    return [out / n for n in names] + [out / "run.json"]
+
+
+@contextmanager
+def staged(out: Path):
+    """A staging folder beside `out` to write into; at the end its files move into `out` at once (one rename of
+    the folder when `out` is new or empty). A write that fails (OSError) leaves no `out` and no staging folder."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+    try:
+        os.chmod(staging, 0o755)  # mkdtemp creates 0700; the folder becomes `out`, as readable as its files
+        yield staging
         if not out.exists() or not any(out.iterdir()):
             if out.exists():
                 out.rmdir()
             os.replace(staging, out)  # one atomic rename: the folder appears complete
         else:
-            for name in names + ["run.json"]:
-                os.replace(staging / name, out / name)
+            for path in sorted(staging.iterdir()):
+                os.replace(path, out / path.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return [out / n for n in names] + [out / "run.json"]
 
 
 def _write_files(result, folder: Path) -> list[str]:

@@ -1,14 +1,16 @@
 """Checks of a run that need no model weights, made before the model loads (which takes seconds to
 minutes): the prompts against the model's tokenizers (the subject words are there, every prompt fits
-the text encoder's context) and the image size against its VAE factor. `generate` checks the prompts
-again on the loaded model, for library users and for hub models not on disk yet."""
+the text encoder's context), the image size against its VAE factor and its own size, the steps against its
+scheduler. `generate` checks them again on the loaded model, for library users and for hub models not on
+disk yet."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SvdStoryError
+from .limits import check_largest, check_steps
 from .tokens import story_token_positions
 
 
@@ -18,36 +20,60 @@ class ModelFiles:
 
     tokenizers: list  # the text encoders' tokenizers (SDXL has two)
     factor: int | None  # the VAE's downsampling factor, if its config says
+    side: int | None = None  # the model's own image side in pixels, if the UNet's and VAE's configs say
+    schedulers: list = field(default_factory=list)  # one of each kind a method may choose, if the config says
 
 
 def read_model_files(source: str, revision: str | None = None) -> ModelFiles | None:
     """Tokenizers and VAE factor of a local folder, a cached hub snapshot or a built-in tiny model; None
     for a hub id not downloaded yet (it must be downloadable: else this fails in one line)."""
-    from .models import check_downloadable, model_folder
+    from .models import check_downloadable, model_folder, read_model_index
 
     if source in ("tiny", "tiny-sdxl"):
-        from .tiny import tiny_tokenizer
+        from .sampling import every_scheduler
+        from .tiny import TINY_SIDE, tiny_scheduler, tiny_tokenizer
 
-        return ModelFiles([tiny_tokenizer()] * (2 if source == "tiny-sdxl" else 1), 2)
+        scheduler = tiny_scheduler()
+        return ModelFiles([tiny_tokenizer()] * (2 if source == "tiny-sdxl" else 1), 2, TINY_SIDE,
+                          every_scheduler(type(scheduler), scheduler.config))
     folder = model_folder(source, revision)
     if folder is None:
         check_downloadable(source)
         return None
-    index = _json(folder / "model_index.json") or {}
+    index = read_model_index(folder, source)
     tokenizers = [_tokenizer(folder, name, index[name][1]) for name in ("tokenizer", "tokenizer_2")
                   if isinstance(index.get(name), list) and index[name][1] and (folder / name).is_dir()]
     if any(t is None for t in tokenizers):  # all or none: a prompt must fit each of SDXL's two encoders
         tokenizers = []
     vae = _json(folder / "vae" / "config.json")
     factor = 2 ** (len(vae["block_out_channels"]) - 1) if vae and vae.get("block_out_channels") else None
-    return ModelFiles(tokenizers, factor)
+    sample_size = (_json(folder / "unet" / "config.json") or {}).get("sample_size")
+    side = sample_size * factor if factor and isinstance(sample_size, int) else None
+    return ModelFiles(tokenizers, factor, side, _schedulers(folder / "scheduler" / "scheduler_config.json"))
+
+
+def _schedulers(path: Path) -> list:
+    """The schedulers a run may use, from the checkpoint's scheduler config; none if it does not say."""
+    import diffusers
+
+    from .sampling import every_scheduler
+
+    config = _json(path)
+    cls = getattr(diffusers, str((config or {}).get("_class_name")), None)
+    if cls is None or not hasattr(cls, "from_config"):
+        return []
+    try:
+        return every_scheduler(cls, config)
+    except (ValueError, TypeError, AttributeError):  # loading the model will say what is wrong with it
+        return []
 
 
 def _json(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def _tokenizer(folder: Path, name: str, class_name: str):
@@ -102,3 +128,13 @@ def preflight(source: str, revision: str | None, story, method, sampling) -> Non
         check_story_prompts(files.tokenizers, story, method, sampling.negative_prompt)
     if files.factor:
         check_size(files.factor, sampling.height, sampling.width)
+    check_limits(files, sampling)
+
+
+def check_limits(files: ModelFiles, sampling, sides: dict | None = None) -> None:
+    """The steps and image sides (by the name of their input; default --height and --width) within what the
+    model allows, where its files say (svdstory.limits)."""
+    if files.side:
+        check_largest(files.side, sides or {"--height": sampling.height, "--width": sampling.width})
+    if files.schedulers:
+        check_steps(sampling.steps, files.schedulers)

@@ -123,14 +123,21 @@ def run_more(run: StoryRun, scenes, seeds=(), callback=None) -> StoryRun:
 
 @contextmanager
 def memory_advice(batch: int):
-    """Out of GPU memory as one line of what to change, the same for the command line and the web UI."""
+    """Out of GPU (or CPU) memory as one line of what to change, the same for the command line and the web UI."""
     try:
         yield
     except torch.OutOfMemoryError:
-        images = f"{batch} image{'s' if batch != 1 else ''}"
-        raise SvdStoryError(
-            f"out of GPU memory with {images} in one batch: use fewer scenes, --anchors-first (in the web UI: fewer, "
-            "then More scenes), offload the anchor cache with --set cache_device=cpu, or --dtype float16") from None
+        raise SvdStoryError(_out_of_memory("GPU memory", batch)) from None
+    except RuntimeError as err:
+        if "can't allocate memory" not in str(err):  # torch's CPU allocator says so in a plain RuntimeError
+            raise
+        raise SvdStoryError(_out_of_memory("memory", batch)) from None
+
+
+def _out_of_memory(what: str, batch: int) -> str:
+    images = f"{batch} image{'s' if batch != 1 else ''}"
+    return (f"out of {what} with {images} in one batch: use fewer scenes, --anchors-first, offload the anchor "
+            "cache with --set cache_device=cpu, or --dtype float16")  # the web page says it in its words
 
 
 class TerminalBar:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from .attention.install import forward_hooks, story_processors
+from .config import SCHEDULERS
 from .errors import SvdStoryError
 from .preflight import check_size
 from .profiling import DECODE, region
@@ -68,14 +69,23 @@ def initial_latents(model, seeds: list[int], height: int, width: int, same: bool
 
 
 def make_scheduler(model, kind: str | None):
+    return scheduler_from(type(model.pipe.scheduler), model.pipe.scheduler.config, kind)
+
+
+def scheduler_from(cls, config, kind: str | None):
+    """A fresh scheduler of `kind` ("default": the checkpoint's own `cls`) from the checkpoint's scheduler config."""
     from diffusers import DDIMScheduler
 
-    config = model.pipe.scheduler.config
     if kind in (None, "", "default"):
-        return type(model.pipe.scheduler).from_config(config)
+        return cls.from_config(config)
     if kind == "ddim":
         return DDIMScheduler.from_config(config)
     raise SvdStoryError(f"scheduler {kind!r} is not 'ddim' or 'default'")
+
+
+def every_scheduler(cls, config) -> list:
+    """One fresh scheduler of each kind a method may choose (config.SCHEDULERS), for limits that hold for all."""
+    return [scheduler_from(cls, config, kind) for kind in SCHEDULERS]
 
 
 @contextlib.contextmanager

@@ -48,9 +48,20 @@ def _text_encoder(vocab_size: int, projection: bool, hidden: int = 32, seed: int
     return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config).eval()
 
 
+TINY_SIDE = 32  # pixels: the tiny UNet's sample size 16 through the tiny VAE's factor 2
+
+
+def tiny_scheduler():
+    """SD's DDIM settings (1000 training timesteps, steps_offset 1), as the tiny pipelines use."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                         set_alpha_to_one=False, steps_offset=1)
+
+
 def tiny_pipeline(sdxl: bool = False, seed: int = 0):
     """SD- or SDXL-architecture pipeline with cross-attention at two resolutions, random weights."""
-    from diffusers import (AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline,
+    from diffusers import (AutoencoderKL, StableDiffusionPipeline, StableDiffusionXLPipeline,
                            UNet2DConditionModel)
 
     tokenizer = tiny_tokenizer()
@@ -67,8 +78,7 @@ def tiny_pipeline(sdxl: bool = False, seed: int = 0):
     vae = AutoencoderKL(block_out_channels=(16, 32), in_channels=3, out_channels=3, latent_channels=4,
                         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
                         norm_num_groups=8, sample_size=32).eval()
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                              set_alpha_to_one=False, steps_offset=1)
+    scheduler = tiny_scheduler()
     if not sdxl:
         return StableDiffusionPipeline(vae=vae, text_encoder=_text_encoder(len(tokenizer), False), tokenizer=tokenizer,
                                        unet=unet, scheduler=scheduler, safety_checker=None, feature_extractor=None,

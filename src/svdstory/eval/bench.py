@@ -102,6 +102,9 @@ def claim_folder(cfg: BenchConfig, folder: BenchFolder, device: str, command, pr
     fingerprint = bench_fingerprint(cfg.suite, cfg.methods, model_source, dtype,
                                     _sampling_fingerprint(cfg.sampling), cfg.metrics.describe())
     existing = read_json(folder.config_path)
+    if existing is None and folder.config_path.exists():  # unreadable, it cannot say which bench the records are of
+        raise SvdStoryError(f"--out {str(cfg.out)!r}: its bench.json is damaged (not a JSON object), so the units "
+                            "in it cannot be matched to this bench: choose a new folder")
     merged = reconcile(fingerprint_of(existing), fingerprint, str(cfg.out))
     if write:
         atomic_write_json(folder.config_path, {"fingerprint": merged, "suite_name": cfg.suite.name,

@@ -103,6 +103,16 @@ def bench_config_from_args(args):
                        args.device, args.dtype)
 
 
+def _check_limits(cfg, size: int | None) -> None:
+    """--steps and --size within what the model allows, from its files, before bench.json claims the folder."""
+    from ..models import default_model_source
+    from ..preflight import check_limits, read_model_files
+
+    files = read_model_files(cfg.model or default_model_source())
+    if files is not None:
+        check_limits(files, cfg.sampling, {"--size": size})
+
+
 def cmd_bench(args) -> int:
     from ..output import check_writable
     from .bench import Unfinished, print_summary, run_bench
@@ -113,6 +123,7 @@ def cmd_bench(args) -> int:
     budget = TimeBudget(worker.deadline) if worker else TimeBudget.minutes_from_now(args.max_minutes)
     cfg = bench_config_from_args(args)
     check_writable(cfg.out)
+    _check_limits(cfg, args.size)
     argv = getattr(args, "argv", sys.argv)
     try:
         if args.per_device and worker is None:

@@ -88,11 +88,13 @@ class BenchFolder:
         return sorted(found, key=lambda r: (r["method"], r["story_index"], r["seed_index"]))
 
 
-def read_json(path: Path):
+def read_json(path: Path) -> dict | None:
+    """The JSON object in `path`; None if there is none (no file, not JSON, or JSON but not an object)."""
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def clean_numbers(obj):

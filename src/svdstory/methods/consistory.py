@@ -18,9 +18,10 @@ from ..attention.subject_policy import SubjectPolicy
 from ..context import RunOutput
 from ..correspondence import correspond, gaussian_smooth
 from ..features import capture_block_output
+from ..limits import check_steps
 from ..masks import binarize, resize_maps
 from ..profiling import CORRESPONDENCE, region
-from ..sampling import Resume, freeu_input_scale, make_scheduler
+from ..sampling import Resume, every_scheduler, freeu_input_scale, make_scheduler
 from ..state import Stage
 from ..steps import in_window, nearest_step
 from ..tokens import story_token_positions
@@ -61,12 +62,19 @@ def _dift_step(timesteps: list[int], config, train_steps: int) -> int:
     return nearest_step(timesteps, config.dift_timestep * train_steps / 1000)
 
 
+def _prepass_steps(model, config, steps: int) -> int:
+    """The pre-pass's steps (the run's unless the config names its own), checked against the model's scheduler."""
+    scheduler = model.pipe.scheduler
+    check_steps(config.prepass_steps, every_scheduler(type(scheduler), scheduler.config), "option prepass_steps")
+    return config.prepass_steps or steps
+
+
 def count_steps(model, config: ConsiStoryConfig, steps: int) -> int:
     """Sampler steps of one run: the pre-pass (to the DIFT step, or whole), then the main pass from where it
     takes over the pre-pass."""
     if not config.injection:
         return steps
-    pre_steps = config.prepass_steps or steps
+    pre_steps = _prepass_steps(model, config, steps)
     scheduler = make_scheduler(model, config.scheduler)
     scheduler.set_timesteps(pre_steps)
     dift = _dift_step([int(t) for t in scheduler.timesteps], config, model.pipe.scheduler.config.num_train_timesteps)
@@ -79,7 +87,7 @@ def _prepass(ctx, config, anchors, **cache):
 
     Returns (features, maps, resume): `resume` is the pre-pass at the main pass's first injection step, or None.
     """
-    pre = ctx if config.prepass_steps is None else replace(ctx, steps=config.prepass_steps)
+    pre = replace(ctx, steps=_prepass_steps(ctx.model, config, ctx.steps))
     train_steps = ctx.model.pipe.scheduler.config.num_train_timesteps
     dift_step = _dift_step(pre.timesteps(), config, train_steps)
     stop = dift_step + 1 if config.prepass == "feature" else None

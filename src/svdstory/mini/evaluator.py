@@ -242,15 +242,22 @@ class Evaluator:
 
     @classmethod
     def load(cls, path: str | Path | None = None, device: str | torch.device = "cpu") -> "Evaluator":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         folder = Path(path) if path is not None else default_evaluator_path()
         if not (folder / CONFIG_NAME).is_file() or not (folder / WEIGHTS_NAME).is_file():
             raise SvdStoryError(f"evaluator folder {folder}: missing {CONFIG_NAME} or {WEIGHTS_NAME}")
-        cfg = config_from_json(json.loads((folder / CONFIG_NAME).read_text()))
-        net = EvaluatorNet(cfg)
-        state = {k: v.float() for k, v in load_file(str(folder / WEIGHTS_NAME)).items()}
-        net.load_state_dict(state)
+        try:
+            cfg = config_from_json(json.loads((folder / CONFIG_NAME).read_text()))
+            net = EvaluatorNet(cfg)
+            state = {k: v.float() for k, v in load_file(str(folder / WEIGHTS_NAME)).items()}
+            net.load_state_dict(state)
+        except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, SafetensorError) as err:
+            # not JSON, a config of other fields, weights that are damaged or of another shape
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise SvdStoryError(f"evaluator folder {folder}: {CONFIG_NAME} or {WEIGHTS_NAME} is damaged or does "
+                                f"not match ({first})") from None
         return cls(net, cfg, device)
 
     def save(self, path: str | Path) -> None:

@@ -58,8 +58,8 @@ def _editor(host: Host):
                                   elem_id="negative")
     story["scenes"].render()
     with gr.Row(equal_height=True):
-        new_scene = gr.Textbox(show_label=False, placeholder="a new scene, e.g. at night", scale=4, min_width=160,
-                               elem_id="new-scene", max_lines=1)
+        new_scene = gr.Textbox(label="New scene", show_label=False, placeholder="a new scene, e.g. at night", scale=4,
+                               min_width=160, elem_id="new-scene", max_lines=1)
         add = gr.Button("Add", scale=1, min_width=60, elem_id="add-scene")
         up = gr.Button("↑", scale=0, min_width=44, elem_id="scene-up")
         down = gr.Button("↓", scale=0, min_width=44, elem_id="scene-down")
@@ -69,8 +69,8 @@ def _editor(host: Host):
     with gr.Row(equal_height=True):
         generate = gr.Button("Generate", variant="primary", scale=2, elem_id="generate")
         compare = gr.Button("Compare", scale=1, min_width=100, elem_id="compare")
-        compare_with = gr.Dropdown(method_names(), value="vanilla", show_label=False, container=False, scale=1,
-                                   min_width=120, elem_id="compare-with")
+        compare_with = gr.Dropdown(method_names(), value="vanilla", label="Compare with", show_label=False,
+                                   container=False, scale=1, min_width=120, elem_id="compare-with")
     buttons = dict(generate=generate, compare=compare, add=add, up=up, down=down, remove=remove,
                    new_scene=new_scene, groups=groups, selected=gr.State(None))
     return Fields(named, options), compare_with, buttons
@@ -132,8 +132,9 @@ def _results() -> dict:
         other = gr.Gallery(label="compare", columns=2, height="auto", object_fit="contain", visible=False,
                            elem_id="gallery-compare", preview=False, interactive=False)
     with gr.Row(equal_height=True):
-        more_text = gr.Textbox(show_label=False, placeholder="more scenes, one per line: they reuse the anchors",
-                               lines=1, max_lines=4, scale=4, elem_id="more-text")
+        more_text = gr.Textbox(label="More scenes", show_label=False,  # the label names its errors
+                               placeholder="more scenes, one per line: they reuse the anchors", lines=1, max_lines=4,
+                               scale=4, elem_id="more-text")
         more = gr.Button("More scenes", scale=1, elem_id="more")
     with gr.Row(equal_height=True):
         masks = gr.Checkbox(label="Overlay subject masks", interactive=False, elem_id="masks")

@@ -1,8 +1,9 @@
 """The story editor's values: what they build (a Story, sampling settings, a method's `--set` overrides) and,
-for a bad value, which field it belongs to, with the same one-line message the CLI prints."""
+for a bad value, which field it belongs to, with the one-line message the CLI prints in the page's words."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from ..config import SamplingConfig, apply_overrides
@@ -11,8 +12,10 @@ from ..generate import method_config, resolve_sampling
 from ..methods.options import as_text, describe
 from ..methods.registry import get_method
 from ..preflight import check_prompt_lengths
+from ..runner import count_steps
 from ..story import Story
 from ..tokens import story_token_positions
+from .words import in_page_words
 
 SAMPLING_FIELDS = ("steps", "guidance", "height", "width")
 
@@ -46,9 +49,10 @@ class Request:
 
 
 def scene_rows(rows) -> list[tuple[str, object]]:
-    """The table's rows with a scene; an empty row (added in the table, not filled in) is no scene."""
+    """The table's rows as (scene, seed); a row left empty is an empty scene, which the story refuses (as the
+    command line refuses --scene ""), rather than a row the page would drop unseen."""
     rows = [list(row) + [None] * (2 - len(row)) for row in rows or ()]
-    return [(str(scene).strip(), seed) for scene, seed, *_ in rows if scene is not None and str(scene).strip()]
+    return [("" if scene is None else str(scene).strip(), seed) for scene, seed, *_ in rows]
 
 
 def whole(value, name: str) -> int | None:
@@ -123,14 +127,15 @@ def build(form: Form) -> Request:
 def problems(form: Form, model, tokenizers) -> dict[str, str]:
     """Field -> the one-line message of what is wrong with it ("option:NAME" for a method option).
 
-    Each check is the library's own, on the part of the form it reads, so the message is the CLI's."""
+    Each check is the library's own, on the part of the form it reads, so the message is the CLI's, in the page's
+    words (ui.words)."""
     found: dict[str, str] = {}
 
     def attempt(name, check):
         try:
             check()
         except SvdStoryError as err:
-            found.setdefault(name, str(err))
+            found.setdefault(name, in_page_words(str(err)))
 
     attempt("subject", lambda: Story(form.subject, ("scene",), tokens(form)))
     attempt("seed", lambda: SamplingConfig(seed=base_seed(form)))
@@ -142,15 +147,28 @@ def problems(form: Form, model, tokenizers) -> dict[str, str]:
         attempt("negative", lambda: check_prompt_lengths(tokenizers, [negative], "negative prompt"))
     for name in SAMPLING_FIELDS:
         attempt(name, lambda: sampling(Form(**{name: getattr(form, name)})))
-    if not any(name in found for name in (*SAMPLING_FIELDS, "seed")):
-        attempt("size", lambda: resolve_sampling(model, sampling(form)))
-        if "size" in found:
-            message = found.pop("size")
-            found["width" if message.startswith("--width") else "height"] = message
+    if not any(name in found for name in (*SAMPLING_FIELDS, "seed", "negative")):  # each fine alone: together
+        attempt("negative", lambda: sampling(form))
+    if not any(name in found for name in (*SAMPLING_FIELDS, "seed", "negative")):  # all fine: against the model
+        _at_named_field(found, lambda: resolve_sampling(model, sampling(form)))
     found.update(_option_problems(form))
     if not {"subject", "scenes", "seed", "method"} & set(found):
         _prompt_problems(form, tokenizers, attempt)
+    if not found:  # the method's own settings against the model (ConsiStory's prepass_steps)
+        _at_named_field(found, lambda: count_steps(model, story(form), form.method, overrides(form), sampling(form)))
     return found
+
+
+def _at_named_field(found: dict, check) -> None:
+    """A check against the model, its message put at the field it names: a sampling field, an option, or else
+    the method."""
+    try:
+        check()
+    except SvdStoryError as err:
+        message = in_page_words(str(err))
+        option = re.match(r"option (\w+)", message)
+        field = next((name for name in SAMPLING_FIELDS if message.startswith(name)), None)
+        found.setdefault(field or (f"option:{option.group(1)}" if option else "method"), message)
 
 
 def _prompt_problems(form: Form, tokenizers, attempt) -> None:
@@ -166,17 +184,17 @@ def _option_problems(form: Form) -> dict[str, str]:
     try:
         config = get_method(form.method).config
     except SvdStoryError as err:
-        return {"method": str(err)}
+        return {"method": in_page_words(str(err))}
     found = {}
     texts = overrides(form)
     for name, text in texts.items():
         try:
             apply_overrides(config(), {name: text})
         except SvdStoryError as err:
-            found[f"option:{name}"] = str(err)
+            found[f"option:{name}"] = in_page_words(str(err))
     if not found:
         try:
             method_config(form.method, texts)
         except SvdStoryError as err:
-            found["method"] = str(err)
+            found["method"] = in_page_words(str(err))
     return found

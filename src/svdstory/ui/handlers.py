@@ -15,6 +15,7 @@ from . import gallery, runfiles, scenes
 from .controls import shown
 from .form import Form, build, problems
 from .runs import Host, PageClosed, compare_options, more_scenes, story_columns
+from .words import in_page_words
 
 STORY_FIELDS = ("subject", "tokens", "style", "negative", "scenes", "seed", "method", "steps", "guidance", "height",
                 "width")
@@ -66,7 +67,7 @@ def check_more(shown, text, table=None, with_masks=False) -> list:
     if not shown:
         message = NO_STORY
     else:
-        message = "" if scenes.add([], text) else "the story has no scenes: give at least one --scene"
+        message = "" if scenes.add([], text) else "write at least one scene, one a line"
     return [gr.validate(True, ""), gr.validate(not message, message), gr.validate(True, ""), gr.validate(True, "")]
 
 
@@ -98,7 +99,7 @@ def more(host: Host, text, page=None, progress=None) -> list:
 def _message(err: Exception) -> str:
     if isinstance(err, PageClosed):
         return "the page that asked for this run was closed"
-    return str(err)
+    return in_page_words(str(err))
 
 
 def _reporter(progress):
@@ -112,8 +113,8 @@ def galleries(runs, with_masks: bool) -> list:
     if not runs:
         return [gr.skip(), gr.update(visible=False)]
     per_row = 4 if len(runs) == 1 else 2
-    shown = [gr.update(value=gallery.items(run.result, with_masks), label=_label(run), visible=True, columns=per_row)
-             for run in runs]
+    shown = [gr.update(value=gallery.items(run.result, with_masks), label=_label(run, with_masks), visible=True,
+                       columns=per_row) for run in runs]
     return shown if len(shown) > 1 else shown + [gr.update(value=None, visible=False)]
 
 
@@ -125,9 +126,13 @@ def results(runs, with_masks: bool, folder: Path, seconds: float | None = None) 
                 gr.update(interactive=False)]
     has_masks = runs[0].result.masks is not None
     shutil.rmtree(folder, ignore_errors=True)
-    archive = runfiles.write_zip(runs, folder)
-    return [status(runs, seconds), *galleries(runs, with_masks), gr.update(value=str(archive), interactive=True),
-            gr.update(interactive=has_masks, value=with_masks and has_masks)]
+    line = status(runs, seconds)
+    try:  # the images show even when their zip cannot be written (a full disk): the status says why
+        download = gr.update(value=str(runfiles.write_zip(runs, folder)), interactive=True)
+    except SvdStoryError as err:
+        line, download = f"{line}\n\n{err}", gr.update(value=None, interactive=False)
+    masks = gr.update(interactive=has_masks, value=with_masks and has_masks)
+    return [line, *galleries(runs, with_masks), download, masks]
 
 
 def rows_after_more(table, text: str, runs) -> list[list]:
@@ -137,8 +142,8 @@ def rows_after_more(table, text: str, runs) -> list[list]:
     return scenes.rows(table) + [[scene, seed] for scene, seed in zip(added, seeds)]
 
 
-def _label(run) -> str:
-    masks = "" if run.result.masks is None else " · masks"
+def _label(run, with_masks: bool) -> str:
+    masks = " · masks" if with_masks and run.result.masks is not None else ""  # as the gallery shows them
     return f"{run.method}{masks}"
 
 
@@ -159,7 +164,7 @@ def load_run(fields: Fields, host: Host, path) -> list:
         form = runfiles.form_from_run(run)
         describe(form.method)
     except SvdStoryError as err:
-        raise gr.Error(str(err), print_exception=False) from None
+        raise gr.Error(in_page_words(str(err)), print_exception=False) from None
     if run.model not in (None, host.model.source):
         gr.Warning(f"this run was made with {run.model}; the page serves {host.model.source}")
     gr.Info(runfiles.loaded_message(run))

@@ -1,12 +1,14 @@
 """A run's files for download (the CLI's run folder, zipped) and a run.json (`svdstory.runfile`) back in the form."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
 
-from ..output import save_result
+from ..errors import SvdStoryError
+from ..output import write_run
 from ..runfile import RunFile
 from .form import Form
 
@@ -19,17 +21,24 @@ def zip_name(runs) -> str:
 
 
 def write_zip(runs, folder: str | Path) -> Path:
-    """One run folder per method (the files at the zip's top for a single one), zipped into `folder`."""
+    """One run folder per method (the files at the zip's top for a single one), zipped into `folder`; a write
+    that fails (a full disk) is one line, and leaves no zip."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".zip-"))
+    archive = folder / zip_name(runs)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=folder, prefix=".zip-"))
+    except OSError as err:
+        raise SvdStoryError(f"the zip for download could not be written: {err.strerror or err}") from None
     try:
         root = staging / "run"
         for run in runs:
-            save_result(run.result, root if len(runs) == 1 else root / run.method, MADE_BY)
-        archive = folder / zip_name(runs)
-        made = shutil.make_archive(str(archive.with_suffix("")), "zip", root)
-        return Path(made)
+            write_run(run.result, root if len(runs) == 1 else root / run.method, MADE_BY)
+        made = shutil.make_archive(str(staging / archive.stem), "zip", root)
+        os.replace(made, archive)  # the zip appears whole or not at all
+        return archive
+    except OSError as err:
+        raise SvdStoryError(f"the zip for download could not be written: {err.strerror or err}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

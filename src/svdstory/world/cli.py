@@ -7,12 +7,13 @@ import io
 import json
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 
 from svdstory.config import check_seed
 from svdstory.errors import SvdStoryError
-from svdstory.output import check_writable
+from svdstory.output import check_writable, staged
 from svdstory.world.catalog import ATTRIBUTES, SCENES, SUBJECTS, info, scene_phrase
 from svdstory.world.catalog import DEFAULT_WORLD, WORLDS
 from svdstory.world.labels import check_choice
@@ -69,14 +70,6 @@ def _check_render_args(args: argparse.Namespace) -> None:
     check_writable(args.out)
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see a partial file."""
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def _png(array: np.ndarray) -> bytes:
     from PIL import Image
 
@@ -86,22 +79,30 @@ def _png(array: np.ndarray) -> bytes:
 
 
 def run_render(args: argparse.Namespace) -> int:
+    """The samples, their masks and labels.jsonl, written into --out at once (a full disk leaves none)."""
     _check_render_args(args)
-    os.makedirs(args.out, exist_ok=True)
+    try:
+        with staged(Path(args.out)) as folder:
+            _write_samples(args, folder)
+    except OSError as err:
+        raise SvdStoryError(f"--out {args.out!r} could not be written: {err.strerror or err}") from None
+    print(f"wrote {args.n} samples ({args.size}px) to {args.out}")
+    return 0
+
+
+def _write_samples(args: argparse.Namespace, folder: Path) -> None:
     lines = []
     for index in range(args.n):
         seed = args.seed + index
         s = sample(seed, subject=args.subject, scene=args.scene, size=args.size, attribute_rate=args.attribute_rate,
                    world=args.world)
         image, mask = f"{index:05d}.png", f"{index:05d}_mask.png"
-        _write_atomic(os.path.join(args.out, image), _png(s.image))
-        _write_atomic(os.path.join(args.out, mask), _png(s.mask.astype(np.uint8) * 255))
+        (folder / image).write_bytes(_png(s.image))
+        (folder / mask).write_bytes(_png(s.mask.astype(np.uint8) * 255))
         record = {"index": index, "seed": seed, "image": image, "mask": mask, "caption": s.caption,
                   "labels": s.labels.to_dict()}
         if s.labels.world >= 2:  # pixel value k + 1 where prop k (of labels.props) shows, 0 elsewhere
             record["prop_map"] = f"{index:05d}_props.png"
-            _write_atomic(os.path.join(args.out, record["prop_map"]), _png((s.prop_map + 1).astype(np.uint8)))
+            (folder / record["prop_map"]).write_bytes(_png((s.prop_map + 1).astype(np.uint8)))
         lines.append(json.dumps(record))
-    _write_atomic(os.path.join(args.out, "labels.jsonl"), ("\n".join(lines) + "\n").encode())
-    print(f"wrote {args.n} samples ({args.size}px) to {args.out}")
-    return 0
+    (folder / "labels.jsonl").write_text("\n".join(lines) + "\n")
