@@ -21,7 +21,7 @@ def add_bench_commands(subparsers) -> None:
 
 def _bench_parser(sub) -> None:
     p = sub.add_parser("bench", help="run methods over a story suite; resumable; writes images, metrics, tables")
-    p.add_argument("--suite", required=True, help="real, synthworld[:N], synthworld-v2[:N], or a YAML/JSON suite file")
+    p.add_argument("--suite", required=True, help="real, synthworld[:N] (world v2; also named synthworld-v2[:N]), or a YAML/JSON suite file")
     p.add_argument("--method", action="append", default=[], metavar="SPEC", help=METHOD_HELP)
     p.add_argument("--seeds", type=int, default=1, help="seeds per story (seed index k shifts every scene's seed)")
     p.add_argument("--limit", type=int, help="only the first N stories")
