@@ -40,7 +40,8 @@ def _bench_parser(sub) -> None:
                    help="auto, none, or a list of clip-t, clip-i, dino, dreamsim, synthworld (-fg: background "
                         "removed); auto: synthworld for the SynthWorld suite, else clip-t,clip-i,dino")
     p.add_argument("--clip-model", default=DEFAULT_CLIP,
-                   help="transformers id/folder, open_clip:ARCH[@PRETRAINED], or tiny (random, for tests)")
+                   help="transformers id/folder, open_clip:ARCH[@PRETRAINED], bundled:clip (the mini CLIP shipped for "
+                        "SynthWorld), or tiny (random, for tests)")
     p.add_argument("--dino-model", default=DEFAULT_DINO, help="transformers id/folder, or tiny (random, for tests)")
     p.add_argument("--dreamsim-model", default=DEFAULT_DREAMSIM, help="dreamsim type[@weights folder]")
     p.add_argument("--segmenter", help="transformers image-segmentation id/folder for -fg metrics "

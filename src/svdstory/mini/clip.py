@@ -89,6 +89,11 @@ def pixel_values(images: torch.Tensor, size: int) -> torch.Tensor:
     return (images - mean) / std
 
 
+def default_clip_path() -> Path:
+    """The bundled mini CLIP's folder (`--clip-model bundled:clip`)."""
+    return Path(__file__).resolve().parents[1] / "assets" / "clip"
+
+
 def load_clip(folder: str | Path):
     """(CLIPModel, tokenizer) from an exported folder (laid out as a hub CLIP checkpoint), in eval mode."""
     from transformers import CLIPModel, CLIPTokenizer
