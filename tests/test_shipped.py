@@ -142,6 +142,21 @@ def test_shipped_tokenizer_makes_every_caption_word_one_token(pipe):
     assert rebuilt(text).input_ids == pipe.tokenizer(text).input_ids
 
 
+def test_web_ui_examples_are_in_the_words_the_model_knows(pipe):
+    from svdstory.story import Story
+    from svdstory.ui.examples import EXAMPLES
+    from svdstory.world.captions_v2 import parse_caption_v2
+
+    for example in EXAMPLES:
+        tokens = tuple(t.strip() for t in example.tokens.split(",") if t.strip())
+        story = Story(example.subject, example.scenes, tokens, example.style)
+        for prompt in story.prompts:
+            pieces = pipe.tokenizer.convert_ids_to_tokens(pipe.tokenizer(prompt).input_ids[1:-1])
+            assert pieces == [w + WORD_END for w in prompt.split()], prompt
+            parsed = parse_caption_v2(prompt)
+            assert parsed["subject"] == story.tokens[0] and parsed["scene"] in SCENES, prompt
+
+
 def test_clip_text_outputs_carry_their_words(clip):
     """What v1's text encoder lacked: a subject word's output says which word it is, wherever it stands."""
     result = word_carrying(clip[0].text_model, clip[1], list(SUBJECTS))
