@@ -90,8 +90,9 @@ def fresh_state(args) -> dict:
                   if line.strip()]
     else:
         from svdstory.world import vocabulary
+        from svdstory.world.captions_v2 import vocabulary_v2
 
-        vocab, merges = tokenizer_files(vocabulary())
+        vocab, merges = tokenizer_files(vocabulary_v2() if args.world >= 2 else vocabulary())
     return dict(config=asdict(cfg), vocab=vocab, merges=merges, vae_done=False, vae_steps=0, unet_steps=0,
                 invocations=0, images_seen=0, scaling_factor=1.0, unet_minutes=0.0, world=args.world,
                 text_frozen=args.clip is not None)
