@@ -106,7 +106,7 @@ def load_clip(folder: str | Path):
 # ---------------------------------------------------------------- the word-carrying check
 
 # Contexts in which the subject word stands at different positions; all words are v1 caption words
-# too, so the shipped v1 text encoder can be measured with the same sentences.
+# too, so a world v1 text encoder can be measured with the same sentences.
 CARRY_TEMPLATES = ("a {} in a forest", "the red {} on a beach", "a photo of a {} in the snow",
                    "a picture of the striped {} in a city", "a photo of a purple spotted {} in a room")
 
