@@ -21,6 +21,7 @@ if ! "$PY" -c "import diffusers" 2>/dev/null; then
   export PYTHONPATH=/tmp/site
 fi
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"  # attention_probe.py imports svdstory (the image does not install it)
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$R/gpu.txt"
 CORES=$(nproc)
 W_EV=$(( CORES / 4 )); [ "$W_EV" -lt 1 ] && W_EV=1

@@ -37,7 +37,7 @@ from train_common import Parallel, common_arguments, unprefixed, worker_count  #
 from svdstory.mini import clip, minisd  # noqa: E402
 from svdstory.mini.tokenizer import make_tokenizer, tokenizer_files, write_tokenizer_files  # noqa: E402
 from svdstory.world import SUBJECTS  # noqa: E402
-from svdstory.world.catalog import TRAINING_WORLD  # noqa: E402
+from svdstory.world.catalog import DEFAULT_WORLD  # noqa: E402
 from svdstory.world.data import StreamConfig, WorldStream, fixed_set  # noqa: E402
 
 HELD_OUT_SEED = 999_998
@@ -45,7 +45,7 @@ HELD_OUT_SEED = 999_998
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common_arguments(p, TRAINING_WORLD)
+    common_arguments(p, DEFAULT_WORLD)
     p.add_argument("--batch", type=int, default=512, help="per process")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=200)

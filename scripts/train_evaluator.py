@@ -27,7 +27,7 @@ bare_package()
 from train_common import Deadline, Log, load_checkpoint, pick_device, prefixed, save_checkpoint  # noqa: E402
 from train_common import Parallel, common_arguments, seed_everything, unprefixed, worker_count  # noqa: E402
 
-from svdstory.world.catalog import TRAINING_WORLD  # noqa: E402
+from svdstory.world.catalog import DEFAULT_WORLD  # noqa: E402
 from svdstory.world.data import StreamConfig, WorldStream, fixed_set  # noqa: E402
 from svdstory.mini.evaluator import Evaluator, EvaluatorConfig, EvaluatorNet, config_from_json  # noqa: E402
 from svdstory.mini.evaluator import fill_subject  # noqa: E402
@@ -38,7 +38,7 @@ HELD_OUT_SEED = 999_999  # never used for training streams
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common_arguments(p, TRAINING_WORLD)
+    common_arguments(p, DEFAULT_WORLD)
     p.add_argument("--batch", type=int, default=256, help="multiple of 4 (identity groups)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--reuse", type=int, default=2, help="optimizer steps per rendered batch (fresh augmentations)")

@@ -38,13 +38,13 @@ from train_common import Parallel, common_arguments, seed_everything, unprefixed
 
 from svdstory.mini import minisd  # noqa: E402
 from svdstory.mini.tokenizer import make_tokenizer, tokenizer_files, write_tokenizer_files  # noqa: E402
-from svdstory.world.catalog import TRAINING_WORLD  # noqa: E402
+from svdstory.world.catalog import DEFAULT_WORLD  # noqa: E402
 from svdstory.world.data import StreamConfig, WorldStream  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common_arguments(p, TRAINING_WORLD)
+    common_arguments(p, DEFAULT_WORLD)
     p.add_argument("--vae-minutes", type=float, default=2.5, help="stage-1 budget (used once)")
     p.add_argument("--decoder-minutes", type=float, default=0.0, help="end with a decoder-only VAE pass")
     p.add_argument("--batch", type=int, default=256)
@@ -93,8 +93,9 @@ def fresh_state(args) -> dict:
                   if line.strip()]
     else:
         from svdstory.world import vocabulary
+        from svdstory.world.captions_v2 import vocabulary_v2
 
-        vocab, merges = tokenizer_files(vocabulary())
+        vocab, merges = tokenizer_files(vocabulary_v2() if args.world >= 2 else vocabulary())
     return dict(config=asdict(cfg), vocab=vocab, merges=merges, vae_done=False, vae_steps=0, unet_steps=0,
                 invocations=0, images_seen=0, scaling_factor=1.0, unet_minutes=0.0, world=args.world,
                 text_frozen=args.clip is not None)

@@ -2,8 +2,8 @@
 an exported mini CLIP (its text tower) or on a diffusers pipeline folder (its text_encoder), and
 prints the numbers as JSON.
 
-  python scripts/word_carrying.py src/svdstory/assets/minisd      # v1: outputs set by position
-  python scripts/word_carrying.py .ckpt/clip_export
+  python scripts/word_carrying.py src/svdstory/assets/minisd      # the bundled model's text encoder
+  python scripts/word_carrying.py src/svdstory/assets/clip        # the same weights, as the CLIP's text tower
 """
 
 from __future__ import annotations

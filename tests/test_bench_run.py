@@ -147,10 +147,12 @@ def test_suites(tmp_path):
     assert story.seeds == (5 + 2 * SEED_STRIDE, 6 + 2 * SEED_STRIDE)
 
 
-def test_synthworld_suite_comes_from_the_synthworld_module():
+def test_synthworld_suite_is_the_world_v2_suite():
     suite = load_suite("synthworld:4")
     assert len(suite.stories) == 4 and suite.is_synthworld
-    assert all("truth" in s for s in suite.stories)
+    assert all(s["truth"]["world"] == 2 for s in suite.stories)
+    alias = load_suite("synthworld-v2:4")
+    assert alias.stories == suite.stories and alias.digest == suite.digest
     with pytest.raises(SvdStoryError, match="whole number"):
         load_suite("synthworld:many")
 

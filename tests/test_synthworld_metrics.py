@@ -201,12 +201,13 @@ def test_scorer_reads_truth_or_parses_prompts():
 def test_scorer_runs_an_untrained_evaluator_on_rendered_images():
     from PIL import Image
 
-    from svdstory.world import sample
+    from svdstory.eval.synthworld import synthworld_suite_v2
+    from svdstory.world import BACKGROUND_ATTRIBUTES, LAYOUT_ATTRIBUTES, sample
     from svdstory.mini.evaluator import Evaluator, EvaluatorConfig, EvaluatorNet
 
     torch.manual_seed(0)
-    cfg = EvaluatorConfig.for_world(channels=(8, 8, 8, 8), decoder_channels=8, embed_dim=8)
-    story = synthworld_suite(1, seed=2, scenes_per_story=3)[0]
+    cfg = EvaluatorConfig.for_world(channels=(8, 8, 8, 8), decoder_channels=8, embed_dim=8, input_size=64)
+    story = synthworld_suite_v2(1, seed=2, scenes_per_story=3)[0]
     truth = story["truth"]
     images = [Image.fromarray(sample(seed, subject=truth["subject"], scene=scene, size=64).image)
               for seed, scene in zip(story["seeds"], truth["scenes"])]
@@ -214,7 +215,10 @@ def test_scorer_runs_an_untrained_evaluator_on_rendered_images():
     assert [row["image"] for row in rows] == [0, 1, 2]
     expected = {"identity_attr", "identity_attr_chance", "identity_embed", "subject_ok", "scene_ok",
                 "prompt_alignment", "presence", "scene_leak_rate", "scene_leak_strength", "bg_scene_ok"}
-    assert expected | {f"identity_attr_{name}" for name in ATTRIBUTES} == set(metrics)
+    expected |= {f"identity_attr_{name}" for name in ATTRIBUTES}
+    for kind, heads in (("background", BACKGROUND_ATTRIBUTES), ("layout", LAYOUT_ATTRIBUTES)):
+        expected |= {f"{kind}_agreement", f"{kind}_agreement_chance"} | {f"{kind}_agreement_{n}" for n in heads}
+    assert expected == set(metrics)
     assert all(0.0 <= v <= 1.0 for k, v in metrics.items() if k != "identity_embed")
     assert -1.0 <= metrics["identity_embed"] <= 1.0 + 1e-6
 

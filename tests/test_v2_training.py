@@ -133,17 +133,6 @@ def test_a_flip_swaps_left_and_right_and_keeps_centre_front_and_size():
     assert names == ["placement", "size", "facing"]
 
 
-def test_the_shipped_v1_text_encoder_does_not_carry_its_words():
-    """The issue's diagnosis, measured: v1's outputs at the subject position are set by position."""
-    import word_carrying
-
-    from svdstory.mini import minisd
-
-    result = word_carrying.main([str(minisd.default_model_path())])
-    assert result["carried"] == 0.0 and result["other_word_same_position"] > 0.95
-    assert result["same_word_other_position"] < 0.3
-
-
 def test_clean_pads_replaces_only_what_follows_the_end_token():
     from train_minisd import clean_pads
 

@@ -1,5 +1,5 @@
-"""SynthWorld captions: they parse back to their labels, use only vocabulary words, and name
-attributes in about `attribute_rate` of the cases."""
+"""SynthWorld's world v1 captions: they parse back to their labels, use only vocabulary words, and name
+attributes in about `attribute_rate` of the cases (v2's captions: tests/test_world_v2.py); the catalogue."""
 
 import json
 import re
@@ -11,7 +11,7 @@ from svdstory.world import ATTRIBUTES, SCENES, SUBJECTS, caption, info, parse_ca
 
 
 def _labels(n: int):
-    return [sample(seed, size=64).labels for seed in range(n)]
+    return [sample(seed, size=64, world=1).labels for seed in range(n)]
 
 
 LABELS = _labels(60)
@@ -50,7 +50,7 @@ def test_attribute_rate_is_respected(rate):
 
 def test_sample_captions_mention_the_sampled_subject_and_scene():
     for seed in range(30):
-        s = sample(seed, size=64, attribute_rate=0.0)
+        s = sample(seed, size=64, attribute_rate=0.0, world=1)
         parsed = parse_caption(s.caption)
         assert (parsed["subject"], parsed["scene"], parsed["attributes"]) == (s.labels.subject, s.labels.scene, {})
 
@@ -75,3 +75,13 @@ def test_info_lists_both_families_attributes_and_scenes():
     assert sorted(sum(summary["families"].values(), [])) == sorted(SUBJECTS)
     assert len(summary["attributes"]) >= 4 and all(len(v) >= 4 for v in summary["attributes"].values())
     assert len(summary["scenes"]) >= 10
+    assert summary["world"] == 2 and set(summary["background"]) == {"lighting", "landmark", "horizon"}
+    assert set(summary["layout"]) == {"placement", "size", "facing"} and set(summary["props"]) == set(SCENES)
+
+
+def test_info_words_are_the_words_of_captions():
+    """`svdstory world info` lists what the bundled models know: every caption word, no template field."""
+    words = set(info()["words"])
+    seen = {w for seed in range(300) for w in re.findall(r"[a-z]+", sample(seed, size=64, attribute_rate=0.8).caption)}
+    assert seen <= words and {"noun", "subject"}.isdisjoint(words)
+    assert {"sunset", "balloon", "horizon", "facing", "cars", "beside"} <= words

@@ -41,6 +41,7 @@ def test_info_prints_json_and_a_table(capsys):
     assert _run(["world", "info"]) == 0
     table = capsys.readouterr().out
     assert all(name in table for name in SUBJECTS) and "mountain" in table
+    assert "world v2" in table and "twilight" in table and "placement" in table and "beside" in table
 
 
 @pytest.mark.parametrize("extra, word", [

@@ -1,13 +1,17 @@
-"""SynthWorld renderer: determinism, masks that match the drawn pixels, every class/attribute/scene."""
+"""SynthWorld's world v1 renderer: determinism, masks that match the drawn pixels, every class/attribute/scene
+(world v2, the default, adds background, layout and props: tests/test_world_v2.py)."""
 
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
 
 from svdstory.errors import SvdStoryError
-from svdstory.world import (ATTRIBUTES, SCENES, SUBJECTS, Labels, render, render_scene, render_subject,
-                            sample)
+from svdstory.world import ATTRIBUTES, SCENES, SUBJECTS, Labels, render, render_scene, render_subject
+from svdstory.world import sample as sample_any_world
+
+sample = functools.partial(sample_any_world, world=1)
 
 
 def _with(labels: Labels, **changes) -> Labels:

@@ -1,5 +1,5 @@
 """SynthWorld v2: hidden background and layout attributes and props, labels that agree with pixels,
-captions that parse back; v1 stays the default and unchanged."""
+captions that parse back; v2 is the default world and v1 still renders unchanged."""
 
 import dataclasses
 import hashlib
@@ -25,11 +25,13 @@ def samples():
     return [sample(s, world=2) for s in SEEDS]
 
 
-def test_v1_stays_the_default_and_draws_no_v2_labels():
-    assert DEFAULT_WORLD == 1
-    a, b = sample(5), sample(5, world=1)
+def test_v2_is_the_default_and_v1_draws_no_v2_labels():
+    assert DEFAULT_WORLD == 2
+    a, b = sample(5), sample(5, world=2)
     assert np.array_equal(a.image, b.image) and a.labels == b.labels and a.caption == b.caption
-    assert a.labels.world == 1 and not a.labels.props and "background" not in a.labels.to_dict()
+    assert a.labels.world == 2 and "background" in a.labels.to_dict()
+    v1 = sample(5, world=1)
+    assert v1.labels.world == 1 and not v1.labels.props and "background" not in v1.labels.to_dict()
 
 
 def test_v2_is_deterministic_and_render_of_labels_reproduces_it(samples):
@@ -246,7 +248,7 @@ def test_v1_renders_are_pinned():
         s = sample(seed, subject=list(SUBJECTS)[seed % 12], world=1)
         digest.update(s.image.tobytes() + s.mask.tobytes() + s.caption.encode())
     for seed in range(4):
-        digest.update(sample(seed, size=96).image.tobytes())
+        digest.update(sample(seed, size=96, world=1).image.tobytes())
     assert digest.hexdigest() == "7ff92d620454097cf9adc4054b636a38b6cd4dcb0af03de65dee45634fd11c73"
 
 

@@ -21,7 +21,7 @@ def add_bench_commands(subparsers) -> None:
 
 def _bench_parser(sub) -> None:
     p = sub.add_parser("bench", help="run methods over a story suite; resumable; writes images, metrics, tables")
-    p.add_argument("--suite", required=True, help="real, synthworld[:N], synthworld-v2[:N], or a YAML/JSON suite file")
+    p.add_argument("--suite", required=True, help="real, synthworld[:N] (world v2; also named synthworld-v2[:N]), or a YAML/JSON suite file")
     p.add_argument("--method", action="append", default=[], metavar="SPEC", help=METHOD_HELP)
     p.add_argument("--seeds", type=int, default=1, help="seeds per story (seed index k shifts every scene's seed)")
     p.add_argument("--limit", type=int, help="only the first N stories")
@@ -40,7 +40,8 @@ def _bench_parser(sub) -> None:
                    help="auto, none, or a list of clip-t, clip-i, dino, dreamsim, synthworld (-fg: background "
                         "removed); auto: synthworld for the SynthWorld suite, else clip-t,clip-i,dino")
     p.add_argument("--clip-model", default=DEFAULT_CLIP,
-                   help="transformers id/folder, open_clip:ARCH[@PRETRAINED], or tiny (random, for tests)")
+                   help="transformers id/folder, open_clip:ARCH[@PRETRAINED], bundled:clip (the mini CLIP shipped for "
+                        "SynthWorld), or tiny (random, for tests)")
     p.add_argument("--dino-model", default=DEFAULT_DINO, help="transformers id/folder, or tiny (random, for tests)")
     p.add_argument("--dreamsim-model", default=DEFAULT_DREAMSIM, help="dreamsim type[@weights folder]")
     p.add_argument("--segmenter", help="transformers image-segmentation id/folder for -fg metrics "

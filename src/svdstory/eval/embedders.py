@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ..errors import SvdStoryError
-from .metric_info import DEFAULT_CLIP, DEFAULT_DINO, DEFAULT_DREAMSIM  # noqa: F401  (re-exported)
+from .metric_info import BUNDLED_CLIP, DEFAULT_CLIP, DEFAULT_DINO, DEFAULT_DREAMSIM  # noqa: F401  (re-exported)
 BATCH = 32
 
 
@@ -150,7 +150,12 @@ class DreamSim:
 
 
 def load_clip(source: str, device: str = "cpu"):
-    """A transformers CLIP, `open_clip:ARCH[@PRETRAINED]`, or `tiny` (random, built in code, for tests)."""
+    """A transformers CLIP, `open_clip:ARCH[@PRETRAINED]`, `bundled:clip` (the mini CLIP trained on
+    SynthWorld, shipped in svdstory/assets/clip), or `tiny` (random, built in code, for tests)."""
+    if source == BUNDLED_CLIP:
+        from ..mini.clip import default_clip_path
+
+        return HFClip(str(default_clip_path()), device)
     if source.startswith("open_clip:"):
         return OpenClip(source, device)
     if source == "tiny":

@@ -6,6 +6,7 @@ holds wins; the report's --prompt-metric / --identity-metric options override it
 """
 from __future__ import annotations
 
+BUNDLED_CLIP = "bundled:clip"  # the mini CLIP in svdstory/assets/clip: CLIP-T / CLIP-I on SynthWorld, offline
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"  # the feature models behind the real-model metrics (embedders.py)
 DEFAULT_DINO = "facebook/dinov2-base"
 DEFAULT_DREAMSIM = "ensemble"

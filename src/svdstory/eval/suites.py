@@ -1,4 +1,4 @@
-"""Story suites: the built-in `real` and `synthworld[:N]` suites, or a YAML/JSON file of stories.
+"""Story suites: the built-in `real` and `synthworld[:N]` (world v2) suites, or a YAML/JSON file of stories.
 
 A suite file holds `stories:`, a list of items with `id`, `subject`, `scenes` and optionally
 `category`, `tokens`, `style`, `seeds`, `truth` (the story items of the evaluation contract).
@@ -43,12 +43,12 @@ class Suite:
 
 
 def builtin_suites() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml")) + ["synthworld[:N]", "synthworld-v2[:N]"]
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml")) + ["synthworld[:N]"]
 
 
 def load_suite(name: str) -> Suite:
-    """`real` (or any bundled name), `synthworld` / `synthworld:N` (`synthworld-v2[:N]`: the world v2
-    suite, the default one once v2 weights ship), or a path to a YAML/JSON file."""
+    """`real` (or any bundled name), `synthworld` / `synthworld:N` (the world v2 suite of N stories;
+    `synthworld-v2[:N]` is another name for it), or a path to a YAML/JSON file."""
     head, _, size = name.partition(":")
     if head in SYNTHWORLD_SUITES:
         return Suite(name, tuple(complete_item(s, i) for i, s in enumerate(_synthworld(size, head))))
@@ -61,7 +61,7 @@ def load_suite(name: str) -> Suite:
     return Suite(name, tuple(complete_item(s, i) for i, s in enumerate(_read_items(path))))
 
 
-SYNTHWORLD_SUITES = ("synthworld", "synthworld-v2")
+SYNTHWORLD_SUITES = ("synthworld", "synthworld-v2")  # one suite: the second name is what v2's first benches used
 
 
 def _synthworld(size: str, head: str = "synthworld") -> list[dict]:
@@ -73,11 +73,11 @@ def _synthworld(size: str, head: str = "synthworld") -> list[dict]:
         raise SvdStoryError(f"--suite {head}:{size}: the number of stories after ':' must be a whole number, "
                             "at least 1")
     try:
-        from .synthworld import synthworld_suite, synthworld_suite_v2
+        from .synthworld import synthworld_suite_v2
     except ImportError as err:
         raise SvdStoryError(f"--suite {head} needs svdstory.eval.synthworld, "
                             f"which failed to import ({err})") from None
-    return synthworld_suite_v2(n) if head == "synthworld-v2" else synthworld_suite(n)
+    return synthworld_suite_v2(n)
 
 
 def _read_items(path: Path) -> list:

@@ -89,6 +89,11 @@ def pixel_values(images: torch.Tensor, size: int) -> torch.Tensor:
     return (images - mean) / std
 
 
+def default_clip_path() -> Path:
+    """The bundled mini CLIP's folder (`--clip-model bundled:clip`)."""
+    return Path(__file__).resolve().parents[1] / "assets" / "clip"
+
+
 def load_clip(folder: str | Path):
     """(CLIPModel, tokenizer) from an exported folder (laid out as a hub CLIP checkpoint), in eval mode."""
     from transformers import CLIPModel, CLIPTokenizer
@@ -101,7 +106,7 @@ def load_clip(folder: str | Path):
 # ---------------------------------------------------------------- the word-carrying check
 
 # Contexts in which the subject word stands at different positions; all words are v1 caption words
-# too, so the shipped v1 text encoder can be measured with the same sentences.
+# too, so a world v1 text encoder can be measured with the same sentences.
 CARRY_TEMPLATES = ("a {} in a forest", "the red {} on a beach", "a photo of a {} in the snow",
                    "a picture of the striped {} in a city", "a photo of a purple spotted {} in a room")
 

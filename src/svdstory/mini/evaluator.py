@@ -39,8 +39,11 @@ class EvaluatorConfig:
     row_channels: int = 16                     # v2: channels of the per-row profile the background heads read
 
     @classmethod
-    def for_world(cls, world: int = 1, **sizes) -> "EvaluatorConfig":
+    def for_world(cls, world: int | None = None, **sizes) -> "EvaluatorConfig":
         from svdstory.world import ATTRIBUTES, BACKGROUND_ATTRIBUTES, LAYOUT_ATTRIBUTES, SCENES, SUBJECTS
+        from svdstory.world.catalog import DEFAULT_WORLD
+
+        world = DEFAULT_WORLD if world is None else world
 
         named = lambda catalogue: tuple((name, tuple(values)) for name, values in catalogue.items())  # noqa: E731
         v2 = dict(background=named(BACKGROUND_ATTRIBUTES), layout=named(LAYOUT_ATTRIBUTES),

@@ -126,13 +126,14 @@ def build_sample_scheduler():
 def build_components(cfg: MiniSDConfig, words: Iterable[str] | None = None, tokenizer=None) -> dict:
     """Fresh (untrained) pipeline parts keyed as `StableDiffusionPipeline` expects them.
 
-    The tokenizer is built from `words` (default: the SynthWorld vocabulary) unless one is given.
+    The tokenizer is built from `words` (default: every v1 and v2 caption word, as the shipped one) unless
+    one is given.
     """
     if tokenizer is None:
         if words is None:
-            from svdstory.world import vocabulary
+            from svdstory.world.captions_v2 import vocabulary_v2
 
-            words = vocabulary()
+            words = vocabulary_v2()
         tokenizer = build_tokenizer(words, cfg.max_length)
     return dict(vae=build_vae(cfg), text_encoder=build_text_encoder(cfg, tokenizer), tokenizer=tokenizer,
                 unet=build_unet(cfg), scheduler=build_sample_scheduler())

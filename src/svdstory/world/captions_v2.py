@@ -127,3 +127,14 @@ def vocabulary_v2() -> list[str]:
     words |= {"by", "with", "horizon", "facing", "scene", "there", "is"} | set(LAYOUT_ATTRIBUTES["facing"])
     words |= {v for values in BACKGROUND_ATTRIBUTES.values() for v in values}
     return sorted(words)
+
+
+# `vocabulary_v2` reads the template fields "{scene_noun}" and "{subject}" as words too: the trained
+# tokenizer holds "noun" and "subject" (its ids follow from the whole list, so the list stays), but no
+# caption does.
+TEMPLATE_FIELD_WORDS = ("noun", "subject")
+
+
+def caption_words_v2() -> list[str]:
+    """Every word a v1 or v2 caption can contain, sorted: what the bundled models know."""
+    return [w for w in vocabulary_v2() if w not in TEMPLATE_FIELD_WORDS]

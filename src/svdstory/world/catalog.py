@@ -33,12 +33,11 @@ def scene_phrase(scene: str) -> str:
     return SCENE_PHRASES[scene][0].format(scene)
 
 # World versions. v1 is one subject in a scene whose word fixes the whole background; v2 adds hidden
-# background and layout attributes and background props (docs/synthworld.md, "World v2"). The shipped
-# weights were trained on v1, so `sample` draws v1 unless told; the v2 training scripts draw v2.
-# When v2 weights ship, v1 is deleted and v2 becomes the only world.
+# background and layout attributes and background props (docs/synthworld.md). The shipped weights are
+# v2's, so `sample`, the CLI, the suites and the training scripts draw v2 unless told; v1 still
+# renders byte for byte as it did (`world=1`), with no weights of its own.
 WORLDS = (1, 2)
-DEFAULT_WORLD = 1
-TRAINING_WORLD = 2
+DEFAULT_WORLD = 2
 
 # v2: scene-independent hidden attributes of the background, which a plain prompt leaves open.
 # Value words are unique across the vocabulary (as ATTRIBUTES' are), except where a caption phrase
@@ -73,16 +72,21 @@ PROP_COUNTS = (0.2, 0.35, 0.3, 0.15)  # P(0, 1, 2, 3 props)
 
 
 def info() -> dict:
-    """JSON-able summary of the world: subject classes by family, attributes and scenes."""
+    """JSON-able summary of the world: subject classes by family, hidden attributes (identity,
+    background, layout), scenes, props and the caption words (those the bundled models know)."""
+    from svdstory.world.captions_v2 import caption_words_v2
+
     families = {family: [name for name, f in SUBJECTS.items() if f == family] for family in FAMILIES}
     return {
+        "world": DEFAULT_WORLD,
+        "versions": list(WORLDS),
         "families": families,
         "attributes": {name: list(values) for name, values in ATTRIBUTES.items()},
+        "background": {name: list(values) for name, values in BACKGROUND_ATTRIBUTES.items()},
+        "layout": {name: list(values) for name, values in LAYOUT_ATTRIBUTES.items()},
         "scenes": list(SCENES),
         "scene_phrases": {scene: scene_phrase(scene) for scene in SCENES},
+        "props": {scene: dict(classes) for scene, classes in PROP_CLASSES.items()},
+        "words": caption_words_v2(),
         "default_size": 128,
-        "worlds": {"versions": list(WORLDS), "default": DEFAULT_WORLD, "training": TRAINING_WORLD},
-        "v2": {"background": {k: list(v) for k, v in BACKGROUND_ATTRIBUTES.items()},
-               "layout": {k: list(v) for k, v in LAYOUT_ATTRIBUTES.items()},
-               "props": {scene: dict(classes) for scene, classes in PROP_CLASSES.items()}},
     }

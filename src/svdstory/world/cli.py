@@ -14,7 +14,7 @@ import numpy as np
 from svdstory.config import check_seed
 from svdstory.errors import SvdStoryError
 from svdstory.output import check_writable, staged
-from svdstory.world.catalog import ATTRIBUTES, SCENES, SUBJECTS, info, scene_phrase
+from svdstory.world.catalog import SCENES, SUBJECTS, info
 from svdstory.world.catalog import DEFAULT_WORLD, WORLDS
 from svdstory.world.labels import check_choice
 from svdstory.world.render import check_size
@@ -24,7 +24,7 @@ from svdstory.world.sampling import sample
 def add_world_commands(subparsers) -> None:
     world = subparsers.add_parser("world", help="the procedural SynthWorld: list it, render labelled samples")
     commands = world.add_subparsers(dest="world_command", required=True)
-    show = commands.add_parser("info", help="subject classes by family, attributes and scenes")
+    show = commands.add_parser("info", help="subject classes, hidden attributes, scenes, props and caption words")
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
     show.set_defaults(func=run_info)
     draw = commands.add_parser("render", help="write images, masks and labels.jsonl")
@@ -36,21 +36,41 @@ def add_world_commands(subparsers) -> None:
     draw.add_argument("--size", type=int, default=128, help="image side in pixels (multiple of 16, >= 64)")
     draw.add_argument("--attribute-rate", type=float, default=0.3, help="fraction of captions naming attributes")
     draw.add_argument("--world", type=int, choices=WORLDS, default=DEFAULT_WORLD,
-                      help=f"world version (default {DEFAULT_WORLD}; 2 adds hidden background/layout and props)")
+                      help=f"world version (default {DEFAULT_WORLD}; 1: no hidden background or layout, no props)")
     draw.set_defaults(func=run_render)
 
 
 def run_info(args: argparse.Namespace) -> int:
-    if args.json:
-        print(json.dumps(info(), indent=2))
-        return 0
     summary = info()
-    rows = [("family", "subject classes")] + [(f, ", ".join(names)) for f, names in summary["families"].items()]
-    rows += [("", ""), ("attribute", "values")] + [(a, ", ".join(v)) for a, v in ATTRIBUTES.items()]
-    rows += [("", ""), ("scene", "in a prompt")] + [(s, scene_phrase(s)) for s in SCENES]
-    width = max(len(left) for left, _ in rows)
-    print("\n".join(f"{left:<{width}}  {right}".rstrip() for left, right in rows))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(_table(summary))
     return 0
+
+
+def _table(summary: dict) -> str:
+    """The catalogue as two aligned columns, one block per part of the world."""
+    blocks = [[(f"world v{summary['world']}", f"(versions {', '.join(map(str, summary['versions']))})")],
+              [("family", "subject classes")] + [(f, ", ".join(n)) for f, n in summary["families"].items()]]
+    for title, part in (("identity", "attributes"), ("background", "background"), ("layout", "layout")):
+        blocks.append([(title, "values")] + [(name, ", ".join(v)) for name, v in summary[part].items()])
+    blocks.append([("scene", "in a prompt / props (classes that stand in its background)")]
+                  + [(s, f"{summary['scene_phrases'][s]:<14} {', '.join(summary['props'][s])}") for s in SCENES])
+    blocks.append([("words", f"every caption word, one token each ({len(summary['words'])})")]
+                  + [("", line) for line in _wrap(summary["words"])])
+    rows = [row for block in blocks for row in block + [("", "")]][:-1]
+    width = max(len(left) for left, _ in rows)
+    return "\n".join(f"{left:<{width}}  {right}".rstrip() for left, right in rows)
+
+
+def _wrap(words: list[str], width: int = 80) -> list[str]:
+    lines = [""]
+    for word in words:
+        if lines[-1] and len(lines[-1]) + 1 + len(word) > width:
+            lines.append("")
+        lines[-1] = f"{lines[-1]} {word}".strip()
+    return lines
 
 
 def _check_render_args(args: argparse.Namespace) -> None:

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from svdstory.world.catalog import DEFAULT_WORLD
+
 SEED_STRIDE = 2**32  # sample seeds of one stream: stream * stride + index, so streams never overlap
 
 
@@ -18,7 +20,7 @@ class StreamConfig:
     size: int = 128             # rendered image side
     attribute_rate: float = 0.3  # fraction of captions that name attribute words
     group: int = 1              # consecutive samples sharing one identity (for contrastive batches)
-    world: int = 1              # world version (catalog.WORLDS); v2 items carry background, layout and prop labels
+    world: int = DEFAULT_WORLD  # world version (catalog.WORLDS); v2 items carry background, layout and prop labels
     detail_rate: float = 0.5    # v2: fraction of captions naming background / layout / prop details
 
 
@@ -73,7 +75,7 @@ def render_unit(cfg: StreamConfig, unit: int) -> list[dict]:
     from svdstory.world import sample
 
     base = cfg.seed * SEED_STRIDE + unit * cfg.group
-    extra = {} if cfg.world == 1 else {"world": cfg.world, "detail_rate": cfg.detail_rate}
+    extra = {"world": cfg.world, "detail_rate": cfg.detail_rate}  # v1 samples ignore detail_rate
     if cfg.group == 1:
         return [encode_sample(sample(base, size=cfg.size, attribute_rate=cfg.attribute_rate, **extra))]
     subject, attributes = _draw_identity(np.random.default_rng(base))
