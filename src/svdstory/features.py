@@ -7,7 +7,7 @@ from .state import Pass
 def capture_block_output(module, state, name: str, step: int, first_half_scale: float | None = None):
     """A (module, hook) pair storing a copy of the conditional half of `module`'s output at `step` in
     state.features; with `first_half_scale`, the first half of its channels multiplied by it, as the next
-    block will scale them in place (`sampling.freeu_input_scale`)."""
+    block will scale them in place (`UNetBackbone.freeu_input_scale`)."""
 
     def hook(_module, _inputs, output):
         if state.unet_pass is Pass.SAMPLE and state.step == step:

@@ -8,11 +8,11 @@ import torch
 from .config import SamplingConfig, apply_overrides
 from .context import RunContext, RunOutput
 from .errors import SvdStoryError
-from .limits import check_largest, check_steps
+from .limits import check_largest
 from .masks import binarize
 from .methods.registry import get_method
 from .preflight import check_size, check_story_prompts, tokenizers_of
-from .sampling import every_scheduler, initial_latents
+from .sampling import initial_latents
 from .story import Story
 from .tokens import story_token_positions
 
@@ -45,11 +45,12 @@ class Subject:
 def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
     """The settings with the model's defaults filled in, checked against what the model allows."""
     defaults = model.defaults or {}
-    height, width = sampling.height or model.side, sampling.width or model.side
-    check_size(model.vae_factor, height, width)
-    check_largest(model.side, {"--height": height, "--width": width})
+    backbone = model.backbone
+    height, width = sampling.height or backbone.side, sampling.width or backbone.side
+    check_size(backbone.size_factor, height, width)
+    check_largest(backbone.side, {"--height": height, "--width": width})
     steps = sampling.steps or defaults.get("steps", 50)
-    check_steps(steps, every_scheduler(type(model.pipe.scheduler), model.pipe.scheduler.config))
+    backbone.check_steps(steps)
     guidance = sampling.guidance if sampling.guidance is not None else defaults.get("guidance", 5.0)
     return replace(sampling, steps=steps, guidance=guidance, height=height, width=width)  # every other as given
 
@@ -66,7 +67,7 @@ def build_context(model, story: Story, sampling: SamplingConfig, method, config,
                   cache=None) -> RunContext:
     """The run's fixed inputs; the method encodes its own conditioning (`cache`: an extra image's anchors)."""
     prompts, seeds = story.prompts, story.image_seeds(sampling.seed)
-    positions = story_token_positions(model.pipe.tokenizer, prompts, story.tokens)
+    positions = story_token_positions(model.backbone.tokenizers[0], prompts, story.tokens)
     latents = initial_latents(model, seeds, sampling.height, sampling.width, sampling.same_latent)
     cond = method.conditioning(model, story, sampling, config, cache)
     scheduler = None if config.scheduler in (None, "default") else config.scheduler

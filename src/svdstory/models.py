@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -21,12 +21,18 @@ _PIPELINES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
 
 @dataclass
 class Model:
-    """A loaded pipeline plus what svdstory needs to know about it."""
+    """A loaded pipeline plus what svdstory needs to know about it; everything else asks its backbone."""
 
     pipe: object  # a diffusers StableDiffusionPipeline or StableDiffusionXLPipeline
     source: str  # hub id or local path, as the user gave it ("bundled:minisd" for the default)
     revision: str | None = None
     defaults: dict | None = None  # recommended steps/guidance shipped with the model
+    backbone: object = field(init=False, repr=False)  # backbones.Backbone: the one way to the network
+
+    def __post_init__(self):
+        from .backbones import backbone_for
+
+        self.backbone = backbone_for(self.pipe)
 
     @property
     def is_sdxl(self) -> bool:
@@ -34,20 +40,20 @@ class Model:
 
     @property
     def vae_factor(self) -> int:
-        return 2 ** (len(self.pipe.vae.config.block_out_channels) - 1)
+        return self.backbone.vae_factor
 
     @property
     def side(self) -> int:
-        """The side in pixels of the images the model was made for (its UNet's sample size, decoded)."""
-        return self.pipe.unet.config.sample_size * self.vae_factor
+        """The side in pixels of the images the model was made for."""
+        return self.backbone.side
 
     @property
     def device(self) -> torch.device:
-        return self.pipe.unet.device
+        return self.backbone.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.pipe.unet.dtype
+        return self.backbone.dtype
 
 
 def default_model_source() -> str:

@@ -87,7 +87,7 @@ def _tokenizer(folder: Path, name: str, class_name: str):
 
 
 def tokenizers_of(model) -> list:
-    return [t for t in (model.pipe.tokenizer, getattr(model.pipe, "tokenizer_2", None)) if t is not None]
+    return model.backbone.tokenizers
 
 
 def check_prompt_lengths(tokenizers, prompts, what: str = "prompt",

@@ -42,7 +42,7 @@ def subject_prompt(story) -> str:
 
 def one_prompt_conditioning(model, story, guidance: float, config: OnePromptConfig) -> Conditioning:
     """One row per frame: the one prompt's embeddings reweighted for that frame (uncond rows as usual)."""
-    prompt = one_prompt(model.pipe.tokenizer, subject_prompt(story), list(story.scenes))
+    prompt = one_prompt(model.backbone.tokenizers[0], subject_prompt(story), list(story.scenes))
     single = encode_prompts(model, [prompt.text], guidance)
     n = len(story.scenes)
     cond_row = single.layout.cond(single.embeds)[0]  # (L, D)
