@@ -19,7 +19,8 @@ def _settle_library_logging():
     """
     import diffusers
     import transformers
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline  # noqa: F401
+    from diffusers import (FluxPipeline, StableDiffusion3Pipeline, StableDiffusionPipeline,  # noqa: F401
+                           StableDiffusionXLPipeline)
 
     diffusers.utils.logging.get_verbosity()
     transformers.utils.logging.get_verbosity()
@@ -65,6 +66,21 @@ def sd_model():
 @pytest.fixture(scope="session")
 def sdxl_model():
     return _tiny("tiny-sdxl")
+
+
+@pytest.fixture(scope="session")
+def flux_model():
+    return _tiny("tiny-flux")
+
+
+@pytest.fixture(scope="session")
+def flux_schnell_model():
+    return _tiny("tiny-flux-schnell")
+
+
+@pytest.fixture(scope="session")
+def sd3_model():
+    return _tiny("tiny-sd3")
 
 
 @pytest.fixture(scope="session")

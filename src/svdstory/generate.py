@@ -11,7 +11,7 @@ from .errors import SvdStoryError
 from .limits import check_largest
 from .masks import binarize
 from .methods.registry import get_method
-from .preflight import check_size, check_story_prompts, tokenizers_of
+from .preflight import check_backbone, check_size, check_story_prompts, tokenizers_of
 from .sampling import initial_latents
 from .story import Story
 from .tokens import story_token_positions
@@ -44,7 +44,7 @@ class Subject:
 
 def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
     """The settings with the model's defaults filled in, checked against what the model allows."""
-    defaults = model.defaults or {}
+    defaults = {**model.backbone.defaults, **(model.defaults or {})}  # a folder's own svdstory.json wins
     backbone = model.backbone
     height, width = sampling.height or backbone.side, sampling.width or backbone.side
     check_size(backbone.size_factor, height, width)
@@ -103,6 +103,7 @@ def generate(model, story: Story, method: str = "consistory", options=None,
              sampling: SamplingConfig | None = None, callback=None) -> StoryResult:
     """All scenes of a story in one batch. `options`: a method config or a dict of overrides."""
     method_obj, config = method_config(method, options)
+    check_backbone(method_obj, model.backbone.name)
     sampling = resolve_sampling(model, sampling or SamplingConfig())
     check_story_prompts(tokenizers_of(model), story, method_obj, sampling.negative_prompt)
     ctx = build_context(model, story, sampling, method_obj, config, callback)
@@ -116,6 +117,7 @@ def generate_anchors(model, story: Story, method: str = "consistory", options=No
     method_obj, config = method_config(method, options)
     if method_obj.run_anchors is None:
         raise SvdStoryError(f"method {method!r} has no anchors+extras mode")
+    check_backbone(method_obj, model.backbone.name)
     sampling = resolve_sampling(model, sampling or SamplingConfig())
     check_story_prompts(tokenizers_of(model), story, method_obj, sampling.negative_prompt)
     ctx = build_context(model, story, sampling, method_obj, config, callback)

@@ -1,4 +1,4 @@
-"""Load a Stable-Diffusion-family pipeline (SD 1.x/2.x, SDXL, the bundled mini model) from a hub id or a folder."""
+"""Load a diffusers pipeline (SD 1.x/2.x, SDXL, the bundled mini model, FLUX.1, SD3) from a hub id or a folder."""
 from __future__ import annotations
 
 import json
@@ -16,14 +16,14 @@ BUNDLED = Path(__file__).parent / "assets" / "minisd"
 BUNDLED_NAME = "bundled:minisd"  # how runs and benches name the bundled model: the same on every machine
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
-_PIPELINES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
+TINY = ("tiny", "tiny-sdxl", "tiny-flux", "tiny-flux-schnell", "tiny-sd3")  # built in code, random weights
 
 
 @dataclass
 class Model:
     """A loaded pipeline plus what svdstory needs to know about it; everything else asks its backbone."""
 
-    pipe: object  # a diffusers StableDiffusionPipeline or StableDiffusionXLPipeline
+    pipe: object  # a diffusers pipeline of a family in backbones.PIPELINES
     source: str  # hub id or local path, as the user gave it ("bundled:minisd" for the default)
     revision: str | None = None
     defaults: dict | None = None  # recommended steps/guidance shipped with the model
@@ -135,8 +135,10 @@ def check_downloadable(source: str) -> None:
 
 
 def _pipeline_class(source: str, revision: str | None):
-    """Read model_index.json (local or hub) to pick the SD or SDXL pipeline class."""
+    """Read model_index.json (local or hub) to pick the pipeline class: SD, SDXL, FLUX.1 or SD3."""
     import diffusers
+
+    from .backbones import PIPELINES
 
     folder = model_folder(source, revision)
     if folder is not None:
@@ -147,23 +149,26 @@ def _pipeline_class(source: str, revision: str | None):
             name = diffusers.DiffusionPipeline.load_config(source, revision=revision).get("_class_name", "")
         except Exception as err:  # auth or missing repo: all user-facing
             raise SvdStoryError(f"--model {source!r} could not be fetched from the hub: {str(err).splitlines()[0]}") from None
+    if name in PIPELINES:
+        return getattr(diffusers, name)
     if "XL" in name:
         return diffusers.StableDiffusionXLPipeline
-    if name in _PIPELINES or name.startswith("StableDiffusion") or name == "":
+    if (name.startswith("StableDiffusion") and not name.startswith("StableDiffusion3")) or name == "":
         return diffusers.StableDiffusionPipeline
-    raise SvdStoryError(f"--model {source!r} is a {name}, not a Stable Diffusion (SD 1.x/2.x or SDXL) pipeline")
+    raise SvdStoryError(f"--model {source!r} is a {name}, not a pipeline svdstory runs "
+                        f"(SD 1.x/2.x, SDXL, FLUX.1 or SD3)")
 
 
 def load_model(source: str | None = None, device: str | None = None, dtype: str | None = None,
                revision: str | None = None) -> Model:
-    """Load a pipeline; `source` is a hub id, a local folder, "tiny", or None for the bundled default."""
+    """Load a pipeline; `source` is a hub id, a local folder, a name in TINY, or None for the bundled default."""
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     source = source or default_model_source()
-    if source in ("tiny", "tiny-sdxl"):
-        from .tiny import tiny_pipeline
+    if source in TINY:
+        from .tiny import tiny_model_pipeline
 
-        pipe = tiny_pipeline(sdxl=source == "tiny-sdxl").to(device)
+        pipe = tiny_model_pipeline(source).to(device)
         if torch_dtype != torch.float32:  # built in float32; diffusers warns on every .to(dtype), needed or not
             pipe = pipe.to(dtype=torch_dtype)
         return Model(pipe, source, None, {"steps": 10, "guidance": 5.0})

@@ -7,8 +7,9 @@ from .base import Backbone, Site, guided
 __all__ = ["BACKBONES", "PIPELINES", "Backbone", "Site", "backbone_for", "backbone_name", "guided"]
 
 # the diffusers pipeline classes svdstory loads, and the backbone each one runs on
-PIPELINES = {"StableDiffusionPipeline": "unet", "StableDiffusionXLPipeline": "unet"}
-BACKBONES = ("unet",)
+PIPELINES = {"StableDiffusionPipeline": "unet", "StableDiffusionXLPipeline": "unet", "FluxPipeline": "flux",
+             "StableDiffusion3Pipeline": "sd3"}
+BACKBONES = ("unet", "flux", "sd3")
 
 
 def backbone_name(pipeline_class: str) -> str | None:
@@ -23,4 +24,8 @@ def backbone_for(pipe) -> Backbone:
         from .unet import UNetBackbone
 
         return UNetBackbone(pipe)
+    if name in ("flux", "sd3"):
+        from .mmdit import FluxBackbone, SD3Backbone
+
+        return FluxBackbone(pipe) if name == "flux" else SD3Backbone(pipe)
     raise SvdStoryError(f"a {type(pipe).__name__} is not a pipeline svdstory runs ({', '.join(PIPELINES)})")

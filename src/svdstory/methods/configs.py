@@ -34,6 +34,7 @@ class MethodConfig:
 
     method: ClassVar[str | None] = None  # the method's name (`--method`)
     module: ClassVar[str | None] = None  # its module under svdstory.methods
+    backbones: ClassVar[tuple[str, ...]] = ("unet",)  # the backbones (backbones.BACKBONES) it runs on
 
     scheduler: str = option("ddim", _SCHEDULER, SCHEDULERS)
 
@@ -83,6 +84,7 @@ class VanillaConfig(MethodConfig):
 
     method: ClassVar[str] = "vanilla"
     module: ClassVar[str] = "vanilla"
+    backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     scheduler: str = option("default", "sampler: the checkpoint's own, or ddim as the sharing methods use",
                             SCHEDULERS)
