@@ -1,9 +1,11 @@
 """FLUX.1 and SD3 behind the backbone seam: vanilla gives diffusers' own pipelines' images, bit for bit, and
 whatever does not run on them yet says so in one line."""
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import pytest
 import torch
+from cases import BACKBONE, RUNS_ON
 
 from svdstory import Story, generate, generate_anchors, load_model
 from svdstory.backbones.mmdit import pack, unpack
@@ -77,16 +79,28 @@ def test_a_saved_folder_loads_through_the_same_path(runs, tmp_path, kind):
     assert abs(runs.pixels(ours.images) - runs.pixels(reference.images)).max() == 0
 
 
+@pytest.fixture
+def unet_only():
+    """A plug-in method that declares the UNet its only backbone."""
+    from svdstory.methods import registry
+    from svdstory.methods.configs import VanillaConfig
+
+    @dataclass(frozen=True)
+    class UNetOnlyConfig(VanillaConfig):
+        backbones: ClassVar[tuple[str, ...]] = ("unet",)
+
+    registry.register(registry.Method("unet-only", UNetOnlyConfig, registry.get_method("vanilla").run,
+                                      run_anchors=lambda ctx, config: None))
+    yield "unet-only"
+    registry.unregister("unet-only")
+
+
 @pytest.mark.parametrize("kind", ["flux", "sd3"])
-@pytest.mark.parametrize("method", ["consistory", "shared", "svd", "storydiffusion", "1p1s"])
-def test_methods_that_do_not_run_on_a_dit_yet_say_so_in_one_line(runs, kind, method):
-    name = "flux" if kind == "flux" else "sd3"
-    with pytest.raises(SvdStoryError, match=rf"method '{method}' does not run on {name} models yet "
-                                            r"\(it runs on: unet\)"):
-        generate(runs.model(kind), STORY, method, sampling=runs.sampling(steps=1))
-    if method != "1p1s":
-        with pytest.raises(SvdStoryError, match=f"does not run on {name} models yet"):
-            generate_anchors(runs.model(kind), STORY, method, sampling=runs.sampling(steps=1))
+def test_a_method_that_does_not_run_on_a_backbone_says_so_in_one_line(runs, kind, unet_only):
+    for run in (generate, generate_anchors):
+        with pytest.raises(SvdStoryError, match=rf"method 'unet-only' does not run on {kind} models yet "
+                                                r"\(it runs on: unet\)"):
+            run(runs.model(kind), STORY, unet_only, sampling=runs.sampling(steps=1))
 
 
 @pytest.mark.parametrize("kind", ["flux", "sd3"])
@@ -109,7 +123,9 @@ def test_dit_sites_are_joint_attention_over_the_patch_grid(flux_model, sd3_model
     flux = flux_model.backbone.sites()
     assert [(s.stage, s.depth, s.kind) for s in flux] == [("double", 0, "joint"), ("single", 0, "joint")]
     assert {s.grid((16, 16)) for s in flux} == {(8, 8)} and {s.text_len for s in flux} == {32}
-    assert [s.stage for s in sd3_model.backbone.sites()] == ["joint", "joint"]
+    sd3 = sd3_model.backbone.sites()  # SD3.5's first block also has an image-only attention, attn2
+    assert [(s.stage, s.depth, s.kind) for s in sd3] == [("joint", 0, "joint"), ("joint", 0, "self"),
+                                                         ("joint", 1, "joint")]
     for model in (flux_model, sd3_model):
         assert {s.name for s in model.backbone.sites()} == set(model.pipe.transformer.attn_processors)
 
@@ -131,17 +147,17 @@ CLI = ["generate", "--device", "cpu", "--steps", "2", "--height", "32", "--width
 
 @pytest.mark.parametrize("model", ["tiny-flux", "tiny-sd3"])
 def test_the_command_line_runs_vanilla_on_a_dit_and_refuses_other_methods_before_loading(
-        model, tmp_path, capsys, monkeypatch):
+        model, tmp_path, capsys, monkeypatch, unet_only):
     code, _, err = _cli(CLI + ["--model", model, "--method", "vanilla", "--out", str(tmp_path / "ok")], capsys)
     assert code == 0, err
     assert (tmp_path / "ok" / "image_01.png").is_file()
     import svdstory.models
 
     monkeypatch.setattr(svdstory.models, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
-    code, _, err = _cli(CLI + ["--model", model, "--method", "svd", "--out", str(tmp_path / "no")], capsys)
+    code, _, err = _cli(CLI + ["--model", model, "--method", unet_only, "--out", str(tmp_path / "no")], capsys)
     name = model.removeprefix("tiny-")
     assert code == 2 and err.strip().count("\n") == 0
-    assert f"method 'svd' does not run on {name} models yet (it runs on: unet)" in err
+    assert f"method 'unet-only' does not run on {name} models yet (it runs on: unet)" in err
     assert not (tmp_path / "no").exists()
 
 
@@ -151,5 +167,5 @@ def test_methods_lists_the_backbones_each_method_runs_on(capsys):
     lines = stdout.splitlines()
     runs_on = {line.split(":")[0]: lines[i + 1].strip() for i, line in enumerate(lines) if not line.startswith(" ")}
     assert set(runs_on) >= {"vanilla", "svd", "consistory", "shared", "storydiffusion", "1p1s"}
-    assert runs_on["vanilla"] == "runs on: unet, flux, sd3"
-    assert all(value == "runs on: unet" for name, value in runs_on.items() if name != "vanilla")
+    for name, kinds in RUNS_ON.items():  # the table the contract tests run
+        assert runs_on[name] == "runs on: " + ", ".join(BACKBONE[kind] for kind in kinds)

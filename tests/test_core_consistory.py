@@ -189,7 +189,7 @@ def test_maps_of_a_group_with_masks_equal_the_mean_of_each_layers_maps(limit_lay
     for _ in range(3):
         q, k = torch.randn(2 * n, H, T, d, generator=gen), torch.randn(2 * n, H, L, d, generator=gen)
         mask = -4 * torch.rand(2 * n, H, 1, L, generator=gen)
-        maps.record(AttnCall(layer, attn, q, k, k, grid, q, mask), BatchLayout(n, True), grid)
+        maps.record(AttnCall(layer, None, q, k, k, grid, q, mask, attn.scale), BatchLayout(n, True), grid)
         probs = ((q[n:] @ k[n:].transpose(-1, -2)) * attn.scale + mask[n:]).softmax(-1)
         want.append(token_maps(probs, token_selector(positions, n, L), grid))
     assert maps.held_layers() == held  # full groups were computed as they filled

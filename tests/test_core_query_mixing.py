@@ -36,7 +36,7 @@ class Attn:
 
 
 def call_with(query, key, value):
-    return AttnCall(UP, Attn(), query, key, value, GRID, None)
+    return AttnCall(UP, None, query, key, value, GRID, None, None, Attn.scale)
 
 
 def policy(**options):

@@ -1,15 +1,16 @@
-"""Anchors first, extras later: the same images as generating the whole story in one batch, every method."""
+"""Anchors first, extras later: the same images as generating the whole story in one batch, every method on
+every backbone it runs on."""
 import pytest
 import torch
-from cases import SHARING, size, steps
+from cases import SHARING, on_models, size, steps, vanilla_options
 
 from svdstory import generate_more
 
 
-@pytest.mark.parametrize("method,options", SHARING)
-def test_anchors_then_extras_equal_the_batch(runs, method, options):
-    full, full_rec = runs.recorded("sd", method, options, size=size(options), steps=steps(method))
-    subject, more, anchors, extra = runs.anchors_then_extras(method, options, steps(method), size(options))
+@pytest.mark.parametrize("kind,method,options", on_models(SHARING))
+def test_anchors_then_extras_equal_the_batch(runs, kind, method, options):
+    full, full_rec = runs.recorded(kind, method, options, size=size(options), steps=steps(method))
+    subject, more, anchors, extra = runs.anchors_then_extras(method, options, steps(method), size(options), kind=kind)
     # Equal up to float rounding, not bit for bit: the UNet batch shrinks (6 -> 4 for the anchors, 2 for
     # the extra) and torch's CPU GEMMs pick batch- and thread-dependent kernels (already the stock UNet's
     # time-embedding Linear differs at 1e-7 between batch 2 and 6).
@@ -18,16 +19,16 @@ def test_anchors_then_extras_equal_the_batch(runs, method, options):
     assert abs(runs.pixels(subject.anchors.images) - runs.pixels(full.images[:2])).max() <= 1
     assert abs(runs.pixels(more.images) - runs.pixels(full.images[2:])).max() <= 1
     assert more.seeds == full.seeds[2:] and more.prompts == full.prompts[2:]
-    _, alone = runs("sd", "vanilla", {"scheduler": "ddim"}, size=size(options), steps=steps(method))
+    _, alone = runs(kind, "vanilla", vanilla_options(kind), size=size(options), steps=steps(method))
     assert (extra - alone[2:]).abs().amax() > 1e-2  # the extra did see the anchors
     keys = list(subject.cache.kv)
     assert len(keys) == len(set(keys)) > 0 and subject.cache.nbytes() > 0
     assert (more.masks is None) == (full.masks is None)
 
 
-@pytest.mark.parametrize("method,options", [case for case in SHARING if case.values[0] != "consistory"])
-def test_the_cache_holds_the_anchors_inputs_only_for_the_hidden_target(runs, method, options):
-    subject = runs.anchors_then_extras(method, options, steps(method), size(options))[0]
+@pytest.mark.parametrize("kind,method,options", on_models([case for case in SHARING if case.values[0] != "consistory"]))
+def test_the_cache_holds_the_anchors_inputs_only_for_the_hidden_target(runs, kind, method, options):
+    subject = runs.anchors_then_extras(method, options, steps(method), size(options), kind=kind)[0]
     hidden = next(iter(subject.cache.kv.values()))[2]
     assert (hidden is not None) == (options.get("target") == "hidden")  # only that target needs the inputs
     if options.get("cache_device") == "cpu":

@@ -6,6 +6,7 @@ import torch
 from diffusers.models.attention_processor import Attention
 
 from svdstory.attention.policy import AttnCall, sdpa
+from svdstory.attention.processor import projection
 from svdstory.attention.share_policy import SharePolicy
 from svdstory.attention.spatial import LayerInfo
 from svdstory.attention.spectral_share import TARGETS
@@ -38,7 +39,7 @@ def make_call(layout, attn, seed=1, layer=UP, dtype=torch.float32, tokens=T):
     hidden = hidden.to(dtype)
     with torch.no_grad():
         q, k, v = (heads(f(hidden)) for f in (attn.to_q, attn.to_k, attn.to_v))
-    return AttnCall(layer, attn, q, k, v, (1, tokens), hidden)
+    return AttnCall(layer, projection(attn), q, k, v, (1, tokens), hidden, None, attn.scale)
 
 
 class Attached:
@@ -83,7 +84,7 @@ def brute_force(call, layout, visible, shared_k=None, shared_v=None, cross_rank=
             b = c * layout.n_images + i
             K = torch.cat([k[b]] + [sk[c, a][:, m] for a, m in visible(i)], dim=1)  # (H, T+S', d)
             V = torch.cat([v[b]] + [sv[c, a][:, m] for a, m in visible(i)], dim=1)
-            p = torch.softmax(q[b] @ K.mT * call.attn.scale, dim=-1)  # (H, T, T+S')
+            p = torch.softmax(q[b] @ K.mT * call.scale, dim=-1)  # (H, T, T+S')
             if cross_rank is not None and p.shape[-1] > T:
                 p = torch.cat([p[..., :T], truncate(p[..., T:], cross_rank)], dim=-1)
             out[b] = p @ V
@@ -275,7 +276,7 @@ def test_ipca_extends_only_the_conditional_half(cfg):
         q, k, v = heads(attn.to_q(hidden)), heads(attn.to_k(context)), heads(attn.to_v(context))
         ik, iv = heads(attn.to_k(subject)), heads(attn.to_v(subject))  # (1, H, L, d)
     cross = LayerInfo.from_name("up_blocks.1.attentions.0.transformer_blocks.0.attn2.processor")
-    call = AttnCall(cross, attn, q, k, v, (1, T), hidden)
+    call = AttnCall(cross, projection(attn), q, k, v, (1, T), hidden, None, attn.scale)
     policy = attach(SubjectPromptAttention(subject), layout)
     with torch.no_grad():
         ours = policy.cross_attention(call)

@@ -1,7 +1,7 @@
 """The Python API: generate a story at once, or anchors first and more images later."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 
@@ -55,12 +55,16 @@ def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
     return replace(sampling, steps=steps, guidance=guidance, height=height, width=width)  # every other as given
 
 
-def method_config(method_name: str, options=None):
-    """The method and its config: `options` is a config, or overrides as a dict or `key=value` strings."""
+def method_config(method_name: str, options=None, backbone=None):
+    """The method and its config: `options` is a config, or overrides as a dict or `key=value` strings, over
+    the defaults of the method on `backbone` (a model's, if given: `Backbone.option_defaults`)."""
     method = get_method(method_name)
+    if type(options) is method.config:
+        return method, options
+    names = {f.name for f in fields(method.config)}
+    defaults = {k: v for k, v in (backbone.option_defaults if backbone else {}).items() if k in names}
     # a config validates itself when it is made (MethodConfig.check)
-    config = options if type(options) is method.config else apply_overrides(method.config(), options or {})
-    return method, config
+    return method, apply_overrides(method.config(**defaults), options or {})
 
 
 def build_context(model, story: Story, sampling: SamplingConfig, method, config, callback=None,
@@ -102,8 +106,9 @@ def _info(model, story, method, config, sampling) -> dict:
 def generate(model, story: Story, method: str = "consistory", options=None,
              sampling: SamplingConfig | None = None, callback=None) -> StoryResult:
     """All scenes of a story in one batch. `options`: a method config or a dict of overrides."""
-    method_obj, config = method_config(method, options)
+    method_obj = get_method(method)
     check_backbone(method_obj, model.backbone.name)
+    method_obj, config = method_config(method, options, model.backbone)
     sampling = resolve_sampling(model, sampling or SamplingConfig())
     check_story_prompts(tokenizers_of(model), story, method_obj, sampling.negative_prompt)
     ctx = build_context(model, story, sampling, method_obj, config, callback)
@@ -114,10 +119,11 @@ def generate(model, story: Story, method: str = "consistory", options=None,
 def generate_anchors(model, story: Story, method: str = "consistory", options=None,
                      sampling: SamplingConfig | None = None, callback=None) -> Subject:
     """Generate the story's anchor images once and cache what later images need."""
-    method_obj, config = method_config(method, options)
+    method_obj = get_method(method)
     if method_obj.run_anchors is None:
         raise SvdStoryError(f"method {method!r} has no anchors+extras mode")
     check_backbone(method_obj, model.backbone.name)
+    method_obj, config = method_config(method, options, model.backbone)
     sampling = resolve_sampling(model, sampling or SamplingConfig())
     check_story_prompts(tokenizers_of(model), story, method_obj, sampling.negative_prompt)
     ctx = build_context(model, story, sampling, method_obj, config, callback)

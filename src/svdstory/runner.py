@@ -54,7 +54,7 @@ def count_steps(model, story, method: str, options=None, sampling: SamplingConfi
     A step is one call of the sampler loop's callback; methods with several passes (ConsiStory's pre-pass
     and main pass) count each pass's steps, and anchors-first counts the anchor batch and every extra image.
     """
-    method_obj, config = method_config(method, options)
+    method_obj, config = method_config(method, options, model.backbone)
     steps = resolve_sampling(model, sampling or SamplingConfig()).steps
     runs = 1 if not anchors_first else 1 + max(0, len(story.scenes) - (anchor_batch or config.anchor_batch))
     return method_obj.count_steps(model, config, steps) * runs

@@ -138,14 +138,16 @@ def tiny_flux_pipeline(schnell: bool = False, seed: int = 0):
 
 
 def tiny_sd3_pipeline(seed: int = 0):
-    """SD3-architecture pipeline: two CLIP encoders and T5, an MMDiT of two blocks, random weights."""
+    """SD3.5-medium-architecture pipeline: two CLIP encoders and T5, an MMDiT of two blocks with RMS-normed
+    queries and keys, the first with SD3.5's second, image-only attention (`attn2`); random weights."""
     from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
 
     tokenizer, t5_tokenizer = tiny_tokenizer(), tiny_t5_tokenizer()
     torch.manual_seed(seed)
     transformer = SD3Transformer2DModel(sample_size=16, patch_size=2, in_channels=4, num_layers=2, attention_head_dim=8,
                                         num_attention_heads=4, joint_attention_dim=64, caption_projection_dim=32,
-                                        pooled_projection_dim=64, out_channels=4, pos_embed_max_size=32).eval()
+                                        pooled_projection_dim=64, out_channels=4, pos_embed_max_size=32,
+                                        qk_norm="rms_norm", dual_attention_layers=(0,)).eval()
     return StableDiffusion3Pipeline(
         transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
         vae=_flow_vae(seed + 1, 1.5305, 0.0609), text_encoder=_text_encoder(len(tokenizer), True),

@@ -28,3 +28,20 @@ def forward_hooks(hooks):
     finally:
         for handle in handles:
             handle.remove()
+
+
+@contextmanager
+def joint_processors(transformer, sites, policy, state, text_first: bool):
+    """svdstory's joint processor on every site of an MMDiT (FLUX, SD3) for one run; the originals restored after.
+    text_first: where the text tokens sit in the joint sequence (FLUX: first; SD3: last)."""
+    from .joint_processor import JointStoryProcessor
+
+    original = dict(transformer.attn_processors)
+    layers = {site.name: LayerInfo(site.name, site.stage, site.depth, site.kind == "cross") for site in sites}
+    policy.check_layers(list(layers.values()))
+    transformer.set_attn_processor({site.name: JointStoryProcessor(policy, state, layers[site.name], site.grid,
+                                                                   text_first) for site in sites})
+    try:
+        yield
+    finally:
+        transformer.set_attn_processor(original)

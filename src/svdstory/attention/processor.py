@@ -7,6 +7,17 @@ from .policy import AttnCall
 from .spatial import LayerInfo, token_grid
 
 
+def projection(attn):
+    """A UNet layer's projection helper: inputs (c, T, C) of its keys -> keys, values (c, heads, T, d)."""
+
+    def project(x: torch.Tensor):
+        c, t, _ = x.shape
+        key, value = (f(x).view(c, t, attn.heads, -1).transpose(1, 2) for f in (attn.to_k, attn.to_v))
+        return (key if attn.norm_k is None else attn.norm_k(key)), value
+
+    return project
+
+
 class StoryAttnProcessor:
     """Holds only where its layer sits and references to the run's policy and state; the policy does the math
     and reads the state through its hooks."""
@@ -47,7 +58,7 @@ class StoryAttnProcessor:
             key = attn.norm_k(key)
 
         grid = token_grid(n_tokens, self.state.latent_hw)
-        call = AttnCall(self.layer, attn, query, key, value, grid, hidden_states, attention_mask)
+        call = AttnCall(self.layer, projection(attn), query, key, value, grid, hidden_states, attention_mask, attn.scale)
         policy, state = self.policy, self.state
         out = policy.cross_attention(call, state) if self.layer.is_cross else policy.self_attention(call, state)
         out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)  # (B, T, C)

@@ -38,14 +38,17 @@ class LayerInfo:
         return self.part in parts or f"{self.part}.{self.block}" in parts
 
 
-_PART = re.compile(r"(down|up)(\.\d+)?|mid")
+_PART = re.compile(r"(down|up|double|single|joint)(\.\d+)?|mid")
 
 
 def check_parts(parts, option: str) -> None:
-    """UNet parts are down, mid, up, or one block of down/up such as up.0 (SDXL's 32x32 decoder block)."""
+    """UNet parts are down, mid, up, or one block of down/up such as up.0 (SDXL's 32x32 decoder block); FLUX's
+    are double and single (its dual- and single-stream blocks), SD3's joint (its MMDiT blocks), or one block
+    such as double.3. Which of them a model has is checked against its layers when it runs (`check_parts_match`)."""
     bad = [p for p in parts if not _PART.fullmatch(p)]
     if bad or not parts:
-        raise SvdStoryError(f"option {option} must be among down, mid, up or a block such as up.0; got {list(parts)}")
+        raise SvdStoryError(f"option {option} must be among down, mid, up (UNet), double, single (FLUX), joint (SD3) "
+                            f"or a block such as up.0; got {list(parts)}")
 
 
 def check_parts_match(parts, layers, option: str) -> None:

@@ -2,6 +2,7 @@
 pattern (subject-driven self-attention, SDSA), vanilla-query mixing and feature injection."""
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import torch
@@ -112,7 +113,7 @@ class SubjectPolicy(PlainPolicy):
         """SDSA over the anchors' recorded tokens (plain attention where they shared none at this layer)."""
         shared = self.replay.kv((self.stage, call.layer.name, state.step), query.device)
         if shared is None:
-            return sdpa(AttnCall(call.layer, call.attn, query, call.key, call.value, call.grid, call.hidden_states))
+            return sdpa(dataclasses.replace(call, query=query, attention_mask=None))
         return attend_shared(call, AllTokens(), *shared, state, query)
 
     def after_attention(self, call: AttnCall, output: torch.Tensor, state) -> torch.Tensor:

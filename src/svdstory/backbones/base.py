@@ -47,6 +47,7 @@ class Backbone(Protocol):
     parts: tuple[str, ...]  # the stages a method's `parts` options may name
     schedulers: tuple[str, ...]  # the scheduler kinds this backbone offers ("default" first)
     has_freeu: bool  # FreeU applies (a UNet decoder feature)
+    option_defaults: dict  # method options whose default differs on this backbone (e.g. parts), by option name
 
     @property
     def device(self) -> torch.device: ...

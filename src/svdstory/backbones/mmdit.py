@@ -1,8 +1,8 @@
 """MMDiT backbones: FLUX.1 (dev, schnell) and SD3/SD3.5, flow-matching transformers with joint attention.
 
 Each step follows its diffusers pipeline's own `__call__` (FluxPipeline, StableDiffusion3Pipeline), so that
-`vanilla` gives their images. Only plain attention runs on them yet: svdstory's attention processors are UNet
-processors (docs/backbones.md).
+`vanilla` gives their images. Their attention runs svdstory's joint-attention processor
+(attention/joint_processor.py).
 """
 from __future__ import annotations
 
@@ -22,10 +22,17 @@ class MMDiTBackbone:
     schedulers = ("default",)  # the checkpoint's flow-matching scheduler; DDIM does not apply
     has_freeu = False
     pipeline_text_len = 256  # the pipeline's default max_sequence_length for T5
+    text_first = True  # the text tokens lead the joint attention's sequence (FLUX), or follow the image's (SD3)
 
     def __init__(self, pipe):
         self.pipe = pipe
         self.transformer = pipe.transformer
+
+    @property
+    def option_defaults(self) -> dict:
+        """The checkpoint's own flow-matching sampler (DDIM does not apply), and sharing in every block: a DiT's
+        blocks all see one token grid, with no decoder to single out as ConsiStory singles out the UNet's."""
+        return {"scheduler": "default", "parts": self.parts, "sdsa_parts": self.parts, "injection_parts": self.parts}
 
     @property
     def device(self) -> torch.device:
@@ -81,13 +88,10 @@ class MMDiTBackbone:
         return [(one, nothing()) for one in passes]
 
     def attention(self, policy, state):
-        """diffusers' own joint-attention processors: only a plain policy can run on them yet."""
-        from ..attention.policy import PlainPolicy
+        """svdstory's joint processor on every attention layer, the policy acting through it."""
+        from ..attention.install import joint_processors
 
-        if type(policy) is not PlainPolicy:
-            raise SvdStoryError(f"attention policies other than plain attention are not yet supported on "
-                                f"{self.name} models")
-        return nothing()
+        return joint_processors(self.transformer, self.sites(), policy, state, self.text_first)
 
     def freeu(self, factors):
         if factors is not None:
@@ -181,6 +185,7 @@ class SD3Backbone(MMDiTBackbone):
     name = "sd3"
     parts = ("joint",)  # the MMDiT blocks (SD3.5's second self-attention, attn2, sits in the same blocks)
     pipeline_text_len = 256
+    text_first = False
 
     @property
     def latent_channels(self) -> int:
@@ -222,11 +227,14 @@ class SD3Backbone(MMDiTBackbone):
                                 return_dict=False)[0]
 
     def sites(self) -> list[Site]:
+        """Each block's joint attention, then SD3.5's image-only second attention (`attn2`) where it has one."""
         blocks, level = self.transformer.transformer_blocks, self.transformer.config.patch_size.bit_length() - 1
-        return [Site(f"transformer_blocks.{i}.attn.processor", "joint", "joint", i, level, self.text_len)
-                for i in range(len(blocks))] + [
-            Site(f"transformer_blocks.{i}.attn2.processor", "self", "joint", i, level, None)
-            for i, block in enumerate(blocks) if getattr(block, "attn2", None) is not None]
+        sites = []
+        for i, block in enumerate(blocks):
+            sites.append(Site(f"transformer_blocks.{i}.attn.processor", "joint", "joint", i, level, self.text_len))
+            if getattr(block, "attn2", None) is not None:
+                sites.append(Site(f"transformer_blocks.{i}.attn2.processor", "self", "joint", i, level, None))
+        return sites
 
 
 def pack(latents: torch.Tensor) -> torch.Tensor:

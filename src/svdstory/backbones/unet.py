@@ -20,6 +20,7 @@ class UNetBackbone:
     parts = ("down", "mid", "up")  # or one block of down/up, such as "up.0"
     schedulers = ("default", "ddim")
     has_freeu = True
+    option_defaults: dict = {}  # the method configs' defaults are a UNet's
 
     def __init__(self, pipe):
         self.pipe = pipe

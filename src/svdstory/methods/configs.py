@@ -24,6 +24,7 @@ _SCHEDULER = "sampler: ddim (as ConsiStory), or the checkpoint's own"
 _ANCHORS = "images whose tokens everyone sees (0: every other image)"
 _POOL = "share each anchor's tokens averaged over k x k patches (our speed approximation)"
 _UNCOND = "also share in the unconditional half of guidance (false: plain attention there)"
+_PARTS = "parts with sharing: UNet decoder (as ConsiStory's SDSA); on a DiT every block (double, single; joint)"
 _CACHE = "anchors+extras: keep the anchor cache on the model's device, or cpu"
 
 
@@ -66,7 +67,7 @@ class AnchoredConfig(MethodConfig):
 class SharingConfig(AnchoredConfig):
     """What the methods that share the anchors' self-attention tokens have in common."""
 
-    parts: tuple[str, ...] = option(("up",), "UNet parts with sharing")
+    parts: tuple[str, ...] = option(("up",), _PARTS)
     steps: tuple[float, float] = option((0.0, 1.0), "fraction-of-run window of sharing")
     cache_device: str = option("same", _CACHE, CACHE_DEVICES)
 
@@ -168,8 +169,9 @@ class SharedConfig(SharingConfig):
 
     method: ClassVar[str] = "shared"
     module: ClassVar[str] = "shared"
+    backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
-    parts: tuple[str, ...] = option(("up",), "UNet parts with sharing (as ConsiStory's SDSA)")
+    parts: tuple[str, ...] = option(("up",), _PARTS)
     anchor_pool: int = option(1, _POOL)
     share_uncond: bool = option(True, _UNCOND)
 
@@ -185,8 +187,9 @@ class SvdConfig(SharedConfig):
 
     method: ClassVar[str] = "svd"
     module: ClassVar[str] = "svd"
+    backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
-    parts: tuple[str, ...] = option(("up",), "UNet parts with sharing")
+    parts: tuple[str, ...] = option(("up",), _PARTS)
     target: str = option("kv", "what is filtered: the anchors' keys and values, their hidden states, or the "
                                "cross-image attention", SVD_TARGETS)
     zero: str = option("energy:0.9", "zeroing strategy chain, e.g. rank:8, tau:0.1, gd, soft:0.05")
@@ -226,10 +229,11 @@ class StoryDiffusionConfig(SharingConfig):
 
     method: ClassVar[str] = "storydiffusion"
     module: ClassVar[str] = "storydiffusion"
+    backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     n_anchors: int = option(0, "images whose tokens the others sample (0: every image samples every other "
                                "image, as in the paper's batch)")
-    parts: tuple[str, ...] = option(("up",), "UNet parts with consistent self-attention")
+    parts: tuple[str, ...] = option(("up",), "parts with consistent self-attention (on a DiT: every block)")
     sample_rate: float = option(0.5, "fraction of the other images' tokens each image sees (paper: 0.5)")
 
     def check(self) -> None:

@@ -23,16 +23,15 @@ class SubjectPromptAttention(PlainPolicy):
         self.subject_embeds = subject_embeds  # (1, L, D)
 
     def cross_attention(self, call: AttnCall, state) -> torch.Tensor:
-        attn, layout = call.attn, state.layout
-        heads = lambda x: x.view(1, -1, attn.heads, x.shape[-1] // attn.heads).transpose(1, 2)
-        sk, sv = heads(attn.to_k(self.subject_embeds)), heads(attn.to_v(self.subject_embeds))  # (1, H, L, d)
+        layout = state.layout
+        sk, sv = call.project(self.subject_embeds)  # (1, H, L, d)
         B = call.query.shape[0]
         keys = torch.cat([call.key, sk.expand(B, -1, -1, -1)], dim=2)
         values = torch.cat([call.value, sv.expand(B, -1, -1, -1)], dim=2)
         mask = torch.ones(layout.chunks, layout.n_images, keys.shape[2], dtype=torch.bool, device=keys.device)
         mask[:-1, :, call.key.shape[2]:] = False  # the unconditional half keeps its own context only
         return F.scaled_dot_product_attention(call.query, keys, values, attn_mask=mask.view(B, 1, 1, -1),
-                                              scale=attn.scale)
+                                              scale=call.scale)
 
 
 def subject_prompt(story) -> str:
