@@ -28,9 +28,9 @@ def _flux_inputs(model, n=2, side=8, seed=0):
 
 def _sd3_inputs(model, n=2, side=8, seed=0):
     g = torch.Generator().manual_seed(seed)
-    config = model.pipe.transformer.config
+    config, text = model.pipe.transformer.config, model.backbone.text_offset + model.backbone.text_len
     return dict(hidden_states=torch.randn(n, config.in_channels, side, side, generator=g),
-                encoder_hidden_states=torch.randn(n, 32, config.joint_attention_dim, generator=g),
+                encoder_hidden_states=torch.randn(n, text, config.joint_attention_dim, generator=g),
                 pooled_projections=torch.randn(n, config.pooled_projection_dim, generator=g),
                 timestep=torch.full((n,), 700.0), return_dict=False)
 
@@ -86,6 +86,18 @@ def test_every_call_holds_image_and_text_tokens_where_the_backbone_says(runs, ki
         assert call.text_len == text and call.grid == site.grid((8, 8)) == (4, 4)
         assert call.key.shape[2] == text + 16 and call.image_key.shape[2] == 16
         assert call.hidden_states.shape[1] == 16 and call.scale == pytest.approx(call.query.shape[-1] ** -0.5)
+
+
+@pytest.mark.parametrize("kind", ["flux", "sd3"])
+def test_the_text_a_joint_site_reads_is_what_the_backbone_encodes(runs, kind):
+    """SD3's text sequence is CLIP's tokens, then T5's; a subject's positions are T5's, after CLIP's."""
+    backbone = runs.model(kind).backbone
+    embeds = backbone.encode(["a cat on a beach"], 5.0).embeds
+    assert {site.text_len for site in backbone.sites() if site.kind == "joint"} == {embeds.shape[1]}
+    t5 = backbone.tokenizers[-1]
+    cat = t5("a cat on a beach").input_ids.index(t5("cat", add_special_tokens=False).input_ids[0])
+    assert backbone.token_positions(["a cat on a beach"], ("cat",)) == [[[backbone.text_offset + cat]]]
+    assert backbone.text_offset == (0 if kind == "flux" else backbone.tokenizers[0].model_max_length)
 
 
 @pytest.mark.parametrize("kind", ["flux", "sd3"])

@@ -35,16 +35,16 @@ def test_the_cache_holds_the_anchors_inputs_only_for_the_hidden_target(runs, kin
         assert hidden.device.type == "cpu"
 
 
-@pytest.mark.parametrize("ipca", [False, True])
-def test_1p1s_anchors_are_the_batch_and_an_extra_joins_their_one_prompt(runs, ipca):
+@pytest.mark.parametrize("kind,ipca", [("sd", False), ("sd", True), ("flux", False), ("sd3", False)])
+def test_1p1s_anchors_are_the_batch_and_an_extra_joins_their_one_prompt(runs, kind, ipca):
     options = {"ipca": ipca}
-    subject, more, anchors, extra = runs.anchors_then_extras("1p1s", options, steps("1p1s"))
+    subject, more, anchors, extra = runs.anchors_then_extras("1p1s", options, steps("1p1s"), kind=kind)
     two = runs.story.with_scenes(runs.story.scenes[:2])
-    _, batch_anchors = runs("sd", "1p1s", options, story=two)
+    _, batch_anchors = runs(kind, "1p1s", options, story=two)
     assert torch.equal(anchors, batch_anchors)
     # The extra's prompt is the anchors' one prompt plus its own scene, which is the whole story's one prompt:
     # its image is then the batch run's last image (1p1s shares nothing across images at run time).
-    _, full_latents = runs("sd", "1p1s", options)
+    _, full_latents = runs(kind, "1p1s", options)
     torch.testing.assert_close(extra, full_latents[2:], rtol=0, atol=2e-4)
     again = generate_more(subject, runs.story.scenes[2:])
     assert (runs.pixels(again.images) == runs.pixels(more.images)).all()

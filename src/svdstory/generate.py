@@ -14,7 +14,6 @@ from .methods.registry import get_method
 from .preflight import check_backbone, check_size, check_story_prompts, tokenizers_of
 from .sampling import initial_latents
 from .story import Story
-from .tokens import story_token_positions
 
 
 @dataclass
@@ -71,7 +70,7 @@ def build_context(model, story: Story, sampling: SamplingConfig, method, config,
                   cache=None) -> RunContext:
     """The run's fixed inputs; the method encodes its own conditioning (`cache`: an extra image's anchors)."""
     prompts, seeds = story.prompts, story.image_seeds(sampling.seed)
-    positions = story_token_positions(model.backbone.tokenizers[0], prompts, story.tokens)
+    positions = model.backbone.token_positions(prompts, story.tokens)
     latents = initial_latents(model, seeds, sampling.height, sampling.width, sampling.same_latent)
     cond = method.conditioning(model, story, sampling, config, cache)
     scheduler = None if config.scheduler in (None, "default") else config.scheduler

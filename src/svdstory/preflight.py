@@ -128,7 +128,9 @@ def check_story_prompts(tokenizers, story, method, negative_prompt: str | None =
         check_prompt_lengths(tokenizers, own, f"{method.name} prompt", "use fewer or shorter scenes")
     if negative_prompt:
         check_prompt_lengths(tokenizers, [negative_prompt], "negative prompt")
-    story_token_positions(tokenizers[0], story.prompts, story.tokens)
+    # subject words are found in the last encoder's tokens (Backbone.token_positions: T5's on a DiT; on SDXL
+    # the second CLIP tokenizes as the first)
+    story_token_positions(tokenizers[-1], story.prompts, story.tokens)
 
 
 def check_size(factor: int, height: int | None, width: int | None) -> None:

@@ -104,6 +104,26 @@ class Backbone(Protocol):
 
     def sites(self) -> list[Site]: ...
 
+    def text_segments(self) -> list[tuple]:
+        """(tokenizer, start, length) of each encoder's tokens in the text sequence the attention layers read."""
+
+    def token_positions(self, prompts: list[str], words: tuple[str, ...], rule: str = "word") -> list:
+        """positions[s][i]: where subject word s sits in prompt i, in the text tokens the attention layers read
+        (those of the last of `text_segments`: CLIP's on a UNet, T5's on a DiT)."""
+
+    def dift_source(self, block: int):
+        """(module, read): the module whose output gives DIFT features (Tang et al. 2023), and
+        read(output, latent_hw) -> (B, C, h, w) of that output."""
+
+
+def segment_positions(segment: tuple, prompts: list[str], words: tuple[str, ...], rule: str = "word") -> list:
+    """`Backbone.token_positions` in one of its text segments."""
+    from ..tokens import story_token_positions
+
+    tokenizer, start, _ = segment
+    positions = story_token_positions(tokenizer, prompts, words, rule)
+    return [[[start + p for p in image] for image in subject] for subject in positions]
+
 
 def guided(noise: torch.Tensor, layout, guidance: float) -> torch.Tensor:
     """Classifier-free guidance (Ho & Salimans 2022) over a batch of [uncond..., cond...]; as is without it."""

@@ -11,7 +11,7 @@ import torch
 
 from ..errors import SvdStoryError
 from ..state import BatchLayout
-from .base import Site, check_kind, decode_vae, nothing, seeded_noise
+from .base import Site, check_kind, decode_vae, nothing, seeded_noise, segment_positions
 
 
 class MMDiTBackbone:
@@ -30,9 +30,11 @@ class MMDiTBackbone:
 
     @property
     def option_defaults(self) -> dict:
-        """The checkpoint's own flow-matching sampler (DDIM does not apply), and sharing in every block: a DiT's
-        blocks all see one token grid, with no decoder to single out as ConsiStory singles out the UNet's."""
-        return {"scheduler": "default", "parts": self.parts, "sdsa_parts": self.parts, "injection_parts": self.parts}
+        """The checkpoint's own flow-matching sampler (DDIM does not apply), sharing in every block (a DiT's blocks
+        all see one token grid, with no decoder to single out as ConsiStory singles out the UNet's), and DIFT
+        features from the middle block."""
+        return {"scheduler": "default", "parts": self.parts, "sdsa_parts": self.parts, "injection_parts": self.parts,
+                "dift_block": len(self.blocks()) // 2}
 
     @property
     def device(self) -> torch.device:
@@ -60,6 +62,11 @@ class MMDiTBackbone:
         """T5 tokens per prompt: the pipeline's default, or fewer where the T5 tokenizer takes fewer."""
         t5 = self.tokenizers[-1] if len(self.tokenizers) > 1 else None
         return min(self.pipeline_text_len, t5.model_max_length) if t5 is not None else self.pipeline_text_len
+
+    @property
+    def text_offset(self) -> int:
+        """Text tokens before T5's in the sequence the transformer reads: none on FLUX, CLIP's on SD3."""
+        return 0
 
     @property
     def train_timesteps(self) -> int:
@@ -98,8 +105,31 @@ class MMDiTBackbone:
             raise SvdStoryError(f"--freeu applies to UNet decoders only, not to {self.name} models")
         return nothing()
 
-    def dift_module(self, block: int):
-        raise SvdStoryError(f"DIFT features are not yet supported on {self.name} models")
+    def blocks(self) -> list:
+        """The transformer blocks in the order they run (FLUX: the double-stream ones, then the single-stream)."""
+        return list(self.transformer.transformer_blocks) + list(getattr(self.transformer, "single_transformer_blocks", []))
+
+    def dift_source(self, block: int):
+        """Transformer block `block` (counted over `blocks()`): its image tokens laid out on their grid."""
+        blocks = self.blocks()
+        if not 0 <= block < len(blocks):
+            raise SvdStoryError(f"option dift_block {block} is not a block of this {self.name} model "
+                                f"(0 to {len(blocks) - 1})")
+        site = self.sites()[0]  # every block sees the same image-token grid
+
+        def read(output, latent_hw):
+            image = output[1]  # a block returns (text tokens, image tokens), the image's (B, h*w, C)
+            return image.transpose(1, 2).unflatten(2, site.grid(latent_hw))  # (B, C, h, w)
+
+        return blocks[block], read
+
+    def text_segments(self) -> list[tuple]:
+        """T5's tokens, after the CLIP encoders' on SD3 (FLUX reads CLIP's pooled embedding only)."""
+        t5 = (self.tokenizers[-1], self.text_offset, self.text_len)
+        return [(self.tokenizers[0], 0, self.text_offset), t5] if self.text_offset else [t5]
+
+    def token_positions(self, prompts: list[str], words: tuple[str, ...], rule: str = "word") -> list:
+        return segment_positions(self.text_segments()[-1], prompts, words, rule)
 
     def freeu_input_scale(self, block: int, factors) -> float | None:
         return None
@@ -192,6 +222,11 @@ class SD3Backbone(MMDiTBackbone):
         return self.transformer.config.in_channels
 
     @property
+    def text_offset(self) -> int:
+        """StableDiffusion3Pipeline puts the CLIP encoders' tokens (padded to T5's width) before T5's."""
+        return self.pipe.tokenizer_max_length
+
+    @property
     def size_factor(self) -> int:
         return self.vae_factor * self.transformer.config.patch_size
 
@@ -231,7 +266,8 @@ class SD3Backbone(MMDiTBackbone):
         blocks, level = self.transformer.transformer_blocks, self.transformer.config.patch_size.bit_length() - 1
         sites = []
         for i, block in enumerate(blocks):
-            sites.append(Site(f"transformer_blocks.{i}.attn.processor", "joint", "joint", i, level, self.text_len))
+            sites.append(Site(f"transformer_blocks.{i}.attn.processor", "joint", "joint", i, level,
+                              self.text_offset + self.text_len))
             if getattr(block, "attn2", None) is not None:
                 sites.append(Site(f"transformer_blocks.{i}.attn2.processor", "self", "joint", i, level, None))
         return sites

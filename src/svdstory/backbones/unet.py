@@ -10,7 +10,7 @@ from ..attention.spatial import LayerInfo
 from ..limits import check_steps
 from ..replay import passes_with_replay
 from ..state import BatchLayout
-from .base import Site, decode_vae, nothing, seeded_noise
+from .base import Site, decode_vae, nothing, seeded_noise, segment_positions
 
 
 class UNetBackbone:
@@ -130,9 +130,16 @@ class UNetBackbone:
         _, _, b1, b2 = factors
         return {0: b1, 1: b2}.get(getattr(self.unet.up_blocks[block + 1], "resolution_idx", None))
 
-    def dift_module(self, block: int):
-        """The module whose output is the DIFT feature map (Tang et al. 2023): up block `block`."""
-        return self.unet.up_blocks[block]
+    def dift_source(self, block: int):
+        """Up block `block`, whose output is a feature map already."""
+        return self.unet.up_blocks[block], lambda output, latent_hw: output[0] if isinstance(output, tuple) else output
+
+    def text_segments(self) -> list[tuple]:
+        """CLIP's tokens (SDXL's two encoders tokenize alike and are joined along the channels)."""
+        return [(self.tokenizers[0], 0, self.tokenizers[0].model_max_length)]
+
+    def token_positions(self, prompts: list[str], words: tuple[str, ...], rule: str = "word") -> list:
+        return segment_positions(self.text_segments()[-1], prompts, words, rule)
 
     def decode(self, latents: torch.Tensor) -> list:
         return decode_vae(self.pipe, latents)

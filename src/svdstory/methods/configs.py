@@ -100,11 +100,12 @@ class ConsiStoryConfig(AnchoredConfig):
 
     method: ClassVar[str] = "consistory"
     module: ClassVar[str] = "consistory"
+    backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     scheduler: str = option("ddim", "sampler (reference: DDIMScheduler)", SCHEDULERS)
     n_anchors: int = option(2, "images whose subject is shared (reference: 2 anchors)")
     sdsa: bool = option(True, "subject-driven self-attention")
-    sdsa_parts: tuple[str, ...] = option(("up",), "UNet parts with SDSA (reference: up-blocks)")
+    sdsa_parts: tuple[str, ...] = option(("up",), "parts with SDSA (reference: up-blocks; on a DiT every block)")
     sdsa_steps: tuple[float, float] = option((0.0, 1.0), "fraction of steps with SDSA (reference: all steps once "
                                                          "masks exist)")
     mask_dropout: float = option(0.5, "probability of hiding a shared subject token (reference: 0.5)")
@@ -119,9 +120,10 @@ class ConsiStoryConfig(AnchoredConfig):
                                                                  "steps n//10..n//3, 5-16 of 50)")
     injection_alpha: float = option(0.8, "weight of the corresponding anchor output (reference: 0.8)")
     injection_factor: int = option(2, "inject at the layers at latent/k (2: 64x64 for SDXL at 1024 px)")
-    injection_parts: tuple[str, ...] = option(("up", "down"), "UNet parts with injection (reference run script: "
-                                                              "up and down blocks)")
-    dift_block: int = option(0, "UNet up-block whose output gives the DIFT features")
+    injection_parts: tuple[str, ...] = option(("up", "down"), "parts with injection (reference run script: up and "
+                                                              "down blocks; on a DiT every block)")
+    dift_block: int = option(0, "UNet up-block whose output gives the DIFT features (on a DiT: the transformer "
+                                "block, FLUX's double then single ones counted; the middle one by default)")
     dift_timestep: float = option(261.0, "timestep of the DIFT features, of 1000 training steps (reference: 261)")
     dift_sigma: float = option(1.0, "3x3 Gaussian smoothing of the features (reference: sigma 1)")
     distance_threshold: float | None = option(None, "correspondence distance limit; none: Otsu over each "
@@ -247,6 +249,7 @@ class OnePromptConfig(MethodConfig):
 
     method: ClassVar[str] = "1p1s"
     module: ClassVar[str] = "onepromptonestory"
+    backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     scheduler: str = option("default", "sampler: the checkpoint's own, or ddim", SCHEDULERS)
     enhance_alpha: float = option(0.01, "s <- beta * exp(alpha * s) * s on the current frame (alpha > 0 "
@@ -254,7 +257,8 @@ class OnePromptConfig(MethodConfig):
     enhance_beta: float = option(1.0, "beta of the current frame's reweighting")
     suppress_alpha: float = option(-0.01, "alpha on the other frames (alpha < 0 suppresses)")
     suppress_beta: float = option(0.5, "beta on the other frames (beta < 1 suppresses)")
-    ipca: bool = option(False, "identity-preserving cross-attention: also attend to the subject's prompt alone")
+    ipca: bool = option(False, "identity-preserving cross-attention: also attend to the subject's prompt alone "
+                               "(UNet only: a DiT has no cross-attention)")
 
 
 # The built-in methods, declared by their configs (in the order defined here):

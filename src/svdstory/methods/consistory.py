@@ -17,13 +17,13 @@ from ..attention.injection import Injection
 from ..attention.subject_policy import SubjectPolicy
 from ..context import RunOutput
 from ..correspondence import correspond, gaussian_smooth
+from ..errors import SvdStoryError
 from ..features import capture_block_output
 from ..masks import binarize, resize_maps
 from ..profiling import CORRESPONDENCE, region
 from ..sampling import Resume, make_scheduler
 from ..state import Stage
 from ..steps import in_window, nearest_step
-from ..tokens import story_token_positions
 from .anchored import anchor_indices, recording_anchors
 from .configs import ConsiStoryConfig
 from .registry import Method, register
@@ -42,7 +42,7 @@ def _positions(ctx, config) -> list[list[list[int]]]:
     """The subject tokens whose maps make the masks, under the config's rule."""
     if config.subject_tokens == "word":
         return ctx.token_positions
-    return story_token_positions(ctx.model.backbone.tokenizers[0], ctx.prompts, ctx.story.tokens, config.subject_tokens)
+    return ctx.model.backbone.token_positions(ctx.prompts, ctx.story.tokens, config.subject_tokens)
 
 
 def _resume_step(steps: int, config, stop: int | None) -> int:
@@ -67,14 +67,16 @@ def _prepass_steps(model, config, steps: int) -> int:
     return config.prepass_steps or steps
 
 
-def count_steps(model, config: ConsiStoryConfig, steps: int) -> int:
+def count_steps(model, config: ConsiStoryConfig, sampling) -> int:
     """Sampler steps of one run: the pre-pass (to the DIFT step, or whole), then the main pass from where it
-    takes over the pre-pass."""
+    takes over the pre-pass. The DIFT step depends on the schedule, which on FLUX depends on the image size."""
+    steps = sampling.steps
     if not config.injection:
         return steps
     pre_steps = _prepass_steps(model, config, steps)
     scheduler = make_scheduler(model, config.scheduler)
-    scheduler.set_timesteps(pre_steps)
+    factor = model.backbone.vae_factor
+    model.backbone.set_timesteps(scheduler, pre_steps, (sampling.height // factor, sampling.width // factor))
     dift = _dift_step([int(t) for t in scheduler.timesteps], config, model.backbone.train_timesteps)
     stop = dift + 1 if config.prepass == "feature" else pre_steps
     return min(stop, pre_steps) + steps - _resume_step(steps, config, stop)
@@ -100,7 +102,7 @@ def _prepass(ctx, config, anchors, **cache):
     # With FreeU the release's features carry the next up block's in-place scaling of their first half: it
     # keeps the block's output uncopied, and the next block multiplies it by b2 before the features are read.
     backbone = ctx.model.backbone
-    dift = capture_block_output(backbone.dift_module(config.dift_block), state, "dift", dift_step,
+    dift = capture_block_output(*backbone.dift_source(config.dift_block), state, "dift", dift_step,
                                 backbone.freeu_input_scale(config.dift_block, ctx.freeu))
     pre.denoise(policy, state, [dift], keep if at else None)
     return state.features["dift"], policy.final_maps(), kept.get("resume")
@@ -113,6 +115,10 @@ def _injection(ctx, config, features, maps, src_features, src_maps, allowed) -> 
     h, w = ctx.latents.shape[-2:]
     grid = token_grid(((h + config.injection_factor - 1) // config.injection_factor)
                       * ((w + config.injection_factor - 1) // config.injection_factor), (h, w))
+    grids = {site.grid((h, w)) for site in ctx.model.backbone.sites() if site.kind != "cross"}
+    if grid not in grids:
+        raise SvdStoryError(f"option injection_factor={config.injection_factor} names no attention grid of this model "
+                            f"(its grids: {', '.join(f'{a}x{b}' for a, b in sorted(grids))})")
     prep = lambda f: resize_maps(gaussian_smooth(f.float(), config.dift_sigma), grid)
     masks = lambda m: binarize(resize_maps(m, grid)).any(1).flatten(1)
     with region(CORRESPONDENCE):

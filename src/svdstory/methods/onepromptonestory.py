@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from ..attention.policy import AttnCall, PlainPolicy
 from ..context import RunOutput
+from ..errors import SvdStoryError
 from ..prompt_svr import one_prompt, one_prompt_text, reweight_for_frame
 from ..sampling import Conditioning, encode_prompts
 from ..story import compose_prompt
@@ -40,13 +41,24 @@ def subject_prompt(story) -> str:
 
 
 def one_prompt_conditioning(model, story, guidance: float, config: OnePromptConfig) -> Conditioning:
-    """One row per frame: the one prompt's embeddings reweighted for that frame (uncond rows as usual)."""
-    prompt = one_prompt(model.backbone.tokenizers[0], subject_prompt(story), list(story.scenes))
-    single = encode_prompts(model, [prompt.text], guidance)
+    """One row per frame: the one prompt's embeddings reweighted for that frame (uncond rows as usual). Where the
+    text sequence joins several encoders' tokens (SD3: CLIP's, then T5's), each encoder's part is reweighted
+    over its own frame and end tokens."""
+    subject, scenes = subject_prompt(story), list(story.scenes)
+    prompts = [one_prompt(tokenizer, subject, scenes, length, start)
+               for tokenizer, start, length in model.backbone.text_segments()]
+    single = encode_prompts(model, [prompts[0].text], guidance)
     n = len(story.scenes)
     cond_row = single.layout.cond(single.embeds)[0]  # (L, D)
-    frames = [reweight_for_frame(cond_row.float(), prompt, j, (config.enhance_alpha, config.enhance_beta),
-                                 (config.suppress_alpha, config.suppress_beta)).to(cond_row.dtype) for j in range(n)]
+
+    def frame(j: int) -> torch.Tensor:
+        out = cond_row.float()
+        for prompt in prompts:
+            out = reweight_for_frame(out, prompt, j, (config.enhance_alpha, config.enhance_beta),
+                                     (config.suppress_alpha, config.suppress_beta))
+        return out.to(cond_row.dtype)
+
+    frames = [frame(j) for j in range(n)]
     batch = type(single.layout)(n, single.layout.cfg)
     repeat = lambda x: batch.merge(single.layout.split(x).repeat_interleave(n, 1))
     embeds = repeat(single.embeds)
@@ -71,6 +83,9 @@ def conditioning(model, story, sampling, config: OnePromptConfig, cache=None) ->
 def _policy(ctx, config: OnePromptConfig):
     if not config.ipca:
         return PlainPolicy()
+    if not any(site.kind == "cross" for site in ctx.model.backbone.sites()):
+        raise SvdStoryError(f"option ipca extends cross-attention, which {ctx.model.backbone.name} models do not have "
+                            "(their text and image tokens attend jointly): use ipca=false")
     encoded = encode_prompts(ctx.model, [subject_prompt(ctx.story)], ctx.guidance)
     return SubjectPromptAttention(encoded.layout.cond(encoded.embeds))
 
