@@ -118,7 +118,8 @@ def test_a_story_more_scenes_a_download_and_bad_input(browser, server, tmp_path)
     page.fill("#steps input", "0")
     page.fill("#option-svd-refresh input", "0")
     page.click("#generate")
-    page.wait_for_function("document.querySelector('#steps').innerText.includes('--steps must be at least 1')")
+    page.wait_for_function("document.querySelector('#steps').innerText.includes('steps must be at least 1')")
+    assert "--steps" not in text(page, "#steps")  # the page's words, not the command line's
     assert "option refresh must be at least 1" in text(page, "#option-svd-refresh")
     images(page, 6)  # the last results stay
     page.close()
