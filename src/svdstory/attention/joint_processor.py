@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from .policy import AttnCall
+from .policy import AttnCall, image_tokens
 from .spatial import LayerInfo
 
 
@@ -80,19 +80,20 @@ class JointStoryProcessor:
                                                                               (text_v, value)))
         query, key = _rotary(query, image_rotary_emb), _rotary(key, image_rotary_emb)
         q, k, v = (x.transpose(1, 2) for x in (query, key, value))  # (B, heads, S, d)
-        scale = 1 / math.sqrt(q.shape[-1])  # SDPA's default, spelled out for the policies that compute scores
-        call = AttnCall(self.layer, None, q, k, v, grid, None, attention_mask, scale, text_len, self.text_first)
-        image = call.image
+        image = image_tokens(text_len, self.text_first)
         image_rotary = None if image_rotary_emb is None else tuple(f[image] for f in image_rotary_emb)
         image_input = hidden_states if encoder_hidden_states is not None else hidden_states[:, image]  # (B, T, C)
-        call.project, call.hidden_states = joint_projection(attn, image_rotary), image_input
+        scale = 1 / math.sqrt(q.shape[-1])  # SDPA's default, spelled out for the policies that compute scores
+        call = AttnCall(self.layer, joint_projection(attn, image_rotary), q, k, v, grid, image_input, attention_mask,
+                        scale, text_len, self.text_first)
 
         policy, state = self.policy, self.state
         out = policy.joint_attention(call, state) if text_len else policy.self_attention(call, state)
         out = out.transpose(1, 2).flatten(2, 3).to(query.dtype)  # (B, S, heads * d)
         if encoder_hidden_states is None and attn.pre_only:  # FLUX's single block projects after its MLP
-            own = policy.after_attention(call, out[:, image], state)
-            return torch.cat([out[:, call.text], own], dim=1) if text_len else own
+            image_out = out[:, image]
+            own = policy.after_attention(call, image_out, state)
+            return out if own is image_out else torch.cat([out[:, call.text], own], dim=1)
         text, own = out[:, call.text].contiguous(), out[:, image].contiguous()
         own = policy.after_attention(call, attn.to_out[1](attn.to_out[0](own)), state)
         if encoder_hidden_states is None:

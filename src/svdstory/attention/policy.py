@@ -39,9 +39,7 @@ class AttnCall:
     @property
     def image(self) -> slice:
         """The image tokens of the call's sequence (all of them off a joint layer)."""
-        if not self.text_len:
-            return slice(None)
-        return slice(self.text_len, None) if self.text_first else slice(0, -self.text_len)
+        return image_tokens(self.text_len, self.text_first)
 
     @property
     def text(self) -> slice:
@@ -55,6 +53,13 @@ class AttnCall:
     @property
     def image_value(self) -> torch.Tensor:
         return self.value[:, :, self.image]
+
+
+def image_tokens(text_len: int, text_first: bool) -> slice:
+    """The image tokens of a sequence of `text_len` text tokens (first or last) and the image's."""
+    if not text_len:
+        return slice(None)
+    return slice(text_len, None) if text_first else slice(0, -text_len)
 
 
 def sdpa(call: AttnCall) -> torch.Tensor:
