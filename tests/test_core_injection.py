@@ -5,12 +5,12 @@ import torch
 from svdstory.anchors import AnchorRecorder, AnchorReplay
 from svdstory.attention.injection import FeatureInjection, Injection
 from svdstory.attention.policy import AttnCall
-from svdstory.attention.spatial import LayerInfo
+from svdstory.backbones.unet import unet_site
 from svdstory.correspondence import Correspondence
 from svdstory.state import BatchLayout, Pass, RunState
 
 N, T, C, GRID = 3, 16, 6, (4, 4)
-LAYER = LayerInfo.from_name("up_blocks.0.attentions.0.transformer_blocks.0.attn1.processor")
+LAYER = unet_site("up_blocks.0.attentions.0.transformer_blocks.0.attn1.processor", levels=1)
 
 
 def planted(seed=0):

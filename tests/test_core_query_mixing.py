@@ -4,14 +4,14 @@ import torch
 
 from svdstory.attention.policy import AttnCall
 from svdstory.attention.query_mixing import QueryMixing
-from svdstory.attention.spatial import LayerInfo
+from svdstory.backbones.unet import unet_site
 from svdstory.attention.subject_policy import SubjectPolicy
 from svdstory.methods.configs import ConsiStoryConfig
 from svdstory.state import BatchLayout, Pass, RunState
 
 N, H, D, GRID = 3, 2, 4, (4, 4)
 T = GRID[0] * GRID[1]
-UP = LayerInfo.from_name("up_blocks.0.attentions.0.transformer_blocks.0.attn1.processor")
+UP = unet_site("up_blocks.0.attentions.0.transformer_blocks.0.attn1.processor", levels=1)
 
 
 def test_weight_ramps_from_start_to_end_over_the_window():

@@ -7,7 +7,7 @@ from svdstory import Story, generate
 from svdstory.attention.install import joint_processors
 from svdstory.attention.policy import AttnCall, PlainPolicy
 from svdstory.attention.share_policy import SharePolicy
-from svdstory.attention.spatial import LayerInfo
+from svdstory.backbones import Site
 from svdstory.backbones.mmdit import image_ids
 from svdstory.errors import SvdStoryError
 from svdstory.state import BatchLayout, RunState
@@ -121,7 +121,7 @@ def test_the_projection_helper_gives_the_layers_own_image_keys_and_values(runs, 
 def _joint_call(n, text_len, grid, text_first, heads=2, d=4, seed=0):
     g = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(n, heads, text_len + grid[0] * grid[1], d, generator=g) for _ in range(3))
-    layer = LayerInfo("transformer_blocks.0.attn.processor", "double", 0, False)
+    layer = Site("transformer_blocks.0.attn.processor", "joint", "double", 0, 1, text_len)
     return AttnCall(layer, None, q, k, v, grid, None, None, None, text_len, text_first)
 
 

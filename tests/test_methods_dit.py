@@ -7,8 +7,8 @@ from cases import BASE_OPTIONS, BASE_STEPS
 
 from svdstory import Story, generate
 from svdstory.attention.policy import AttnCall
-from svdstory.attention.spatial import LayerInfo
 from svdstory.attention.subject_policy import SubjectPolicy
+from svdstory.backbones import Site
 from svdstory.errors import SvdStoryError
 from svdstory.masks import token_maps, token_selector
 from svdstory.methods.configs import ConsiStoryConfig, OnePromptConfig
@@ -25,7 +25,7 @@ def test_subject_maps_come_from_the_image_query_x_text_key_block(text_first):
     n, L, grid, H, d = 2, 6, (2, 3), 2, 4
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(n, H, L + grid[0] * grid[1], d, generator=g) for _ in range(3))
-    layer = LayerInfo("transformer_blocks.0.attn.processor", "joint", 0, False)
+    layer = Site("transformer_blocks.0.attn.processor", "joint", "joint", 0, 1, L)
     call = AttnCall(layer, None, q, k, v, grid, None, None, d ** -0.5, L, text_first)
     positions = [[[2], [3, 4]]]  # one subject: text token 2 in image 0, tokens 3 and 4 in image 1
     policy = SubjectPolicy(ConsiStoryConfig(mask_window=1), positions, [0, 1], [0, 1])

@@ -11,7 +11,6 @@ import math
 import torch
 
 from .policy import AttnCall, image_tokens
-from .spatial import LayerInfo
 
 
 def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -55,17 +54,16 @@ class JointStoryProcessor:
 
     text_first: the text tokens come before the image tokens in the joint sequence (FLUX) or after them (SD3)."""
 
-    def __init__(self, policy, state, layer: LayerInfo, image_grid, text_first: bool):
+    def __init__(self, policy, state, layer, text_first: bool):
         self.policy = policy
         self.state = state
         self.layer = layer
-        self.image_grid = image_grid  # image_grid(latent_hw) -> (h, w) of this layer's image tokens
         self.text_first = text_first
 
     def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
                  attention_mask: torch.Tensor | None = None,
                  image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None):
-        heads, grid = attn.heads, self.image_grid(self.state.latent_hw)
+        heads, grid = attn.heads, self.layer.grid(self.state.latent_hw)
         query = _norm(attn.norm_q, _heads(attn.to_q(hidden_states), heads))  # (B, S, heads, d)
         key = _norm(attn.norm_k, _heads(attn.to_k(hidden_states), heads))
         value = _heads(attn.to_v(hidden_states), heads)

@@ -11,8 +11,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..backbones.base import Site
 from ..state import Pass
-from .spatial import LayerInfo
 
 
 @dataclass
@@ -24,7 +24,7 @@ class AttnCall:
     tokens are text, before the image tokens (FLUX) or after them (SD3); `image` and `text` slice them out.
     Elsewhere `text_len` is 0 and every query and key token is the call's own."""
 
-    layer: LayerInfo
+    layer: Site  # the backbone's description of this attention layer
     project: Callable  # project(x (c, T, C)) -> keys, values (c, heads, T, d) as this layer makes them from x
     query: torch.Tensor
     key: torch.Tensor
@@ -71,7 +71,7 @@ class PlainPolicy:
     """Stock attention everywhere: the reference every other policy must reduce to."""
 
     def check_layers(self, layers) -> None:
-        """Called once with the model's LayerInfo list before the run: fail on options this model cannot take."""
+        """Called once with the model's attention `Site`s before the run: fail on options this model cannot take."""
 
     def self_attention(self, call: AttnCall, state) -> torch.Tensor:
         return sdpa(call)

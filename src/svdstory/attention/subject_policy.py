@@ -81,7 +81,7 @@ class SubjectPolicy(PlainPolicy):
 
     # ---- attention ----------------------------------------------------------------------------------
     def cross_attention(self, call: AttnCall, state) -> torch.Tensor:
-        if state.unet_pass is not Pass.VANILLA or (call.layer.part != "up" and self.encoder_alike(state)):
+        if state.unet_pass is not Pass.VANILLA or (call.layer.stage != "up" and self.encoder_alike(state)):
             self.maps.record(call, state.layout, state.latent_hw)  # the sampling pass reuses the vanilla one's encoder
         # the output stays stock SDPA: with every mechanism off a run reproduces vanilla bit for bit
         return sdpa(call)

@@ -27,6 +27,10 @@ class Site:
     level: int  # how many times the latent grid is halved before this layer's image tokens
     text_len: int | None  # text tokens it reads (cross and joint sites), else None
 
+    def within(self, parts) -> bool:
+        """True if `parts` names this layer's stage ("up", "double") or its block ("up.0", "double.3")."""
+        return self.stage in parts or f"{self.stage}.{self.depth}" in parts
+
     def grid(self, latent_hw: tuple[int, int]) -> tuple[int, int]:
         """(h, w) of the layer's image tokens; a stride-2 conv with padding 1 rounds up."""
         h, w = latent_hw

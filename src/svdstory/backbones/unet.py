@@ -6,7 +6,6 @@ import contextlib
 import torch
 
 from ..attention.install import story_processors
-from ..attention.spatial import LayerInfo
 from ..limits import check_steps
 from ..replay import passes_with_replay
 from ..state import BatchLayout
@@ -116,7 +115,7 @@ class UNetBackbone:
         return passes_with_replay(self.unet, passes, alike)
 
     def attention(self, policy, state):
-        return story_processors(self.unet, policy, state)
+        return story_processors(self.unet, self.sites(), policy, state)
 
     def freeu(self, factors):
         return nothing() if factors is None else freeu_enabled(self.unet, factors)
@@ -145,13 +144,20 @@ class UNetBackbone:
         return decode_vae(self.pipe, latents)
 
     def sites(self) -> list[Site]:
-        return [self._site(LayerInfo.from_name(name)) for name in self.unet.attn_processors]
-
-    def _site(self, layer: LayerInfo) -> Site:
         levels = len(self.unet.down_blocks) - 1  # a downsampler after every down block but the last
-        level = {"down": layer.block, "mid": levels, "up": levels - layer.block}[layer.part]
-        text_len = self.pipe.tokenizer.model_max_length if layer.is_cross else None
-        return Site(layer.name, "cross" if layer.is_cross else "self", layer.part, layer.block, level, text_len)
+        return [unet_site(name, levels, self.pipe.tokenizer.model_max_length) for name in self.unet.attn_processors]
+
+
+def unet_site(name: str, levels: int, text_len: int | None = None) -> Site:
+    """A UNet attention layer read from its processor name, never from call order: its part (down, mid, up), its
+    block, and its kind (`attn2` is cross-attention in diffusers' UNet transformer blocks). levels: how many times
+    the UNet halves the latent grid; text_len: the tokens its cross-attention reads."""
+    head = name.split(".")
+    stage = {"down_blocks": "down", "mid_block": "mid", "up_blocks": "up"}.get(head[0], head[0])
+    depth = int(head[1]) if stage in ("down", "up") and head[1].isdigit() else 0
+    cross = ".attn2." in f".{name}"
+    level = {"down": depth, "mid": levels, "up": levels - depth}.get(stage, 0)
+    return Site(name, "cross" if cross else "self", stage, depth, level, text_len if cross else None)
 
 
 def sdxl_time_ids(height: int, width: int, rows: int, dtype, device) -> torch.Tensor:
