@@ -161,6 +161,19 @@ def test_the_command_line_runs_vanilla_on_a_dit_and_refuses_other_methods_before
     assert not (tmp_path / "no").exists()
 
 
+@pytest.mark.parametrize("model", ["tiny-flux", "tiny-sd3"])
+def test_the_command_line_runs_every_method_on_a_dit_and_names_a_size_it_refuses(model, tmp_path, capsys):
+    code, _, err = _cli(CLI + ["--model", model, "--method", "consistory", "--out", str(tmp_path / "ok")], capsys)
+    assert code == 0, err
+    assert (tmp_path / "ok" / "mask_01_subject0.png").is_file()
+    size = list(CLI)
+    size[size.index("--height") + 1] = "30"
+    code, _, err = _cli(size + ["--model", model, "--method", "svd", "--out", str(tmp_path / "no")], capsys)
+    assert code == 2 and err.strip().count("\n") == 0 and "Traceback" not in err
+    assert "--height 30 is not divisible by the model's factor 4" in err
+    assert not (tmp_path / "no").exists()
+
+
 def test_methods_lists_the_backbones_each_method_runs_on(capsys):
     code, stdout, _ = _cli(["methods"], capsys)
     assert code == 0
