@@ -58,7 +58,8 @@ class StoryAttnProcessor:
             key = attn.norm_k(key)
 
         grid = token_grid(n_tokens, self.state.latent_hw)
-        call = AttnCall(self.layer, projection(attn), query, key, value, grid, hidden_states, attention_mask, attn.scale)
+        call = AttnCall(self.layer, projection(attn), query, key, value, grid, hidden_states, attention_mask,
+                        attn.scale)
         policy, state = self.policy, self.state
         cross = self.layer.kind == "cross"
         out = policy.cross_attention(call, state) if cross else policy.self_attention(call, state)

@@ -66,8 +66,8 @@ class SharePolicy(PlainPolicy):
         else:
             layout = state.layout
             hidden = _anchor_hidden(call, layout, self.anchors) if self.keep_hidden else None
-            shared = (anchor_keys(call.image_key, layout, self.anchors), anchor_keys(call.image_value, layout, self.anchors),
-                      hidden)
+            keys = lambda x: anchor_keys(x, layout, self.anchors)  # (chunks, H, A*T, d): image tokens only
+            shared = (keys(call.image_key), keys(call.image_value), hidden)
             if pooled:
                 shared = tuple(None if x is None else pool_tokens(x, call.grid, len(self.anchors), self.pool)
                                for x in shared)

@@ -107,7 +107,8 @@ class MMDiTBackbone:
 
     def blocks(self) -> list:
         """The transformer blocks in the order they run (FLUX: the double-stream ones, then the single-stream)."""
-        return list(self.transformer.transformer_blocks) + list(getattr(self.transformer, "single_transformer_blocks", []))
+        single = getattr(self.transformer, "single_transformer_blocks", [])  # FLUX's; SD3 has none
+        return list(self.transformer.transformer_blocks) + list(single)
 
     def dift_source(self, block: int):
         """Transformer block `block` (counted over `blocks()`): its image tokens laid out on their grid."""
