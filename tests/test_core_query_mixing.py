@@ -54,9 +54,9 @@ def test_sdsa_in_a_mixing_step_attends_with_the_mixed_queries():
     state = RunState(BatchLayout(N, True), 10, GRID, step=2)
     mixing = policy()
     assert mixing.passes(state) == (Pass.VANILLA, Pass.SAMPLE)
-    state.unet_pass = Pass.VANILLA
+    state.network_pass = Pass.VANILLA
     mixing.self_attention(call_with(q_vanilla, k, v), state)
-    state.unet_pass = Pass.SAMPLE
+    state.network_pass = Pass.SAMPLE
     got = mixing.self_attention(call_with(q, k, v), state)
     w = 0.9 + (0.8184 - 0.9) * 2 / 5
     by_hand = policy(query_mix=False).self_attention(call_with(w * q_vanilla + (1 - w) * q, k, v), state)

@@ -11,7 +11,7 @@ def capture_block_output(module, read, state, name: str, step: int, first_half_s
     (`UNetBackbone.freeu_input_scale`)."""
 
     def hook(_module, _inputs, output):
-        if state.unet_pass is Pass.SAMPLE and state.step == step:
+        if state.network_pass is Pass.SAMPLE and state.step == step:
             features = state.layout.cond(read(output, state.latent_hw)).detach().clone()  # (n, C, h, w)
             if first_half_scale is not None:
                 half = features.shape[1] // 2

@@ -93,11 +93,11 @@ def denoise(model, policy, state: RunState, latents: torch.Tensor, cond: Conditi
             state.step, state.timestep = i, int(t)
             model_in = backbone.model_input(latents, layout, scheduler, t)
             policy.begin_step(state)
-            for unet_pass, blocks in backbone.passes(policy.passes(state), policy.encoder_alike(state)):
-                state.unet_pass = unet_pass
+            for network_pass, blocks in backbone.passes(policy.passes(state), policy.encoder_alike(state)):
+                state.network_pass = network_pass
                 with blocks:
                     noise = backbone.predict(model_in, scheduler.timesteps[i], cond, guidance)
-            state.unet_pass = Pass.SAMPLE
+            state.network_pass = Pass.SAMPLE
             latents = scheduler.step(guided(noise, layout, guidance), t, latents).prev_sample
             policy.end_step(state)
             if callback is not None:

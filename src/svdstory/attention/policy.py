@@ -88,7 +88,7 @@ class PlainPolicy:
         return output
 
     def begin_step(self, state) -> None:
-        """Called at the start of a step, before its UNet passes: the place to prepare what the passes will
+        """Called at the start of a step, before its network passes: the place to prepare what the passes will
         read from the host, while the GPU's queue still holds the previous step's work."""
 
     def end_step(self, state) -> None:
@@ -100,5 +100,5 @@ class PlainPolicy:
         return False
 
     def passes(self, state) -> tuple[Pass, ...]:
-        """UNet passes to run at the current step; the last one drives the sampler."""
+        """Network passes to run at the current step; the last one drives the sampler."""
         return (Pass.SAMPLE,)

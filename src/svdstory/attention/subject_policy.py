@@ -81,7 +81,7 @@ class SubjectPolicy(PlainPolicy):
 
     # ---- attention ----------------------------------------------------------------------------------
     def cross_attention(self, call: AttnCall, state) -> torch.Tensor:
-        if state.unet_pass is not Pass.VANILLA or (call.layer.stage != "up" and self.encoder_alike(state)):
+        if state.network_pass is not Pass.VANILLA or (call.layer.stage != "up" and self.encoder_alike(state)):
             self.maps.record(call, state.layout, state.latent_hw)  # the sampling pass reuses the vanilla one's encoder
         # the output stays stock SDPA: with every mechanism off a run reproduces vanilla bit for bit
         return sdpa(call)
@@ -89,7 +89,7 @@ class SubjectPolicy(PlainPolicy):
     def joint_attention(self, call: AttnCall, state) -> torch.Tensor:
         """A DiT's joint layer plays both parts: its image-query x text-key block gives the subject maps (a softmax
         over the text tokens, as a UNet's cross-attention), and SDSA shares the anchors' subject image tokens."""
-        if state.unet_pass is Pass.SAMPLE:
+        if state.network_pass is Pass.SAMPLE:
             text_block = dataclasses.replace(call, query=call.query[:, :, call.image], key=call.key[:, :, call.text],
                                              value=call.value[:, :, call.text], text_len=0)
             self.maps.record(text_block, state.layout, state.latent_hw)
@@ -98,7 +98,7 @@ class SubjectPolicy(PlainPolicy):
     def self_attention(self, call: AttnCall, state) -> torch.Tensor:
         if not (self.config.sdsa and call.layer.within(self.config.sdsa_parts)):
             return sdpa(call)
-        if state.unet_pass is Pass.VANILLA:
+        if state.network_pass is Pass.VANILLA:
             self.mixing.record(call.layer.name, call.query[:, :, call.image])
             return sdpa(call)
         if not self._sdsa_now(state):
