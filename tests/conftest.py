@@ -19,7 +19,8 @@ def _settle_library_logging():
     """
     import diffusers
     import transformers
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline  # noqa: F401
+    from diffusers import (FluxPipeline, StableDiffusion3Pipeline, StableDiffusionPipeline,  # noqa: F401
+                           StableDiffusionXLPipeline)
 
     diffusers.utils.logging.get_verbosity()
     transformers.utils.logging.get_verbosity()
@@ -68,6 +69,21 @@ def sdxl_model():
 
 
 @pytest.fixture(scope="session")
+def flux_model():
+    return _tiny("tiny-flux")
+
+
+@pytest.fixture(scope="session")
+def flux_schnell_model():
+    return _tiny("tiny-flux-schnell")
+
+
+@pytest.fixture(scope="session")
+def sd3_model():
+    return _tiny("tiny-sd3")
+
+
+@pytest.fixture(scope="session")
 def models(sd_model, sdxl_model):
     return {"sd": sd_model, "sdxl": sdxl_model}
 
@@ -112,7 +128,8 @@ class Runs:
         return self.request.getfixturevalue(f"{kind}_model")
 
     def __call__(self, kind, method, options=None, size=SIZE, story=None, steps=None):
-        """(result, final latents) of `method` on the tiny `kind` ("sd" or "sdxl") model (`method_steps` steps)."""
+        """(result, final latents) of `method` on the tiny `kind` model ("sd", "sdxl", "flux", "flux_schnell" or
+        "sd3"), `method_steps` steps."""
         result, rec = self.recorded(kind, method, options, size, story, steps)
         return result, rec.final
 
@@ -128,16 +145,16 @@ class Runs:
             self.done[key] = (result, rec)
         return self.done[key]
 
-    def anchors_then_extras(self, method, options, steps, size=SIZE, n_anchors=2):
+    def anchors_then_extras(self, method, options, steps, size=SIZE, n_anchors=2, kind="sd"):
         """(subject, more, anchors' final latents, extras' final latents): the story's first `n_anchors`
-        scenes as anchors, then the others against their cache, on the tiny SD model; memoised."""
+        scenes as anchors, then the others against their cache, on the tiny `kind` model; memoised."""
         from svdstory import generate_anchors, generate_more
 
-        key = ("anchors+extras", method, tuple(sorted(options.items())), steps, size, n_anchors)
+        key = ("anchors+extras", kind, method, tuple(sorted(options.items())), steps, size, n_anchors)
         if key not in self.done:
             anchors_rec, extra_rec = Recorder(), Recorder()
-            subject = generate_anchors(self.model("sd"), self.story.with_scenes(self.story.scenes[:n_anchors]), method,
-                                       options, self.sampling(steps, size=size), callback=anchors_rec)
+            subject = generate_anchors(self.model(kind), self.story.with_scenes(self.story.scenes[:n_anchors]),
+                                       method, options, self.sampling(steps, size=size), callback=anchors_rec)
             more = generate_more(subject, self.story.scenes[n_anchors:], callback=extra_rec)
             self.done[key] = (subject, more, anchors_rec.final, extra_rec.final)
         return self.done[key]

@@ -174,7 +174,7 @@ def test_maps_of_a_group_with_masks_equal_the_mean_of_each_layers_maps(limit_lay
     """Three cross-attention layers with additive masks, computed `limit_layers` at a time: the step's maps are
     the mean over layers of softmax(q k^T * scale + mask) summed over each subject's tokens, head-averaged."""
     from svdstory.attention.policy import AttnCall
-    from svdstory.attention.spatial import LayerInfo
+    from svdstory.backbones.unet import unet_site
     from svdstory.attention.subject_maps import SubjectMaps
     from svdstory.masks import token_maps, token_selector
     from svdstory.state import BatchLayout
@@ -183,13 +183,13 @@ def test_maps_of_a_group_with_masks_equal_the_mean_of_each_layers_maps(limit_lay
     positions = [[[1], [2, 3]]]  # one subject: token 1 in image 0, tokens 2 and 3 in image 1
     maps = SubjectMaps(positions, window=20, mask_factor=4, batch_scores=limit_layers * n * H * T * L)
     attn = type("Attn", (), {"scale": d ** -0.5})()
-    layer = LayerInfo.from_name("down_blocks.0.attentions.0.transformer_blocks.0.attn2.processor")
+    layer = unet_site("down_blocks.0.attentions.0.transformer_blocks.0.attn2.processor", levels=1, text_len=L)
     gen = torch.Generator().manual_seed(0)
     want = []
     for _ in range(3):
         q, k = torch.randn(2 * n, H, T, d, generator=gen), torch.randn(2 * n, H, L, d, generator=gen)
         mask = -4 * torch.rand(2 * n, H, 1, L, generator=gen)
-        maps.record(AttnCall(layer, attn, q, k, k, grid, q, mask), BatchLayout(n, True), grid)
+        maps.record(AttnCall(layer, None, q, k, k, grid, q, mask, attn.scale), BatchLayout(n, True), grid)
         probs = ((q[n:] @ k[n:].transpose(-1, -2)) * attn.scale + mask[n:]).softmax(-1)
         want.append(token_maps(probs, token_selector(positions, n, L), grid))
     assert maps.held_layers() == held  # full groups were computed as they filled

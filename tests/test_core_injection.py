@@ -5,12 +5,12 @@ import torch
 from svdstory.anchors import AnchorRecorder, AnchorReplay
 from svdstory.attention.injection import FeatureInjection, Injection
 from svdstory.attention.policy import AttnCall
-from svdstory.attention.spatial import LayerInfo
+from svdstory.backbones.unet import unet_site
 from svdstory.correspondence import Correspondence
 from svdstory.state import BatchLayout, Pass, RunState
 
 N, T, C, GRID = 3, 16, 6, (4, 4)
-LAYER = LayerInfo.from_name("up_blocks.0.attentions.0.transformer_blocks.0.attn1.processor")
+LAYER = unet_site("up_blocks.0.attentions.0.transformer_blocks.0.attn1.processor", levels=1)
 
 
 def planted(seed=0):
@@ -33,8 +33,8 @@ def by_hand(output, sources, match, alpha):
     return want
 
 
-def inject(injection, output, step=1, unet_pass=Pass.SAMPLE):
-    state = RunState(BatchLayout(N, True), 4, GRID, step=step, unet_pass=unet_pass)
+def inject(injection, output, step=1, network_pass=Pass.SAMPLE):
+    state = RunState(BatchLayout(N, True), 4, GRID, step=step, network_pass=network_pass)
     call = AttnCall(LAYER, None, None, None, None, GRID, None)
     return injection(call, output, state) if injection.applies(call, state) else output
 
@@ -65,5 +65,5 @@ def test_no_injection_outside_its_steps_parts_grid_or_sampling_pass():
     assert torch.equal(inject(FeatureInjection(Injection(GRID, match, 0.8), ("down",), (0.0, 1.0)), output), output)
     assert torch.equal(inject(FeatureInjection(Injection((2, 8), match, 0.8), ("up",), (0.0, 1.0)), output), output)
     vanilla = inject(FeatureInjection(Injection(GRID, match, 0.8), ("up",), (0.0, 1.0)), output,
-                     unet_pass=Pass.VANILLA)
+                     network_pass=Pass.VANILLA)
     assert torch.equal(vanilla, output)

@@ -47,7 +47,7 @@ def test_plain_policy_matches_attn_processor_2_0(models, kind, with_mask):
     finally:
         unet.set_attn_processor(original)
     state = RunState(BatchLayout(x.shape[0], False), 1, tuple(x.shape[-2:]))
-    with story_processors(unet, PlainPolicy(), state):
+    with story_processors(unet, model.backbone.sites(), PlainPolicy(), state):
         assert all(isinstance(p, StoryAttnProcessor) for p in unet.attn_processors.values())
         ours = unet_out(unet, x, text, added, mask)
     assert torch.allclose(ours, stock, rtol=1e-5, atol=1e-6)
@@ -60,18 +60,16 @@ def test_processors_are_restored_even_after_an_error(sd_model):
     before = {name: type(p) for name, p in unet.attn_processors.items()}
     state = RunState(BatchLayout(1, False), 1, (16, 16))
     with pytest.raises(RuntimeError, match="boom"):
-        with story_processors(unet, PlainPolicy(), state):
+        with story_processors(unet, sd_model.backbone.sites(), PlainPolicy(), state):
             raise RuntimeError("boom")
     assert {name: type(p) for name, p in unet.attn_processors.items()} == before
 
 
 def test_layer_kinds_come_from_names(sd_model):
-    from svdstory.attention.spatial import LayerInfo
-
-    infos = [LayerInfo.from_name(n) for n in sd_model.pipe.unet.attn_processors]
-    assert {i.part for i in infos} == {"down", "mid", "up"}
-    assert all(i.is_cross == (".attn2." in i.name) for i in infos)
-    assert sum(i.is_cross for i in infos) == len(infos) // 2
+    sites = sd_model.backbone.sites()
+    assert {site.stage for site in sites} == {"down", "mid", "up"}
+    assert all((site.kind == "cross") == (".attn2." in site.name) for site in sites)
+    assert sum(site.kind == "cross" for site in sites) == len(sites) // 2
 
 
 @pytest.mark.parametrize("kind", ["sd", "sdxl"])

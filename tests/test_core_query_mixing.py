@@ -4,14 +4,14 @@ import torch
 
 from svdstory.attention.policy import AttnCall
 from svdstory.attention.query_mixing import QueryMixing
-from svdstory.attention.spatial import LayerInfo
+from svdstory.backbones.unet import unet_site
 from svdstory.attention.subject_policy import SubjectPolicy
 from svdstory.methods.configs import ConsiStoryConfig
 from svdstory.state import BatchLayout, Pass, RunState
 
 N, H, D, GRID = 3, 2, 4, (4, 4)
 T = GRID[0] * GRID[1]
-UP = LayerInfo.from_name("up_blocks.0.attentions.0.transformer_blocks.0.attn1.processor")
+UP = unet_site("up_blocks.0.attentions.0.transformer_blocks.0.attn1.processor", levels=1)
 
 
 def test_weight_ramps_from_start_to_end_over_the_window():
@@ -36,7 +36,7 @@ class Attn:
 
 
 def call_with(query, key, value):
-    return AttnCall(UP, Attn(), query, key, value, GRID, None)
+    return AttnCall(UP, None, query, key, value, GRID, None, None, Attn.scale)
 
 
 def policy(**options):
@@ -54,9 +54,9 @@ def test_sdsa_in_a_mixing_step_attends_with_the_mixed_queries():
     state = RunState(BatchLayout(N, True), 10, GRID, step=2)
     mixing = policy()
     assert mixing.passes(state) == (Pass.VANILLA, Pass.SAMPLE)
-    state.unet_pass = Pass.VANILLA
+    state.network_pass = Pass.VANILLA
     mixing.self_attention(call_with(q_vanilla, k, v), state)
-    state.unet_pass = Pass.SAMPLE
+    state.network_pass = Pass.SAMPLE
     got = mixing.self_attention(call_with(q, k, v), state)
     w = 0.9 + (0.8184 - 0.9) * 2 / 5
     by_hand = policy(query_mix=False).self_attention(call_with(w * q_vanilla + (1 - w) * q, k, v), state)

@@ -6,9 +6,10 @@ import torch
 from diffusers.models.attention_processor import Attention
 
 from svdstory.attention.policy import AttnCall, sdpa
+from svdstory.attention.processor import projection
 from svdstory.attention.share_policy import SharePolicy
-from svdstory.attention.spatial import LayerInfo
 from svdstory.attention.spectral_share import TARGETS
+from svdstory.backbones.unet import unet_site
 from svdstory.methods.onepromptonestory import SubjectPromptAttention
 from svdstory.methods.sharing import anchor_indices
 from svdstory.methods.storydiffusion import StoryDiffusionConfig
@@ -18,9 +19,9 @@ from svdstory.state import BatchLayout, RunState
 
 H, D, T = 2, 4, 12  # heads, head dim, tokens per image
 C = H * D
-UP = LayerInfo.from_name("up_blocks.1.attentions.0.transformer_blocks.0.attn1.processor")
-OTHER_UP = LayerInfo.from_name("up_blocks.1.attentions.1.transformer_blocks.0.attn1.processor")
-DOWN = LayerInfo.from_name("down_blocks.1.attentions.0.transformer_blocks.0.attn1.processor")
+UP = unet_site("up_blocks.1.attentions.0.transformer_blocks.0.attn1.processor", levels=1)
+OTHER_UP = unet_site("up_blocks.1.attentions.1.transformer_blocks.0.attn1.processor", levels=1)
+DOWN = unet_site("down_blocks.1.attentions.0.transformer_blocks.0.attn1.processor", levels=1)
 
 
 def attention(seed=0, dtype=torch.float32, context_dim=None):
@@ -38,7 +39,7 @@ def make_call(layout, attn, seed=1, layer=UP, dtype=torch.float32, tokens=T):
     hidden = hidden.to(dtype)
     with torch.no_grad():
         q, k, v = (heads(f(hidden)) for f in (attn.to_q, attn.to_k, attn.to_v))
-    return AttnCall(layer, attn, q, k, v, (1, tokens), hidden)
+    return AttnCall(layer, projection(attn), q, k, v, (1, tokens), hidden, None, attn.scale)
 
 
 class Attached:
@@ -83,7 +84,7 @@ def brute_force(call, layout, visible, shared_k=None, shared_v=None, cross_rank=
             b = c * layout.n_images + i
             K = torch.cat([k[b]] + [sk[c, a][:, m] for a, m in visible(i)], dim=1)  # (H, T+S', d)
             V = torch.cat([v[b]] + [sv[c, a][:, m] for a, m in visible(i)], dim=1)
-            p = torch.softmax(q[b] @ K.mT * call.attn.scale, dim=-1)  # (H, T, T+S')
+            p = torch.softmax(q[b] @ K.mT * call.scale, dim=-1)  # (H, T, T+S')
             if cross_rank is not None and p.shape[-1] > T:
                 p = torch.cat([p[..., :T], truncate(p[..., T:], cross_rank)], dim=-1)
             out[b] = p @ V
@@ -124,7 +125,7 @@ def test_shared_policy_is_plain_attention_outside_its_parts_and_steps(layer, ste
 def test_parts_name_whole_parts_or_single_blocks(parts, shares):
     layout = BatchLayout(3, True)
     call = make_call(layout, attention(), layer=UP)  # a layer of up-block 1
-    assert UP.block == 1
+    assert UP.depth == 1
     policy = attach(SharePolicy(parts, (0.0, 1.0), [0, 1]), layout)
     assert torch.equal(policy.self_attention(call), sdpa(call)) != shares
 
@@ -274,8 +275,8 @@ def test_ipca_extends_only_the_conditional_half(cfg):
     with torch.no_grad():
         q, k, v = heads(attn.to_q(hidden)), heads(attn.to_k(context)), heads(attn.to_v(context))
         ik, iv = heads(attn.to_k(subject)), heads(attn.to_v(subject))  # (1, H, L, d)
-    cross = LayerInfo.from_name("up_blocks.1.attentions.0.transformer_blocks.0.attn2.processor")
-    call = AttnCall(cross, attn, q, k, v, (1, T), hidden)
+    cross = unet_site("up_blocks.1.attentions.0.transformer_blocks.0.attn2.processor", levels=1, text_len=5)
+    call = AttnCall(cross, projection(attn), q, k, v, (1, T), hidden, None, attn.scale)
     policy = attach(SubjectPromptAttention(subject), layout)
     with torch.no_grad():
         ours = policy.cross_attention(call)
@@ -293,7 +294,7 @@ def test_parts_that_select_no_attention_layer_fail_in_one_line():
     from svdstory.attention.spatial import check_parts_match
     from svdstory.errors import SvdStoryError
 
-    layers = [UP, DOWN, LayerInfo.from_name("up_blocks.1.attentions.0.transformer_blocks.0.attn2.processor")]
+    layers = [UP, DOWN, unet_site("up_blocks.1.attentions.0.transformer_blocks.0.attn2.processor", levels=1)]
     check_parts_match(("up",), layers, "parts")
     check_parts_match(("down.1",), layers, "parts")
     with pytest.raises(SvdStoryError, match=r"parts=up\.0 selects no attention layer.*down\.1, up\.1"):

@@ -36,3 +36,13 @@ def test_multi_pass_and_anchors_first_counts(sd_model, runs):
     # the pre-pass stops after its DIFT step and the main pass takes over at the first injection step (1 of 10)
     assert 10 < count_steps(sd_model, STORY, "consistory", {}, sampling) < 20
     assert count_steps(sd_model, STORY, "consistory", {"prepass": "full", "reuse_prepass": False}, sampling) == 20
+
+
+@pytest.mark.parametrize("kind", ["flux", "sd3"])
+@pytest.mark.parametrize("options", [{}, {"prepass": "full"}])
+def test_progress_on_a_dit_ends_at_the_counted_total(runs, kind, options):
+    """FLUX's schedule, and with it ConsiStory's DIFT step, depends on the image size."""
+    model, sampling, calls = runs.model(kind), runs.sampling(6), []
+    run_story(model, STORY, "consistory", options, sampling, False, lambda done, total: calls.append((done, total)))
+    total = count_steps(model, STORY, "consistory", options, sampling)
+    assert calls == [(i, total) for i in range(total + 1)]

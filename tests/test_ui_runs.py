@@ -122,3 +122,16 @@ def test_out_of_memory_gives_the_command_lines_advice_on_the_page(host, monkeypa
         handlers.more(host, "at night", page="more")
     assert extra.value.message == in_page_words(str(one.value)) and "with 1 image in" in str(one.value)
     assert host.runs("more") == runs  # what the page shows stays
+
+
+@pytest.mark.parametrize("kind", ["flux", "sd3"])
+def test_the_page_compares_methods_on_a_dit_with_its_own_sampler(runs, kind):
+    """On a DiT the chosen method's sampler is the checkpoint's own (DDIM is not offered), so is the compared one's."""
+    from svdstory.ui.handlers import generate
+
+    host = Host(runs.model(kind))
+    fields = type("Fields", (), {"form": staticmethod(lambda values: values)})()
+    columns = generate(host, fields, dataclasses.replace(FORM, method="consistory"), compare_with="vanilla")
+    assert [c.method for c in columns] == ["consistory", "vanilla"]
+    assert [c.subject.config.scheduler for c in columns] == ["default", "default"]
+    assert columns[0].result.seeds == columns[1].result.seeds and columns[0].result.masks is not None

@@ -204,11 +204,12 @@ class Run:
 
 
 def cmd_methods(args) -> int:
-    from .methods.options import as_text, describe, summary
+    from .methods.options import as_text, backbones, describe, summary
     from .methods.registry import method_names
 
     for name in method_names():
         print(f"{name}: {summary(name)}")
+        print(f"    runs on: {', '.join(backbones(name))}")
         for opt in describe(name):
             allowed = f"  (one of: {', '.join(opt.choices)})" if opt.choices else ""
             print(f"    {opt.name}={as_text(opt.default)}  [{opt.type}]{allowed}\n        {opt.help}")

@@ -44,18 +44,21 @@ class RunContext:
         return RunState(self.cond.layout, self.steps, tuple(self.latents.shape[-2:]), stop_at=stop_at,
                         attention_chunk=self.attention_chunk)
 
-    def timesteps(self) -> list[int]:
+    def scheduler_with_timesteps(self):
+        """A fresh scheduler of the run's kind, its timesteps set for the run's steps and latent size."""
         scheduler = make_scheduler(self.model, self.scheduler)
-        scheduler.set_timesteps(self.steps, device=self.latents.device)
-        return [int(t) for t in scheduler.timesteps]
+        self.model.backbone.set_timesteps(scheduler, self.steps, tuple(self.latents.shape[-2:]))
+        return scheduler
+
+    def timesteps(self) -> list[int]:
+        return [int(t) for t in self.scheduler_with_timesteps().timesteps]
 
     def denoise(self, policy, state: RunState | None = None, hooks=(), on_step=None,
                 resume: Resume | None = None) -> torch.Tensor:
         """The sampler loop under `policy` (a fresh state unless given); `on_step(info)` runs after each step,
         before the user's callback."""
         state = state or self.new_state()
-        scheduler = make_scheduler(self.model, self.scheduler)
-        scheduler.set_timesteps(self.steps, device=self.latents.device)
+        scheduler = self.scheduler_with_timesteps()
         callbacks = [c for c in (on_step, self.callback) if c is not None]
         callback = (lambda info: [c(info) for c in callbacks]) if callbacks else None
         return denoise(self.model, policy, state, self.latents, self.cond, scheduler, self.guidance, hooks, callback,

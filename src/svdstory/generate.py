@@ -1,20 +1,19 @@
 """The Python API: generate a story at once, or anchors first and more images later."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 
 from .config import SamplingConfig, apply_overrides
 from .context import RunContext, RunOutput
 from .errors import SvdStoryError
-from .limits import check_largest, check_steps
+from .limits import check_largest
 from .masks import binarize
 from .methods.registry import get_method
-from .preflight import check_size, check_story_prompts, tokenizers_of
-from .sampling import every_scheduler, initial_latents
+from .preflight import check_backbone, check_size, check_story_prompts, tokenizers_of
+from .sampling import initial_latents
 from .story import Story
-from .tokens import story_token_positions
 
 
 @dataclass
@@ -44,29 +43,34 @@ class Subject:
 
 def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
     """The settings with the model's defaults filled in, checked against what the model allows."""
-    defaults = model.defaults or {}
-    height, width = sampling.height or model.side, sampling.width or model.side
-    check_size(model.vae_factor, height, width)
-    check_largest(model.side, {"--height": height, "--width": width})
+    defaults = {**model.backbone.defaults, **(model.defaults or {})}  # a folder's own svdstory.json wins
+    backbone = model.backbone
+    height, width = sampling.height or backbone.side, sampling.width or backbone.side
+    check_size(backbone.size_factor, height, width)
+    check_largest(backbone.side, {"--height": height, "--width": width})
     steps = sampling.steps or defaults.get("steps", 50)
-    check_steps(steps, every_scheduler(type(model.pipe.scheduler), model.pipe.scheduler.config))
+    backbone.check_steps(steps)
     guidance = sampling.guidance if sampling.guidance is not None else defaults.get("guidance", 5.0)
     return replace(sampling, steps=steps, guidance=guidance, height=height, width=width)  # every other as given
 
 
-def method_config(method_name: str, options=None):
-    """The method and its config: `options` is a config, or overrides as a dict or `key=value` strings."""
+def method_config(method_name: str, options=None, backbone=None):
+    """The method and its config: `options` is a config, or overrides as a dict or `key=value` strings, over
+    the defaults of the method on `backbone` (a model's, if given: `Backbone.option_defaults`)."""
     method = get_method(method_name)
+    if type(options) is method.config:
+        return method, options
+    names = {f.name for f in fields(method.config)}
+    defaults = {k: v for k, v in (backbone.option_defaults if backbone else {}).items() if k in names}
     # a config validates itself when it is made (MethodConfig.check)
-    config = options if type(options) is method.config else apply_overrides(method.config(), options or {})
-    return method, config
+    return method, apply_overrides(method.config(**defaults), options or {})
 
 
 def build_context(model, story: Story, sampling: SamplingConfig, method, config, callback=None,
                   cache=None) -> RunContext:
     """The run's fixed inputs; the method encodes its own conditioning (`cache`: an extra image's anchors)."""
     prompts, seeds = story.prompts, story.image_seeds(sampling.seed)
-    positions = story_token_positions(model.pipe.tokenizer, prompts, story.tokens)
+    positions = model.backbone.token_positions(prompts, story.tokens)
     latents = initial_latents(model, seeds, sampling.height, sampling.width, sampling.same_latent)
     cond = method.conditioning(model, story, sampling, config, cache)
     scheduler = None if config.scheduler in (None, "default") else config.scheduler
@@ -101,7 +105,9 @@ def _info(model, story, method, config, sampling) -> dict:
 def generate(model, story: Story, method: str = "consistory", options=None,
              sampling: SamplingConfig | None = None, callback=None) -> StoryResult:
     """All scenes of a story in one batch. `options`: a method config or a dict of overrides."""
-    method_obj, config = method_config(method, options)
+    method_obj = get_method(method)
+    check_backbone(method_obj, model.backbone.name)
+    method_obj, config = method_config(method, options, model.backbone)
     sampling = resolve_sampling(model, sampling or SamplingConfig())
     check_story_prompts(tokenizers_of(model), story, method_obj, sampling.negative_prompt)
     ctx = build_context(model, story, sampling, method_obj, config, callback)
@@ -112,9 +118,11 @@ def generate(model, story: Story, method: str = "consistory", options=None,
 def generate_anchors(model, story: Story, method: str = "consistory", options=None,
                      sampling: SamplingConfig | None = None, callback=None) -> Subject:
     """Generate the story's anchor images once and cache what later images need."""
-    method_obj, config = method_config(method, options)
+    method_obj = get_method(method)
     if method_obj.run_anchors is None:
         raise SvdStoryError(f"method {method!r} has no anchors+extras mode")
+    check_backbone(method_obj, model.backbone.name)
+    method_obj, config = method_config(method, options, model.backbone)
     sampling = resolve_sampling(model, sampling or SamplingConfig())
     check_story_prompts(tokenizers_of(model), story, method_obj, sampling.negative_prompt)
     ctx = build_context(model, story, sampling, method_obj, config, callback)

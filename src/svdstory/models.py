@@ -1,10 +1,10 @@
-"""Load a Stable-Diffusion-family pipeline (SD 1.x/2.x, SDXL, the bundled mini model) from a hub id or a folder."""
+"""Load a diffusers pipeline (SD 1.x/2.x, SDXL, the bundled mini model, FLUX.1, SD3) from a hub id or a folder."""
 from __future__ import annotations
 
 import json
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -16,17 +16,23 @@ BUNDLED = Path(__file__).parent / "assets" / "minisd"
 BUNDLED_NAME = "bundled:minisd"  # how runs and benches name the bundled model: the same on every machine
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
-_PIPELINES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
+TINY = ("tiny", "tiny-sdxl", "tiny-flux", "tiny-flux-schnell", "tiny-sd3")  # built in code, random weights
 
 
 @dataclass
 class Model:
-    """A loaded pipeline plus what svdstory needs to know about it."""
+    """A loaded pipeline plus what svdstory needs to know about it; everything else asks its backbone."""
 
-    pipe: object  # a diffusers StableDiffusionPipeline or StableDiffusionXLPipeline
+    pipe: object  # a diffusers pipeline of a family in backbones.PIPELINES
     source: str  # hub id or local path, as the user gave it ("bundled:minisd" for the default)
     revision: str | None = None
     defaults: dict | None = None  # recommended steps/guidance shipped with the model
+    backbone: object = field(init=False, repr=False)  # backbones.Backbone: the one way to the network
+
+    def __post_init__(self):
+        from .backbones import backbone_for
+
+        self.backbone = backbone_for(self.pipe)
 
     @property
     def is_sdxl(self) -> bool:
@@ -34,20 +40,20 @@ class Model:
 
     @property
     def vae_factor(self) -> int:
-        return 2 ** (len(self.pipe.vae.config.block_out_channels) - 1)
+        return self.backbone.vae_factor
 
     @property
     def side(self) -> int:
-        """The side in pixels of the images the model was made for (its UNet's sample size, decoded)."""
-        return self.pipe.unet.config.sample_size * self.vae_factor
+        """The side in pixels of the images the model was made for."""
+        return self.backbone.side
 
     @property
     def device(self) -> torch.device:
-        return self.pipe.unet.device
+        return self.backbone.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.pipe.unet.dtype
+        return self.backbone.dtype
 
 
 def default_model_source() -> str:
@@ -129,8 +135,10 @@ def check_downloadable(source: str) -> None:
 
 
 def _pipeline_class(source: str, revision: str | None):
-    """Read model_index.json (local or hub) to pick the SD or SDXL pipeline class."""
+    """Read model_index.json (local or hub) to pick the pipeline class: SD, SDXL, FLUX.1 or SD3."""
     import diffusers
+
+    from .backbones import PIPELINES
 
     folder = model_folder(source, revision)
     if folder is not None:
@@ -141,23 +149,26 @@ def _pipeline_class(source: str, revision: str | None):
             name = diffusers.DiffusionPipeline.load_config(source, revision=revision).get("_class_name", "")
         except Exception as err:  # auth or missing repo: all user-facing
             raise SvdStoryError(f"--model {source!r} could not be fetched from the hub: {str(err).splitlines()[0]}") from None
+    if name in PIPELINES:
+        return getattr(diffusers, name)
     if "XL" in name:
         return diffusers.StableDiffusionXLPipeline
-    if name in _PIPELINES or name.startswith("StableDiffusion") or name == "":
+    if (name.startswith("StableDiffusion") and not name.startswith("StableDiffusion3")) or name == "":
         return diffusers.StableDiffusionPipeline
-    raise SvdStoryError(f"--model {source!r} is a {name}, not a Stable Diffusion (SD 1.x/2.x or SDXL) pipeline")
+    raise SvdStoryError(f"--model {source!r} is a {name}, not a pipeline svdstory runs "
+                        f"(SD 1.x/2.x, SDXL, FLUX.1 or SD3)")
 
 
 def load_model(source: str | None = None, device: str | None = None, dtype: str | None = None,
                revision: str | None = None) -> Model:
-    """Load a pipeline; `source` is a hub id, a local folder, "tiny", or None for the bundled default."""
+    """Load a pipeline; `source` is a hub id, a local folder, a name in TINY, or None for the bundled default."""
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     source = source or default_model_source()
-    if source in ("tiny", "tiny-sdxl"):
-        from .tiny import tiny_pipeline
+    if source in TINY:
+        from .tiny import tiny_model_pipeline
 
-        pipe = tiny_pipeline(sdxl=source == "tiny-sdxl").to(device)
+        pipe = tiny_model_pipeline(source).to(device)
         if torch_dtype != torch.float32:  # built in float32; diffusers warns on every .to(dtype), needed or not
             pipe = pipe.to(dtype=torch_dtype)
         return Model(pipe, source, None, {"steps": 10, "guidance": 5.0})

@@ -22,6 +22,7 @@ class ModelFiles:
     factor: int | None  # the VAE's downsampling factor, if its config says
     side: int | None = None  # the model's own image side in pixels, if the UNet's and VAE's configs say
     schedulers: list = field(default_factory=list)  # one of each kind a method may choose, if the config says
+    backbone: str | None = None  # "unet", "flux" or "sd3" (backbones.PIPELINES), if model_index.json says
 
 
 def read_model_files(source: str, revision: str | None = None) -> ModelFiles | None:
@@ -35,21 +36,31 @@ def read_model_files(source: str, revision: str | None = None) -> ModelFiles | N
 
         scheduler = tiny_scheduler()
         return ModelFiles([tiny_tokenizer()] * (2 if source == "tiny-sdxl" else 1), 2, TINY_SIDE,
-                          every_scheduler(type(scheduler), scheduler.config))
+                          every_scheduler(type(scheduler), scheduler.config), "unet")
+    if source in ("tiny-flux", "tiny-flux-schnell", "tiny-sd3"):
+        from .tiny import tiny_t5_tokenizer, tiny_tokenizer
+
+        clip = [tiny_tokenizer()] * (2 if source == "tiny-sd3" else 1)
+        return ModelFiles(clip + [tiny_t5_tokenizer()], 4, None, [], "sd3" if source == "tiny-sd3" else "flux")
     folder = model_folder(source, revision)
     if folder is None:
         check_downloadable(source)
         return None
     index = read_model_index(folder, source)
-    tokenizers = [_tokenizer(folder, name, index[name][1]) for name in ("tokenizer", "tokenizer_2")
+    tokenizers = [_tokenizer(folder, name, index[name][1]) for name in ("tokenizer", "tokenizer_2", "tokenizer_3")
                   if isinstance(index.get(name), list) and index[name][1] and (folder / name).is_dir()]
-    if any(t is None for t in tokenizers):  # all or none: a prompt must fit each of SDXL's two encoders
+    if any(t is None for t in tokenizers):  # all or none: a prompt must fit each of the text encoders
         tokenizers = []
+    from .backbones import backbone_name
+
+    backbone = backbone_name(str(index.get("_class_name", ""))) or "unet"
+    if backbone != "unet":  # the loaded model checks the size and steps of a DiT (backbones/mmdit.py)
+        return ModelFiles(tokenizers, None, None, [], backbone)
     vae = _json(folder / "vae" / "config.json")
     factor = 2 ** (len(vae["block_out_channels"]) - 1) if vae and vae.get("block_out_channels") else None
     sample_size = (_json(folder / "unet" / "config.json") or {}).get("sample_size")
     side = sample_size * factor if factor and isinstance(sample_size, int) else None
-    return ModelFiles(tokenizers, factor, side, _schedulers(folder / "scheduler" / "scheduler_config.json"))
+    return ModelFiles(tokenizers, factor, side, _schedulers(folder / "scheduler" / "scheduler_config.json"), backbone)
 
 
 def _schedulers(path: Path) -> list:
@@ -86,8 +97,15 @@ def _tokenizer(folder: Path, name: str, class_name: str):
         return None
 
 
+def check_backbone(method, backbone: str) -> None:
+    """Refuse, in one line, a method that does not run on this model's backbone yet."""
+    if backbone not in method.config.backbones:
+        raise SvdStoryError(f"method {method.name!r} does not run on {backbone} models yet "
+                            f"(it runs on: {', '.join(method.config.backbones)})")
+
+
 def tokenizers_of(model) -> list:
-    return [t for t in (model.pipe.tokenizer, getattr(model.pipe, "tokenizer_2", None)) if t is not None]
+    return model.backbone.tokenizers
 
 
 def check_prompt_lengths(tokenizers, prompts, what: str = "prompt",
@@ -110,7 +128,9 @@ def check_story_prompts(tokenizers, story, method, negative_prompt: str | None =
         check_prompt_lengths(tokenizers, own, f"{method.name} prompt", "use fewer or shorter scenes")
     if negative_prompt:
         check_prompt_lengths(tokenizers, [negative_prompt], "negative prompt")
-    story_token_positions(tokenizers[0], story.prompts, story.tokens)
+    # subject words are found in the last encoder's tokens (Backbone.token_positions: T5's on a DiT; on SDXL
+    # the second CLIP tokenizes as the first)
+    story_token_positions(tokenizers[-1], story.prompts, story.tokens)
 
 
 def check_size(factor: int, height: int | None, width: int | None) -> None:
@@ -124,6 +144,8 @@ def preflight(source: str, revision: str | None, story, method, sampling) -> Non
     files = read_model_files(source, revision)
     if files is None:
         return
+    if files.backbone:
+        check_backbone(method, files.backbone)
     if files.tokenizers:
         check_story_prompts(files.tokenizers, story, method, sampling.negative_prompt)
     if files.factor:

@@ -15,7 +15,7 @@ class OnePrompt:
 
     text: str
     frames: list[list[int]]  # token positions of each frame (scene) in the tokenized prompt
-    eot: list[int]  # positions of the end-of-text and padding tokens after the content
+    eot: list[int]  # positions of the end-of-text and padding tokens after the content (CLIP's; T5's end and padding)
 
 
 def one_prompt_text(subject_prompt: str, scenes) -> str:
@@ -23,18 +23,24 @@ def one_prompt_text(subject_prompt: str, scenes) -> str:
     return ", ".join([subject_prompt.strip()] + [scene.strip() for scene in scenes])
 
 
-def one_prompt(tokenizer, subject_prompt: str, scenes: list[str]) -> OnePrompt:
+def one_prompt(tokenizer, subject_prompt: str, scenes: list[str], length: int | None = None,
+               start: int = 0) -> OnePrompt:
+    """The one prompt's frames and end tokens in the `length` tokens (the tokenizer's `model_max_length` by
+    default) that one text encoder reads, placed at `start` in the text sequence the network reads
+    (`Backbone.text_segments`)."""
+    length = length or tokenizer.model_max_length
+    lead = int(tokenizer.bos_token_id is not None and tokenizer("x").input_ids[0] == tokenizer.bos_token_id)
     text, frames = subject_prompt.strip(), []
     count = lambda t: len(tokenizer(t, add_special_tokens=False).input_ids)
     for scene in scenes:
-        start = 1 + count(text + ",")  # +1 for the start-of-text token
+        first = start + lead + count(text + ",")  # after a start-of-text token where the tokenizer puts one
         text = f"{text}, {scene.strip()}"
-        frames.append(list(range(start, 1 + count(text))))
-    length = 1 + count(text)
-    if length + 1 > tokenizer.model_max_length:
-        raise SvdStoryError(f"1p1s: the story's one prompt needs {length + 1} tokens but the text encoder takes "
-                            f"{tokenizer.model_max_length}; use fewer or shorter scenes")
-    return OnePrompt(text, frames, list(range(length, tokenizer.model_max_length)))
+        frames.append(list(range(first, start + lead + count(text))))
+    content = lead + count(text)
+    if content + 1 > length:
+        raise SvdStoryError(f"1p1s: the story's one prompt needs {content + 1} tokens but the text encoder takes "
+                            f"{length}; use fewer or shorter scenes")
+    return OnePrompt(text, frames, list(range(start + content, start + length)))
 
 
 def _reweight_rows(embeds: torch.Tensor, rows: list[int], alpha: float, beta: float) -> torch.Tensor:

@@ -47,7 +47,7 @@ def passes_with_replay(unet, passes, alike: bool):
     """(pass, context) for each UNet pass of a step: with `alike` and two passes, the first records its
     down and mid blocks and the second reuses them."""
     if not alike or len(passes) != 2:
-        return [(unet_pass, contextlib.nullcontext()) for unet_pass in passes]
+        return [(network_pass, contextlib.nullcontext()) for network_pass in passes]
     replay = EncoderReplay(unet)
     return [(passes[0], replay.record()), (passes[1], replay.replay())]
 

@@ -54,16 +54,16 @@ def count_steps(model, story, method: str, options=None, sampling: SamplingConfi
     A step is one call of the sampler loop's callback; methods with several passes (ConsiStory's pre-pass
     and main pass) count each pass's steps, and anchors-first counts the anchor batch and every extra image.
     """
-    method_obj, config = method_config(method, options)
-    steps = resolve_sampling(model, sampling or SamplingConfig()).steps
+    method_obj, config = method_config(method, options, model.backbone)
+    sampling = resolve_sampling(model, sampling or SamplingConfig())
     runs = 1 if not anchors_first else 1 + max(0, len(story.scenes) - (anchor_batch or config.anchor_batch))
-    return method_obj.count_steps(model, config, steps) * runs
+    return method_obj.count_steps(model, config, sampling) * runs
 
 
 def extra_steps(run: StoryRun, n_scenes: int) -> int:
     """The sampler steps `run_more` makes for `n_scenes` more scenes: one run of the method each."""
     subject = run.subject
-    return subject.method.count_steps(subject.model, subject.config, subject.sampling.steps) * n_scenes
+    return subject.method.count_steps(subject.model, subject.config, subject.sampling) * n_scenes
 
 
 def run_story(model, story, method: str, options=None, sampling: SamplingConfig | None = None,

@@ -29,7 +29,7 @@ class BatchLayout:
 
 
 class Pass(Enum):
-    """One UNet pass of a sampler step."""
+    """One pass of the denoising network (UNet or transformer) in a sampler step."""
 
     SAMPLE = "sample"  # the pass whose noise prediction the sampler steps with
     VANILLA = "vanilla"  # an extra pass before it that only records (ConsiStory's vanilla queries)
@@ -44,7 +44,7 @@ class Stage(Enum):
 
 @dataclass
 class RunState:
-    """What one denoising run knows; the loop sets `step`, `timestep` and `unet_pass` explicitly.
+    """What one denoising run knows; the loop sets `step`, `timestep` and `network_pass` explicitly.
 
     The run's attention policy reads it through its hooks' `state` argument (it holds no reference to it)."""
 
@@ -53,9 +53,9 @@ class RunState:
     latent_hw: tuple[int, int]  # latent height and width
     step: int = -1  # index into the scheduler's timesteps
     timestep: int = -1  # the scheduler's timestep value at `step`
-    unet_pass: Pass = Pass.SAMPLE  # which of the step's UNet passes runs now
+    network_pass: Pass = Pass.SAMPLE  # which of the step's network passes runs now
     stop_at: int | None = None  # the loop stops before this step (a partial pre-pass)
-    features: dict = field(default_factory=dict)  # UNet features captured by hooks, by name
+    features: dict = field(default_factory=dict)  # network features captured by hooks (DIFT), by name
     attention_chunk: int | None = None  # queries per extended-attention call (None: all at once)
 
     @property

@@ -1,4 +1,4 @@
-"""Tiny randomly initialised SD and SDXL pipelines built in code: for tests and offline smoke runs."""
+"""Tiny randomly initialised SD, SDXL, FLUX.1 and SD3 pipelines built in code: for tests and offline smoke runs."""
 from __future__ import annotations
 
 import json
@@ -86,3 +86,79 @@ def tiny_pipeline(sdxl: bool = False, seed: int = 0):
     return StableDiffusionXLPipeline(vae=vae, text_encoder=_text_encoder(len(tokenizer), False), tokenizer=tokenizer,
                                      text_encoder_2=_text_encoder(len(tokenizer), True, seed=1), tokenizer_2=tokenizer,
                                      unet=unet, scheduler=scheduler, force_zeros_for_empty_prompt=False)
+
+
+def tiny_t5_tokenizer(max_length: int = 32):
+    """A T5 (unigram) tokenizer over the same word list, built offline: whole words, else characters."""
+    from transformers import T5Tokenizer
+
+    chars = [chr(c) for c in range(ord("a"), ord("z") + 1)] + list(".,'!?-0123456789")
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    pieces += [("\u2581" + word, -1.0) for word in _WORDS] + [(c, -5.0) for c in chars]
+    pieces += [("\u2581" + c, -5.0) for c in chars]
+    return T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=max_length)
+
+
+def _t5_encoder(vocab_size: int, hidden: int, seed: int):
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    config = T5Config(vocab_size=vocab_size, d_model=hidden, d_ff=2 * hidden, d_kv=8, num_layers=2, num_heads=4,
+                      relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    return T5EncoderModel(config).eval()
+
+
+def _flow_vae(seed: int, scaling: float, shift: float):
+    """A tiny VAE with a DiT's latent scaling and shift (factor 2, 4 latent channels)."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(seed)
+    return AutoencoderKL(block_out_channels=(16, 32), in_channels=3, out_channels=3, latent_channels=4,
+                         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                         norm_num_groups=8, sample_size=32, scaling_factor=scaling, shift_factor=shift).eval()
+
+
+def tiny_flux_pipeline(schnell: bool = False, seed: int = 0):
+    """FLUX.1-architecture pipeline (dev: guidance embedding, dynamic shift; schnell: neither), random weights."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+
+    tokenizer, t5_tokenizer = tiny_tokenizer(), tiny_t5_tokenizer()
+    torch.manual_seed(seed)
+    transformer = FluxTransformer2DModel(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1,
+                                         attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+                                         pooled_projection_dim=32, guidance_embeds=not schnell,
+                                         axes_dims_rope=(4, 6, 6)).eval()
+    shift = dict(shift=1.0, use_dynamic_shifting=False) if schnell else dict(
+        shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15, base_image_seq_len=256,
+        max_image_seq_len=4096)
+    return FluxPipeline(scheduler=FlowMatchEulerDiscreteScheduler(**shift), vae=_flow_vae(seed + 1, 0.3611, 0.1159),
+                        text_encoder=_text_encoder(len(tokenizer), False), tokenizer=tokenizer,
+                        text_encoder_2=_t5_encoder(len(t5_tokenizer), 32, seed + 2), tokenizer_2=t5_tokenizer,
+                        transformer=transformer)
+
+
+def tiny_sd3_pipeline(seed: int = 0):
+    """SD3.5-medium-architecture pipeline: two CLIP encoders and T5, an MMDiT of two blocks with RMS-normed
+    queries and keys, the first with SD3.5's second, image-only attention (`attn2`); random weights."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+
+    tokenizer, t5_tokenizer = tiny_tokenizer(), tiny_t5_tokenizer()
+    torch.manual_seed(seed)
+    transformer = SD3Transformer2DModel(sample_size=16, patch_size=2, in_channels=4, num_layers=2, attention_head_dim=8,
+                                        num_attention_heads=4, joint_attention_dim=64, caption_projection_dim=32,
+                                        pooled_projection_dim=64, out_channels=4, pos_embed_max_size=32,
+                                        qk_norm="rms_norm", dual_attention_layers=(0,)).eval()
+    return StableDiffusion3Pipeline(
+        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        vae=_flow_vae(seed + 1, 1.5305, 0.0609), text_encoder=_text_encoder(len(tokenizer), True),
+        tokenizer=tokenizer, text_encoder_2=_text_encoder(len(tokenizer), True, seed=1), tokenizer_2=tokenizer,
+        text_encoder_3=_t5_encoder(len(t5_tokenizer), 64, seed + 2), tokenizer_3=t5_tokenizer)
+
+
+def tiny_model_pipeline(name: str):
+    """The tiny pipeline a model name in models.TINY stands for."""
+    if name == "tiny-flux" or name == "tiny-flux-schnell":
+        return tiny_flux_pipeline(schnell=name.endswith("schnell"))
+    if name == "tiny-sd3":
+        return tiny_sd3_pipeline()
+    return tiny_pipeline(sdxl=name == "tiny-sdxl")

@@ -40,7 +40,7 @@ class FeatureInjection:
         return in_window(step, num_steps, self.steps)
 
     def applies(self, call, state) -> bool:
-        return (not call.layer.is_cross and state.unet_pass is Pass.SAMPLE and call.grid == self.injection.grid
+        return (call.layer.kind != "cross" and state.network_pass is Pass.SAMPLE and call.grid == self.injection.grid
                 and call.layer.within(self.parts) and self.active(state.step, state.num_steps))
 
     def __call__(self, call, output: torch.Tensor, state) -> torch.Tensor:

@@ -4,15 +4,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from .processor import StoryAttnProcessor
-from .spatial import LayerInfo
 
 
 @contextmanager
-def story_processors(unet, policy, state):
+def story_processors(unet, sites, policy, state):
+    """svdstory's processor on every attention site of a UNet for one run; the originals restored after."""
     original = dict(unet.attn_processors)
-    layers = {name: LayerInfo.from_name(name) for name in original}
-    policy.check_layers(list(layers.values()))  # e.g. options naming UNet parts that this model does not have
-    unet.set_attn_processor({name: StoryAttnProcessor(policy, state, layer) for name, layer in layers.items()})
+    policy.check_layers(sites)  # e.g. options naming UNet parts that this model does not have
+    unet.set_attn_processor({site.name: StoryAttnProcessor(policy, state, site) for site in sites})
     try:
         yield
     finally:
@@ -28,3 +27,18 @@ def forward_hooks(hooks):
     finally:
         for handle in handles:
             handle.remove()
+
+
+@contextmanager
+def joint_processors(transformer, sites, policy, state, text_first: bool):
+    """svdstory's joint processor on every site of an MMDiT (FLUX, SD3) for one run; the originals restored after.
+    text_first: where the text tokens sit in the joint sequence (FLUX: first; SD3: last)."""
+    from .joint_processor import JointStoryProcessor
+
+    original = dict(transformer.attn_processors)
+    policy.check_layers(sites)
+    transformer.set_attn_processor({site.name: JointStoryProcessor(policy, state, site, text_first) for site in sites})
+    try:
+        yield
+    finally:
+        transformer.set_attn_processor(original)

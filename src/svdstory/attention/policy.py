@@ -6,38 +6,72 @@ learns across steps, never the state itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from ..backbones.base import Site
 from ..state import Pass
-from .spatial import LayerInfo
 
 
 @dataclass
 class AttnCall:
-    """One attention call, already projected: tensors are (B, heads, tokens, head_dim)."""
+    """One attention call, already projected: tensors are (B, heads, tokens, head_dim). Policies read the
+    layer through this object only, never through diffusers' modules.
 
-    layer: LayerInfo
-    attn: object  # the diffusers Attention module (owns the weights)
+    On a joint layer (FLUX, SD3) text and image tokens attend together in one sequence: `text_len` of its
+    tokens are text, before the image tokens (FLUX) or after them (SD3); `image` and `text` slice them out.
+    Elsewhere `text_len` is 0 and every query and key token is the call's own."""
+
+    layer: Site  # the backbone's description of this attention layer
+    project: Callable  # project(x (c, T, C)) -> keys, values (c, heads, T, d) as this layer makes them from x
     query: torch.Tensor
     key: torch.Tensor
     value: torch.Tensor
-    grid: tuple[int, int]  # (h, w) of the query tokens
-    hidden_states: torch.Tensor  # (B, tokens, C): the normalised input the keys were projected from
+    grid: tuple[int, int]  # (h, w) of the image tokens
+    hidden_states: torch.Tensor  # (B, h*w, C): the normalised image tokens the layer read
     attention_mask: torch.Tensor | None = None
+    scale: float | None = None  # softmax scale (None: 1 / sqrt(head_dim), as SDPA's default)
+    text_len: int = 0  # text tokens of a joint call
+    text_first: bool = True  # where they sit in its sequence: first (FLUX) or last (SD3)
+
+    @property
+    def image(self) -> slice:
+        """The image tokens of the call's sequence (all of them off a joint layer)."""
+        return image_tokens(self.text_len, self.text_first)
+
+    @property
+    def text(self) -> slice:
+        """The text tokens of a joint call's sequence."""
+        return slice(0, self.text_len) if self.text_first else slice(self.key.shape[2] - self.text_len, None)
+
+    @property
+    def image_key(self) -> torch.Tensor:
+        return self.key[:, :, self.image]  # (B, heads, h*w, d)
+
+    @property
+    def image_value(self) -> torch.Tensor:
+        return self.value[:, :, self.image]
+
+
+def image_tokens(text_len: int, text_first: bool) -> slice:
+    """The image tokens of a sequence of `text_len` text tokens (first or last) and the image's."""
+    if not text_len:
+        return slice(None)
+    return slice(text_len, None) if text_first else slice(0, -text_len)
 
 
 def sdpa(call: AttnCall) -> torch.Tensor:
     return F.scaled_dot_product_attention(call.query, call.key, call.value, attn_mask=call.attention_mask,
-                                          scale=call.attn.scale)
+                                          scale=call.scale)
 
 
 class PlainPolicy:
     """Stock attention everywhere: the reference every other policy must reduce to."""
 
     def check_layers(self, layers) -> None:
-        """Called once with the model's LayerInfo list before the run: fail on options this model cannot take."""
+        """Called once with the model's attention `Site`s before the run: fail on options this model cannot take."""
 
     def self_attention(self, call: AttnCall, state) -> torch.Tensor:
         return sdpa(call)
@@ -45,12 +79,16 @@ class PlainPolicy:
     def cross_attention(self, call: AttnCall, state) -> torch.Tensor:
         return sdpa(call)
 
+    def joint_attention(self, call: AttnCall, state) -> torch.Tensor:
+        """Text and image tokens attending together (FLUX); returns (B, heads, text + image tokens, head_dim)."""
+        return sdpa(call)
+
     def after_attention(self, call: AttnCall, output: torch.Tensor, state) -> torch.Tensor:
         """Hook on the projected output (B, tokens, C), e.g. for feature injection."""
         return output
 
     def begin_step(self, state) -> None:
-        """Called at the start of a step, before its UNet passes: the place to prepare what the passes will
+        """Called at the start of a step, before its network passes: the place to prepare what the passes will
         read from the host, while the GPU's queue still holds the previous step's work."""
 
     def end_step(self, state) -> None:
@@ -62,5 +100,5 @@ class PlainPolicy:
         return False
 
     def passes(self, state) -> tuple[Pass, ...]:
-        """UNet passes to run at the current step; the last one drives the sampler."""
+        """Network passes to run at the current step; the last one drives the sampler."""
         return (Pass.SAMPLE,)

@@ -4,14 +4,25 @@ from __future__ import annotations
 import torch
 
 from .policy import AttnCall
-from .spatial import LayerInfo, token_grid
+from .spatial import token_grid
+
+
+def projection(attn):
+    """A UNet layer's projection helper: inputs (c, T, C) of its keys -> keys, values (c, heads, T, d)."""
+
+    def project(x: torch.Tensor):
+        c, t, _ = x.shape
+        key, value = (f(x).view(c, t, attn.heads, -1).transpose(1, 2) for f in (attn.to_k, attn.to_v))
+        return (key if attn.norm_k is None else attn.norm_k(key)), value
+
+    return project
 
 
 class StoryAttnProcessor:
     """Holds only where its layer sits and references to the run's policy and state; the policy does the math
     and reads the state through its hooks."""
 
-    def __init__(self, policy, state, layer: LayerInfo):
+    def __init__(self, policy, state, layer):
         self.policy = policy
         self.state = state
         self.layer = layer
@@ -47,9 +58,11 @@ class StoryAttnProcessor:
             key = attn.norm_k(key)
 
         grid = token_grid(n_tokens, self.state.latent_hw)
-        call = AttnCall(self.layer, attn, query, key, value, grid, hidden_states, attention_mask)
+        call = AttnCall(self.layer, projection(attn), query, key, value, grid, hidden_states, attention_mask,
+                        attn.scale)
         policy, state = self.policy, self.state
-        out = policy.cross_attention(call, state) if self.layer.is_cross else policy.self_attention(call, state)
+        cross = self.layer.kind == "cross"
+        out = policy.cross_attention(call, state) if cross else policy.self_attention(call, state)
         out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)  # (B, T, C)
         out = attn.to_out[1](attn.to_out[0](out))
         out = policy.after_attention(call, out, state)

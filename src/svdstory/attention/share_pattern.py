@@ -33,7 +33,8 @@ class SharePattern:
         self.grids: set[tuple[int, int]] = set()  # grids where SDSA ran (their patterns are queued early)
         self._masks: dict[tuple[int, int], torch.Tensor] = {}  # this step's (n, T) shared tokens, on the device
         self._queued: dict[tuple[int, int], HostCopy] = {}  # ... on their way to the host
-        self._ready: dict[tuple[int, int], SharedTokens] = {}  # ... as extended attention reads them
+        self._shared: dict[tuple[int, int], HostCopy] = {}  # ... on the host
+        self._ready: dict[tuple, SharedTokens] = {}  # ... as extended attention reads them, by (grid, packed)
 
     def share_mask(self, subject_masks, grid, step: int) -> torch.Tensor:
         """(n, T) bool: the tokens each image shares (union of its subjects), after mask dropout.
@@ -50,25 +51,28 @@ class SharePattern:
         for grid in self.grids:
             self._queued[grid] = self._to_host(subject_masks, grid, step, n_images)
 
-    def tokens(self, subject_masks, grid, query: torch.Tensor, state) -> SharedTokens:
+    def tokens(self, subject_masks, grid, query: torch.Tensor, state, packs_own: bool = True) -> SharedTokens:
         """The anchors' tokens each image may see at `grid`: packed for one variable-length call where that
-        kernel runs, else compacted into groups."""
+        kernel runs, else compacted into groups. packs_own: the layer's own tokens are the grid's image tokens
+        alone, which the packed form indexes (not so on a joint layer, whose sequence holds text tokens too)."""
         self.grids.add(grid)
-        if grid not in self._ready:
+        form = (grid, packs_own and packs(query, state.attention_chunk))
+        if form not in self._ready:
             with region(SHARE_PATTERN):
-                queued = self._queued.pop(grid, None) or self._to_host(subject_masks, grid, state.step,
-                                                                       state.layout.n_images)
+                queued = self._queued.pop(grid, None) or self._shared.get(grid) or self._to_host(
+                    subject_masks, grid, state.step, state.layout.n_images)
+                self._shared[grid] = queued
                 share = queued.get()  # waits only for the work queued before the copy
-                self._ready[grid] = (pack(share, self.anchors, state.layout, grid[0] * grid[1], query.device)
-                                     if packs(query, state.attention_chunk) else compact(share, query.device))
-        return self._ready[grid]
+                self._ready[form] = (pack(share, self.anchors, state.layout, grid[0] * grid[1], query.device)
+                                     if form[1] else compact(share, query.device))
+        return self._ready[form]
 
     def _to_host(self, subject_masks, grid, step, n_images) -> HostCopy:
         share = allowed_anchor_tokens(self.share_mask(subject_masks, grid, step), self.anchors, n_images)
         return to_host_later(share)
 
     def end_step(self) -> None:
-        self._masks, self._queued, self._ready = {}, {}, {}
+        self._masks, self._queued, self._shared, self._ready = {}, {}, {}, {}
 
     def snapshot(self) -> dict:
         return {"grids": set(self.grids)}

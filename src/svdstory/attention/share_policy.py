@@ -66,7 +66,8 @@ class SharePolicy(PlainPolicy):
         else:
             layout = state.layout
             hidden = _anchor_hidden(call, layout, self.anchors) if self.keep_hidden else None
-            shared = (anchor_keys(call.key, layout, self.anchors), anchor_keys(call.value, layout, self.anchors), hidden)
+            keys = lambda x: anchor_keys(x, layout, self.anchors)  # (chunks, H, A*T, d): image tokens only
+            shared = (keys(call.image_key), keys(call.image_value), hidden)
             if pooled:
                 shared = tuple(None if x is None else pool_tokens(x, call.grid, len(self.anchors), self.pool)
                                for x in shared)
@@ -84,6 +85,11 @@ class SharePolicy(PlainPolicy):
 
     def end_step(self, state) -> None:
         self.transform.end_step()
+
+    def joint_attention(self, call: AttnCall, state) -> torch.Tensor:
+        """On a joint layer (FLUX) only the anchors' image tokens are shared, never their text tokens: every
+        token of an image, text or image, attends to its own tokens and to those."""
+        return self.self_attention(call, state)
 
     def self_attention(self, call: AttnCall, state) -> torch.Tensor:
         if not self._active(call, state):

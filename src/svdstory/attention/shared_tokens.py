@@ -132,7 +132,7 @@ def attend_shared(call, tokens: SharedTokens, shared_k, shared_v, state, query=N
     """`tokens.attend` for one processor call (its projections, scale and the run's chunking)."""
     with region(EXTENDED_ATTENTION):
         return tokens.attend(call.query if query is None else query, call.key, call.value, shared_k, shared_v,
-                             state.layout, call.attn.scale, state.attention_chunk)
+                             state.layout, call.scale, state.attention_chunk)
 
 
 def compact(allowed: torch.Tensor, device) -> Compacted:

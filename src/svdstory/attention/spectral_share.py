@@ -11,12 +11,6 @@ from .share_policy import SharedTransform
 from .shared_tokens import attend_shared
 
 
-def _heads(x: torch.Tensor, attn) -> torch.Tensor:
-    """(c, S, heads*d) -> (c, heads, S, d), with the layer's key norm if it has one."""
-    c, s, inner = x.shape
-    return x.view(c, s, attn.heads, inner // attn.heads).transpose(1, 2)
-
-
 class _Filter:
     """`spectral_filter`, or with `refresh` > 1, a filter decided every `refresh` steps and applied
     in between as one fixed matrix.
@@ -105,8 +99,7 @@ def _filter_kv(call, shared, fn, filt, renew):
 
 def _filter_hidden(call, shared, fn, filt, renew):
     filtered = filt(shared[2], fn, call.layer.name, renew)  # (c, A*T, C)
-    sk, sv = _heads(call.attn.to_k(filtered), call.attn), _heads(call.attn.to_v(filtered), call.attn)
-    return (sk if call.attn.norm_k is None else call.attn.norm_k(sk)), sv
+    return call.project(filtered)
 
 
 def kv_target(spec, method: str = "auto", rank: int | None = None, refresh: int = 1):
@@ -142,8 +135,8 @@ class _AttnTarget(SharedTransform):
         for row in range(call.query.shape[0]):  # one image at a time bounds the (T x S) blocks in memory
             chunk, image = divmod(row, layout.n_images)
             q = call.query[row].float()  # (H, T, d)
-            own = (q @ call.key[row].float().mT) * call.attn.scale  # (H, T, T)
-            cross = (q @ sk[chunk].float().mT) * call.attn.scale + bias  # (H, T, S)
+            own = (q @ call.key[row].float().mT) * call.scale  # (H, T, T)
+            cross = (q @ sk[chunk].float().mT) * call.scale + bias  # (H, T, S)
             cross = cross.masked_fill(~allowed[image].view(1, 1, -1), float("-inf"))
             top = torch.maximum(own.amax(-1, keepdim=True), cross.amax(-1, keepdim=True))
             p_own, p_cross = (own - top).exp(), (cross - top).exp()

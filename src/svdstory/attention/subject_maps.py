@@ -51,7 +51,7 @@ class SubjectMaps:
             self.by_grid.setdefault(call.grid, MapAccumulator(self.window))
             q, k = layout.cond(call.query), layout.cond(call.key)  # (n, H, T, d), (n, H, L, d)
             mask = None if call.attention_mask is None else layout.cond(call.attention_mask)
-            group = (call.grid, call.attn.scale, tuple(q.shape), tuple(k.shape),
+            group = (call.grid, call.scale, tuple(q.shape), tuple(k.shape),
                      None if mask is None else tuple(mask.shape))
             waiting = self._held.setdefault(group, [])
             waiting.append((q, k, mask))

@@ -2,6 +2,7 @@
 pattern (subject-driven self-attention, SDSA), vanilla-query mixing and feature injection."""
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import torch
@@ -80,42 +81,57 @@ class SubjectPolicy(PlainPolicy):
 
     # ---- attention ----------------------------------------------------------------------------------
     def cross_attention(self, call: AttnCall, state) -> torch.Tensor:
-        if state.unet_pass is not Pass.VANILLA or (call.layer.part != "up" and self.encoder_alike(state)):
+        if state.network_pass is not Pass.VANILLA or (call.layer.stage != "up" and self.encoder_alike(state)):
             self.maps.record(call, state.layout, state.latent_hw)  # the sampling pass reuses the vanilla one's encoder
         # the output stays stock SDPA: with every mechanism off a run reproduces vanilla bit for bit
         return sdpa(call)
 
+    def joint_attention(self, call: AttnCall, state) -> torch.Tensor:
+        """A DiT's joint layer plays both parts: its image-query x text-key block gives the subject maps (a softmax
+        over the text tokens, as a UNet's cross-attention), and SDSA shares the anchors' subject image tokens."""
+        if state.network_pass is Pass.SAMPLE:
+            text_block = dataclasses.replace(call, query=call.query[:, :, call.image], key=call.key[:, :, call.text],
+                                             value=call.value[:, :, call.text], text_len=0)
+            self.maps.record(text_block, state.layout, state.latent_hw)
+        return self.self_attention(call, state)
+
     def self_attention(self, call: AttnCall, state) -> torch.Tensor:
         if not (self.config.sdsa and call.layer.within(self.config.sdsa_parts)):
             return sdpa(call)
-        if state.unet_pass is Pass.VANILLA:
-            self.mixing.record(call.layer.name, call.query)
+        if state.network_pass is Pass.VANILLA:
+            self.mixing.record(call.layer.name, call.query[:, :, call.image])
             return sdpa(call)
         if not self._sdsa_now(state):
             return sdpa(call)
         query = call.query
-        if self._mix_now(state):
-            query = self.mixing.mix(call.layer.name, query, state.step, state.num_steps)
+        if self._mix_now(state):  # the image tokens' queries (a joint layer's text queries stay its own)
+            mixed = self.mixing.mix(call.layer.name, query[:, :, call.image], state.step, state.num_steps)
+            query = mixed if not call.text_len else query.index_copy(2, _positions(call.image, query), mixed)
         if self.replay is not None:
             return self._replayed(call, query, state)
         share = self.pattern.share_mask(self.maps.masks, call.grid, state.step)
         if self.recorder is not None:
-            self.recorder.record_masked_kv((self.stage, call.layer.name, state.step), call.key, call.value, share,
-                                           state.layout)
-        tokens = self.pattern.tokens(self.maps.masks, call.grid, query, state)
+            self.recorder.record_masked_kv((self.stage, call.layer.name, state.step), call.image_key,
+                                           call.image_value, share, state.layout)
+        tokens = self.pattern.tokens(self.maps.masks, call.grid, query, state, packs_own=not call.text_len)
         if not tokens.reads_shared:  # gathers the anchors' tokens from the keys themselves
             return attend_shared(call, tokens, None, None, state, query)
         keys = partial(anchor_keys, layout=state.layout, anchors=self.anchors)
-        return attend_shared(call, tokens, keys(call.key), keys(call.value), state, query)
+        return attend_shared(call, tokens, keys(call.image_key), keys(call.image_value), state, query)
 
     def _replayed(self, call: AttnCall, query, state) -> torch.Tensor:
         """SDSA over the anchors' recorded tokens (plain attention where they shared none at this layer)."""
         shared = self.replay.kv((self.stage, call.layer.name, state.step), query.device)
         if shared is None:
-            return sdpa(AttnCall(call.layer, call.attn, query, call.key, call.value, call.grid, call.hidden_states))
+            return sdpa(dataclasses.replace(call, query=query, attention_mask=None))
         return attend_shared(call, AllTokens(), *shared, state, query)
 
     def after_attention(self, call: AttnCall, output: torch.Tensor, state) -> torch.Tensor:
         if self.injection is None or not self.injection.applies(call, state):
             return output
         return self.injection(call, output, state)
+
+
+def _positions(tokens: slice, x: torch.Tensor) -> torch.Tensor:
+    """The indices a slice of x's token axis (dim 2) covers."""
+    return torch.arange(x.shape[2], device=x.device)[tokens]

@@ -24,6 +24,7 @@ _SCHEDULER = "sampler: ddim (as ConsiStory), or the checkpoint's own"
 _ANCHORS = "images whose tokens everyone sees (0: every other image)"
 _POOL = "share each anchor's tokens averaged over k x k patches (our speed approximation)"
 _UNCOND = "also share in the unconditional half of guidance (false: plain attention there)"
+_PARTS = "parts with sharing: UNet decoder (as ConsiStory's SDSA); on a DiT every block (double, single; joint)"
 _CACHE = "anchors+extras: keep the anchor cache on the model's device, or cpu"
 
 
@@ -34,6 +35,7 @@ class MethodConfig:
 
     method: ClassVar[str | None] = None  # the method's name (`--method`)
     module: ClassVar[str | None] = None  # its module under svdstory.methods
+    backbones: ClassVar[tuple[str, ...]] = ("unet",)  # the backbones (backbones.BACKBONES) it runs on
 
     scheduler: str = option("ddim", _SCHEDULER, SCHEDULERS)
 
@@ -65,7 +67,7 @@ class AnchoredConfig(MethodConfig):
 class SharingConfig(AnchoredConfig):
     """What the methods that share the anchors' self-attention tokens have in common."""
 
-    parts: tuple[str, ...] = option(("up",), "UNet parts with sharing")
+    parts: tuple[str, ...] = option(("up",), _PARTS)
     steps: tuple[float, float] = option((0.0, 1.0), "fraction-of-run window of sharing")
     cache_device: str = option("same", _CACHE, CACHE_DEVICES)
 
@@ -83,6 +85,7 @@ class VanillaConfig(MethodConfig):
 
     method: ClassVar[str] = "vanilla"
     module: ClassVar[str] = "vanilla"
+    backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     scheduler: str = option("default", "sampler: the checkpoint's own, or ddim as the sharing methods use",
                             SCHEDULERS)
@@ -97,11 +100,12 @@ class ConsiStoryConfig(AnchoredConfig):
 
     method: ClassVar[str] = "consistory"
     module: ClassVar[str] = "consistory"
+    backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     scheduler: str = option("ddim", "sampler (reference: DDIMScheduler)", SCHEDULERS)
     n_anchors: int = option(2, "images whose subject is shared (reference: 2 anchors)")
     sdsa: bool = option(True, "subject-driven self-attention")
-    sdsa_parts: tuple[str, ...] = option(("up",), "UNet parts with SDSA (reference: up-blocks)")
+    sdsa_parts: tuple[str, ...] = option(("up",), "parts with SDSA (reference: up-blocks; on a DiT every block)")
     sdsa_steps: tuple[float, float] = option((0.0, 1.0), "fraction of steps with SDSA (reference: all steps once "
                                                          "masks exist)")
     mask_dropout: float = option(0.5, "probability of hiding a shared subject token (reference: 0.5)")
@@ -116,9 +120,10 @@ class ConsiStoryConfig(AnchoredConfig):
                                                                  "steps n//10..n//3, 5-16 of 50)")
     injection_alpha: float = option(0.8, "weight of the corresponding anchor output (reference: 0.8)")
     injection_factor: int = option(2, "inject at the layers at latent/k (2: 64x64 for SDXL at 1024 px)")
-    injection_parts: tuple[str, ...] = option(("up", "down"), "UNet parts with injection (reference run script: "
-                                                              "up and down blocks)")
-    dift_block: int = option(0, "UNet up-block whose output gives the DIFT features")
+    injection_parts: tuple[str, ...] = option(("up", "down"), "parts with injection (reference run script: up and "
+                                                              "down blocks; on a DiT every block)")
+    dift_block: int = option(0, "UNet up-block whose output gives the DIFT features (on a DiT: the transformer "
+                                "block, FLUX's double then single ones counted; the middle one by default)")
     dift_timestep: float = option(261.0, "timestep of the DIFT features, of 1000 training steps (reference: 261)")
     dift_sigma: float = option(1.0, "3x3 Gaussian smoothing of the features (reference: sigma 1)")
     distance_threshold: float | None = option(None, "correspondence distance limit; none: Otsu over each "
@@ -166,8 +171,9 @@ class SharedConfig(SharingConfig):
 
     method: ClassVar[str] = "shared"
     module: ClassVar[str] = "shared"
+    backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
-    parts: tuple[str, ...] = option(("up",), "UNet parts with sharing (as ConsiStory's SDSA)")
+    parts: tuple[str, ...] = option(("up",), _PARTS)
     anchor_pool: int = option(1, _POOL)
     share_uncond: bool = option(True, _UNCOND)
 
@@ -183,8 +189,9 @@ class SvdConfig(SharedConfig):
 
     method: ClassVar[str] = "svd"
     module: ClassVar[str] = "svd"
+    backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
-    parts: tuple[str, ...] = option(("up",), "UNet parts with sharing")
+    parts: tuple[str, ...] = option(("up",), _PARTS)
     target: str = option("kv", "what is filtered: the anchors' keys and values, their hidden states, or the "
                                "cross-image attention", SVD_TARGETS)
     zero: str = option("energy:0.9", "zeroing strategy chain, e.g. rank:8, tau:0.1, gd, soft:0.05")
@@ -224,10 +231,11 @@ class StoryDiffusionConfig(SharingConfig):
 
     method: ClassVar[str] = "storydiffusion"
     module: ClassVar[str] = "storydiffusion"
+    backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     n_anchors: int = option(0, "images whose tokens the others sample (0: every image samples every other "
                                "image, as in the paper's batch)")
-    parts: tuple[str, ...] = option(("up",), "UNet parts with consistent self-attention")
+    parts: tuple[str, ...] = option(("up",), "parts with consistent self-attention (on a DiT: every block)")
     sample_rate: float = option(0.5, "fraction of the other images' tokens each image sees (paper: 0.5)")
 
     def check(self) -> None:
@@ -241,6 +249,7 @@ class OnePromptConfig(MethodConfig):
 
     method: ClassVar[str] = "1p1s"
     module: ClassVar[str] = "onepromptonestory"
+    backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     scheduler: str = option("default", "sampler: the checkpoint's own, or ddim", SCHEDULERS)
     enhance_alpha: float = option(0.01, "s <- beta * exp(alpha * s) * s on the current frame (alpha > 0 "
@@ -248,7 +257,8 @@ class OnePromptConfig(MethodConfig):
     enhance_beta: float = option(1.0, "beta of the current frame's reweighting")
     suppress_alpha: float = option(-0.01, "alpha on the other frames (alpha < 0 suppresses)")
     suppress_beta: float = option(0.5, "beta on the other frames (beta < 1 suppresses)")
-    ipca: bool = option(False, "identity-preserving cross-attention: also attend to the subject's prompt alone")
+    ipca: bool = option(False, "identity-preserving cross-attention: also attend to the subject's prompt alone "
+                               "(UNet only: a DiT has no cross-attention)")
 
 
 # The built-in methods, declared by their configs (in the order defined here):

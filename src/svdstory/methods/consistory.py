@@ -17,14 +17,13 @@ from ..attention.injection import Injection
 from ..attention.subject_policy import SubjectPolicy
 from ..context import RunOutput
 from ..correspondence import correspond, gaussian_smooth
+from ..errors import SvdStoryError
 from ..features import capture_block_output
-from ..limits import check_steps
 from ..masks import binarize, resize_maps
 from ..profiling import CORRESPONDENCE, region
-from ..sampling import Resume, every_scheduler, freeu_input_scale, make_scheduler
+from ..sampling import Resume, make_scheduler
 from ..state import Stage
 from ..steps import in_window, nearest_step
-from ..tokens import story_token_positions
 from .anchored import anchor_indices, recording_anchors
 from .configs import ConsiStoryConfig
 from .registry import Method, register
@@ -43,7 +42,7 @@ def _positions(ctx, config) -> list[list[list[int]]]:
     """The subject tokens whose maps make the masks, under the config's rule."""
     if config.subject_tokens == "word":
         return ctx.token_positions
-    return story_token_positions(ctx.model.pipe.tokenizer, ctx.prompts, ctx.story.tokens, config.subject_tokens)
+    return ctx.model.backbone.token_positions(ctx.prompts, ctx.story.tokens, config.subject_tokens)
 
 
 def _resume_step(steps: int, config, stop: int | None) -> int:
@@ -64,20 +63,21 @@ def _dift_step(timesteps: list[int], config, train_steps: int) -> int:
 
 def _prepass_steps(model, config, steps: int) -> int:
     """The pre-pass's steps (the run's unless the config names its own), checked against the model's scheduler."""
-    scheduler = model.pipe.scheduler
-    check_steps(config.prepass_steps, every_scheduler(type(scheduler), scheduler.config), "option prepass_steps")
+    model.backbone.check_steps(config.prepass_steps, "option prepass_steps")
     return config.prepass_steps or steps
 
 
-def count_steps(model, config: ConsiStoryConfig, steps: int) -> int:
+def count_steps(model, config: ConsiStoryConfig, sampling) -> int:
     """Sampler steps of one run: the pre-pass (to the DIFT step, or whole), then the main pass from where it
-    takes over the pre-pass."""
+    takes over the pre-pass. The DIFT step depends on the schedule, which on FLUX depends on the image size."""
+    steps = sampling.steps
     if not config.injection:
         return steps
     pre_steps = _prepass_steps(model, config, steps)
     scheduler = make_scheduler(model, config.scheduler)
-    scheduler.set_timesteps(pre_steps)
-    dift = _dift_step([int(t) for t in scheduler.timesteps], config, model.pipe.scheduler.config.num_train_timesteps)
+    factor = model.backbone.vae_factor
+    model.backbone.set_timesteps(scheduler, pre_steps, (sampling.height // factor, sampling.width // factor))
+    dift = _dift_step([int(t) for t in scheduler.timesteps], config, model.backbone.train_timesteps)
     stop = dift + 1 if config.prepass == "feature" else pre_steps
     return min(stop, pre_steps) + steps - _resume_step(steps, config, stop)
 
@@ -88,7 +88,7 @@ def _prepass(ctx, config, anchors, **cache):
     Returns (features, maps, resume): `resume` is the pre-pass at the main pass's first injection step, or None.
     """
     pre = replace(ctx, steps=_prepass_steps(ctx.model, config, ctx.steps))
-    train_steps = ctx.model.pipe.scheduler.config.num_train_timesteps
+    train_steps = ctx.model.backbone.train_timesteps
     dift_step = _dift_step(pre.timesteps(), config, train_steps)
     stop = dift_step + 1 if config.prepass == "feature" else None
     policy = SubjectPolicy(config, _positions(ctx, config), ctx.seeds, anchors, Stage.PREPASS, None, **cache)
@@ -101,9 +101,9 @@ def _prepass(ctx, config, anchors, **cache):
 
     # With FreeU the release's features carry the next up block's in-place scaling of their first half: it
     # keeps the block's output uncopied, and the next block multiplies it by b2 before the features are read.
-    unet = ctx.model.pipe.unet
-    dift = capture_block_output(unet.up_blocks[config.dift_block], state, "dift", dift_step,
-                                freeu_input_scale(unet, config.dift_block, ctx.freeu))
+    backbone = ctx.model.backbone
+    dift = capture_block_output(*backbone.dift_source(config.dift_block), state, "dift", dift_step,
+                                backbone.freeu_input_scale(config.dift_block, ctx.freeu))
     pre.denoise(policy, state, [dift], keep if at else None)
     return state.features["dift"], policy.final_maps(), kept.get("resume")
 
@@ -115,6 +115,10 @@ def _injection(ctx, config, features, maps, src_features, src_maps, allowed) -> 
     h, w = ctx.latents.shape[-2:]
     grid = token_grid(((h + config.injection_factor - 1) // config.injection_factor)
                       * ((w + config.injection_factor - 1) // config.injection_factor), (h, w))
+    grids = {site.grid((h, w)) for site in ctx.model.backbone.sites() if site.kind != "cross"}
+    if grid not in grids:
+        raise SvdStoryError(f"option injection_factor={config.injection_factor} names no attention grid of this model "
+                            f"(its grids: {', '.join(f'{a}x{b}' for a, b in sorted(grids))})")
     prep = lambda f: resize_maps(gaussian_smooth(f.float(), config.dift_sigma), grid)
     masks = lambda m: binarize(resize_maps(m, grid)).any(1).flatten(1)
     with region(CORRESPONDENCE):

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from ..attention.policy import AttnCall, PlainPolicy
 from ..context import RunOutput
+from ..errors import SvdStoryError
 from ..prompt_svr import one_prompt, one_prompt_text, reweight_for_frame
 from ..sampling import Conditioning, encode_prompts
 from ..story import compose_prompt
@@ -23,16 +24,15 @@ class SubjectPromptAttention(PlainPolicy):
         self.subject_embeds = subject_embeds  # (1, L, D)
 
     def cross_attention(self, call: AttnCall, state) -> torch.Tensor:
-        attn, layout = call.attn, state.layout
-        heads = lambda x: x.view(1, -1, attn.heads, x.shape[-1] // attn.heads).transpose(1, 2)
-        sk, sv = heads(attn.to_k(self.subject_embeds)), heads(attn.to_v(self.subject_embeds))  # (1, H, L, d)
+        layout = state.layout
+        sk, sv = call.project(self.subject_embeds)  # (1, H, L, d)
         B = call.query.shape[0]
         keys = torch.cat([call.key, sk.expand(B, -1, -1, -1)], dim=2)
         values = torch.cat([call.value, sv.expand(B, -1, -1, -1)], dim=2)
         mask = torch.ones(layout.chunks, layout.n_images, keys.shape[2], dtype=torch.bool, device=keys.device)
         mask[:-1, :, call.key.shape[2]:] = False  # the unconditional half keeps its own context only
         return F.scaled_dot_product_attention(call.query, keys, values, attn_mask=mask.view(B, 1, 1, -1),
-                                              scale=attn.scale)
+                                              scale=call.scale)
 
 
 def subject_prompt(story) -> str:
@@ -41,13 +41,24 @@ def subject_prompt(story) -> str:
 
 
 def one_prompt_conditioning(model, story, guidance: float, config: OnePromptConfig) -> Conditioning:
-    """One row per frame: the one prompt's embeddings reweighted for that frame (uncond rows as usual)."""
-    prompt = one_prompt(model.pipe.tokenizer, subject_prompt(story), list(story.scenes))
-    single = encode_prompts(model, [prompt.text], guidance)
+    """One row per frame: the one prompt's embeddings reweighted for that frame (uncond rows as usual). Where the
+    text sequence joins several encoders' tokens (SD3: CLIP's, then T5's), each encoder's part is reweighted
+    over its own frame and end tokens."""
+    subject, scenes = subject_prompt(story), list(story.scenes)
+    prompts = [one_prompt(tokenizer, subject, scenes, length, start)
+               for tokenizer, start, length in model.backbone.text_segments()]
+    single = encode_prompts(model, [prompts[0].text], guidance)
     n = len(story.scenes)
     cond_row = single.layout.cond(single.embeds)[0]  # (L, D)
-    frames = [reweight_for_frame(cond_row.float(), prompt, j, (config.enhance_alpha, config.enhance_beta),
-                                 (config.suppress_alpha, config.suppress_beta)).to(cond_row.dtype) for j in range(n)]
+
+    def frame(j: int) -> torch.Tensor:
+        out = cond_row.float()
+        for prompt in prompts:
+            out = reweight_for_frame(out, prompt, j, (config.enhance_alpha, config.enhance_beta),
+                                     (config.suppress_alpha, config.suppress_beta))
+        return out.to(cond_row.dtype)
+
+    frames = [frame(j) for j in range(n)]
     batch = type(single.layout)(n, single.layout.cfg)
     repeat = lambda x: batch.merge(single.layout.split(x).repeat_interleave(n, 1))
     embeds = repeat(single.embeds)
@@ -72,6 +83,9 @@ def conditioning(model, story, sampling, config: OnePromptConfig, cache=None) ->
 def _policy(ctx, config: OnePromptConfig):
     if not config.ipca:
         return PlainPolicy()
+    if not any(site.kind == "cross" for site in ctx.model.backbone.sites()):
+        raise SvdStoryError(f"option ipca extends cross-attention, which {ctx.model.backbone.name} models do not have "
+                            "(their text and image tokens attend jointly): use ipca=false")
     encoded = encode_prompts(ctx.model, [subject_prompt(ctx.story)], ctx.guidance)
     return SubjectPromptAttention(encoded.layout.cond(encoded.embeds))
 

@@ -46,6 +46,19 @@ def describe(method: str) -> list[Option]:
     return describe_config(config_cls)
 
 
+def backbones(method: str) -> tuple[str, ...]:
+    """The backbones a method runs on (its config says), described without loading a built-in method."""
+    from .configs import builtin_config
+
+    return (builtin_config(method) or _registered_config(method)).backbones
+
+
+def _registered_config(method: str) -> type:
+    from .registry import get_method
+
+    return get_method(method).config
+
+
 def summary(method: str) -> str:
     """A method's one-line summary: the first line of its config's docstring."""
     from .configs import builtin_config

@@ -7,9 +7,9 @@ from typing import Callable
 from ..errors import SvdStoryError
 
 
-def one_pass(model, config, steps: int) -> int:
+def one_pass(model, config, sampling) -> int:
     """Sampler steps of a method that denoises once per run: the run's steps."""
-    return steps
+    return sampling.steps
 
 
 def story_prompts(story) -> list[str]:
@@ -34,7 +34,7 @@ class Method:
     run_anchors: Callable | None = None  # run_anchors(ctx, config) -> (RunOutput, cache)
     run_extra: Callable | None = None  # run_extra(ctx, config, cache) -> RunOutput: one more image
     summary: str = ""
-    # count_steps(model, config, steps) -> sampler steps (callback calls) of one run, run_anchors or
+    # count_steps(model, config, sampling) -> sampler steps (callback calls) of one run, run_anchors or
     # run_extra, every pass included: what a progress bar's total is made of
     count_steps: Callable = one_pass
     prompts: Callable = story_prompts  # prompts(story) -> every text the method encodes (checked to fit)

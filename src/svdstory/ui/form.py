@@ -176,7 +176,8 @@ def _prompt_problems(form: Form, tokenizers, attempt) -> None:
     whole_story = story(form)
     attempt("scenes", lambda: check_prompt_lengths(tokenizers, get_method(form.method).prompts(whole_story)))
     words = "tokens" if tokens(form) else "subject"
-    attempt(words, lambda: story_token_positions(tokenizers[0], whole_story.prompts, whole_story.tokens))
+    # the last encoder's tokens, as preflight reads them
+    attempt(words, lambda: story_token_positions(tokenizers[-1], whole_story.prompts, whole_story.tokens))
 
 
 def _option_problems(form: Form) -> dict[str, str]:

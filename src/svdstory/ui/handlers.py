@@ -78,7 +78,7 @@ def generate(host: Host, fields: Fields, values, compare_with=None, page=None, p
         request = build(fields.form(values))
         methods = [(request.method, request.overrides)]
         if compare_with:
-            chosen = method_config(request.method, request.overrides)[1]
+            chosen = method_config(request.method, request.overrides, host.model.backbone)[1]
             methods.append((compare_with, compare_options(chosen, compare_with)))
         return story_columns(host, request, methods, _reporter(progress), page)
     except (SvdStoryError, PageClosed) as err:  # out of memory included: the runner's advice, as the CLI's
