@@ -66,6 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default=None)
     p.add_argument("--tiny", action="store_true", help="tiny model, 64 px (CPU smoke test)")
     p.add_argument("--detail-rate", type=float, default=0.5, help="v2: fraction of captions naming background details")
+    p.add_argument("--clause-rate", type=float, default=0.0,
+                   help="v2: fraction of captions written as comma-separated clauses ('a dog, on a beach, at noon')")
     p.add_argument("--clip", type=Path, default=None,
                    help="exported mini CLIP folder: its text tower becomes the frozen text encoder (every invocation)")
     p.add_argument("--init-vae", type=Path, default=None,
@@ -198,10 +200,11 @@ class Collate:
 
 
 def make_loader(meta: dict, tokenizer, seed: int, batch: int, workers: int, attribute_rate: float = 0.3,
-                detail_rate: float = 0.5):
+                detail_rate: float = 0.5, clause_rate: float = 0.0):
     cfg = minisd.config_from_dict(meta["config"])
     stream = WorldStream(StreamConfig(seed=seed, size=cfg.image_size, attribute_rate=attribute_rate,
-                                      world=meta.get("world", 1), detail_rate=detail_rate))
+                                      world=meta.get("world", 1), detail_rate=detail_rate,
+                                      clause_rate=clause_rate))
     return torch.utils.data.DataLoader(stream, batch_size=batch, num_workers=workers, pin_memory=True,
                                        collate_fn=Collate(tokenizer, cfg.max_length),
                                        prefetch_factor=4 if workers else None, persistent_workers=False)
@@ -375,7 +378,8 @@ def train_unet(parts, emas, meta, args, deadline: Deadline, log: Log, device, pa
     tok = parts["tokenizer"]
     uncond = tok([""], padding="max_length", max_length=tok.model_max_length, return_tensors="pt").input_ids.to(device)
     seed = args.seed * 1000 + 10 * meta["invocations"] + 2 + 7_777_777 * par.rank  # one stream per process
-    loader = make_loader(meta, tok, seed, args.batch, worker_count(args.workers), args.attribute_rate, args.detail_rate)
+    loader = make_loader(meta, tok, seed, args.batch, worker_count(args.workers), args.attribute_rate, args.detail_rate,
+                         args.clause_rate)
     t0, seen0, waited = time.monotonic(), meta["images_seen"], 0.0
     batches = iter(loader)
     for step in itertools.count():

@@ -98,6 +98,10 @@ def test_minisd_trains_on_the_frozen_clip_text_tower(clip_export, tmp_path):
     ids = tok(["a cat in a forest"], padding="max_length", max_length=77, return_tensors="pt").input_ids
     assert pipe.tokenizer.model_max_length == 77
     assert torch.allclose(pipe.text_encoder(ids)[0], model.text_model(ids)[0], atol=1e-3)
+    comma = tok.convert_tokens_to_ids(",</w>")
+    for rate, listed in ((1.0, True), (0.0, False)):  # --clause-rate reaches the captions the UNet trains on
+        batch = next(iter(train_minisd.make_loader(meta, tok, 0, 8, 0, clause_rate=rate)))
+        assert bool((batch["input_ids"] == comma).any(1).all()) == listed
 
 
 def test_v2_evaluator_trains_resumes_and_exports(tmp_path):

@@ -151,6 +151,28 @@ def test_captions_parse_back_and_move_the_subject_word():
     assert len(positions) >= 6 and max(positions.values()) < 0.5 * sum(positions.values())
 
 
+def test_clause_captions_list_what_the_image_shows_after_the_subject():
+    vocab, scene_clause = set(vocabulary_v2()) | {","}, Counter()
+    for seed in range(200):
+        plain, listed = sample(seed, detail_rate=0.7), sample(seed, detail_rate=0.7, clause_rate=1.0)
+        assert sample(seed, detail_rate=0.7, clause_rate=0.0).caption == plain.caption  # no draw at rate 0
+        assert listed.image.tobytes() == plain.image.tobytes()  # the rate changes the words only
+        clauses = listed.caption.split(", ")
+        assert len(clauses) >= 2 and set(listed.caption.replace(",", " ,").split()) <= vocab, listed.caption
+        assert parse_caption_v2(clauses[0])["subject"] == listed.labels.subject, listed.caption
+        assert parse_caption_v2(clauses[0])["scene"] is None, listed.caption
+        parsed = parse_caption_v2(listed.caption)
+        assert parsed["scene"] == listed.labels.scene, listed.caption
+        for name, value in parsed["background"].items():
+            assert listed.labels.background[name] == value, listed.caption
+        scene_clause[[parse_caption_v2(c)["scene"] for c in clauses].index(listed.labels.scene)] += 1
+    assert len(scene_clause) >= 3  # the scene's clause is not always the second
+    some = [sample(seed, clause_rate=0.5).caption for seed in range(200)]
+    assert 60 < sum("," in c for c in some) < 140
+    with pytest.raises(SvdStoryError, match="clause_rate"):
+        sample(0, clause_rate=1.5)
+
+
 # ---------------------------------------------------------------- facing: left, right, front
 
 

@@ -48,7 +48,11 @@ def _props_phrase(labels: Labels, rng: np.random.Generator) -> str:
 
 
 def caption_v2(labels: Labels, rng: np.random.Generator, attribute_rate: float = 0.3,
-               detail_rate: float = 0.5) -> str:
+               detail_rate: float = 0.5, clause_rate: float = 0.0) -> str:
+    """`clause_rate`: the share of captions written as comma-separated clauses, the subject's first and the
+    scene's and every detail's after it in random order ("a dog, at noon, on a beach, by a rock"), as real
+    captions list what they see (and as 1p1s's one prompt lists its frames). At 0 no draw is made, so the
+    captions of every seed stay as they were."""
     names = _mentioned(labels, rng, attribute_rate)
     size = SIZE_WORDS.get(labels.layout_attributes["size"]) if rng.uniform() < attribute_rate else None
     noun = ([size] if size else []) + [labels.attributes[n] for n in ADJECTIVES if n in names] + [labels.subject]
@@ -58,10 +62,14 @@ def caption_v2(labels: Labels, rng: np.random.Generator, attribute_rate: float =
     scene_noun = ("an " if labels.scene[0] in "aeiou" else "a ") + labels.scene
     template = TEMPLATES[rng.integers(len(TEMPLATES))]
     text = template.format(subject=subject, scene=scene, scene_noun=scene_noun)
+    details = []
     if rng.uniform() < detail_rate:
         details = _details(labels, rng)
         front = rng.uniform() < 0.3  # some details before the rest: the subject word moves further
         text = " ".join(details[:1] + [text] + details[1:]) if front else " ".join([text] + details)
+    if clause_rate > 0 and rng.uniform() < clause_rate:
+        rest = [scene, *details]
+        text = ", ".join([subject] + [rest[i] for i in rng.permutation(len(rest))])
     prefix = PREFIXES[rng.integers(len(PREFIXES))]
     return prefix + text if text.split()[0] in ("a", "an", "the") else text  # "a photo of a cat ...", never "... of at noon"
 

@@ -22,6 +22,7 @@ class StreamConfig:
     group: int = 1              # consecutive samples sharing one identity (for contrastive batches)
     world: int = DEFAULT_WORLD  # world version (catalog.WORLDS); v2 items carry background, layout and prop labels
     detail_rate: float = 0.5    # v2: fraction of captions naming background / layout / prop details
+    clause_rate: float = 0.0    # v2: fraction of captions written as comma-separated clauses
 
 
 def label_indices(labels) -> dict[str, torch.Tensor]:
@@ -75,7 +76,7 @@ def render_unit(cfg: StreamConfig, unit: int) -> list[dict]:
     from svdstory.world import sample
 
     base = cfg.seed * SEED_STRIDE + unit * cfg.group
-    extra = {"world": cfg.world, "detail_rate": cfg.detail_rate}  # v1 samples ignore detail_rate
+    extra = {"world": cfg.world, "detail_rate": cfg.detail_rate, "clause_rate": cfg.clause_rate}  # v1 ignores both
     if cfg.group == 1:
         return [encode_sample(sample(base, size=cfg.size, attribute_rate=cfg.attribute_rate, **extra))]
     subject, attributes = _draw_identity(np.random.default_rng(base))

@@ -35,15 +35,17 @@ def _attributes(seed: int, fixed: dict[str, str] | None, catalogue=ATTRIBUTES, n
 def sample(seed: int, *, subject: str | None = None, attributes: dict[str, str] | None = None,
            scene: str | None = None, size: int = 128, attribute_rate: float = 0.3, world: int = DEFAULT_WORLD,
            background: dict[str, str] | None = None, layout_attributes: dict[str, str] | None = None,
-           detail_rate: float = 0.5) -> Sample:
+           detail_rate: float = 0.5, clause_rate: float = 0.0) -> Sample:
     """Deterministic in `seed`; parts left as None (or attributes left out) are drawn at random.
 
     world 2 also draws the hidden background and layout attributes (any of them may be fixed) and
-    the props; `detail_rate` is the share of its captions that name background or layout details.
+    the props; `detail_rate` is the share of its captions that name background or layout details,
+    `clause_rate` the share written as comma-separated clauses (`caption_v2`).
     """
     check_size(size)
-    if not 0.0 <= attribute_rate <= 1.0:
-        raise SvdStoryError(f"attribute_rate must be in [0, 1], got {attribute_rate!r}")
+    for name, rate in (("attribute_rate", attribute_rate), ("clause_rate", clause_rate)):
+        if not 0.0 <= rate <= 1.0:
+            raise SvdStoryError(f"{name} must be in [0, 1], got {rate!r}")
     check_choice("world", world, WORLDS)
     subject = subject if subject is not None else _pick(stream(seed, "subject"), list(SUBJECTS))
     check_choice("subject", subject, SUBJECTS)
@@ -56,12 +58,13 @@ def sample(seed: int, *, subject: str | None = None, attributes: dict[str, str] 
         image, mask = render(labels, size, seed)
         return Sample(image=image, mask=mask, labels=labels,
                       caption=caption(labels, stream(seed, "caption"), attribute_rate))
-    return _sample_v2(seed, subject, attributes, scene, size, attribute_rate, detail_rate,
+    return _sample_v2(seed, subject, attributes, scene, size, attribute_rate, detail_rate, clause_rate,
                       _attributes(seed, background, BACKGROUND_ATTRIBUTES, "background"),
                       _attributes(seed, layout_attributes, LAYOUT_ATTRIBUTES, "background"))
 
 
-def _sample_v2(seed, subject, attributes, scene, size, attribute_rate, detail_rate, background, staging) -> Sample:
+def _sample_v2(seed, subject, attributes, scene, size, attribute_rate, detail_rate, clause_rate, background,
+               staging) -> Sample:
     from svdstory.world.captions_v2 import caption_v2
 
     layout = staged_layout(subject, staging, stream(seed, "layout"))
@@ -75,4 +78,4 @@ def _sample_v2(seed, subject, attributes, scene, size, attribute_rate, detail_ra
     remap[kept] = np.arange(len(kept), dtype=np.int8)
     labels = dataclasses.replace(labels, props=tuple(dataclasses.replace(props[k], bbox=boxes[k]) for k in kept))
     return Sample(image=image, mask=mask, labels=labels, prop_map=remap[owner],
-                  caption=caption_v2(labels, stream(seed, "caption"), attribute_rate, detail_rate))
+                  caption=caption_v2(labels, stream(seed, "caption"), attribute_rate, detail_rate, clause_rate))
