@@ -27,11 +27,14 @@ CORES=$(nproc)
 W_EV=$(( CORES / 4 )); [ "$W_EV" -lt 1 ] && W_EV=1
 W_SD=$(( CORES - W_EV - 1 )); [ "$W_SD" -lt 1 ] && W_SD=1
 
-# the incoming model, diagnosed beside the training: its lighting under three samplings
-"$PY" scripts/train_minisd.py --ckpt .ckpt/minisd --clip .ckpt/clip_export --max-minutes 0 --export .ckpt/minisd_prev \
-    --log "$R/minisd.log"
-"$PY" scripts/lighting_probe.py --model .ckpt/minisd_prev --evaluator .ckpt/evaluator_export --n 256 --device cuda \
-    --json "$R/lighting_prev.json" 2>&1 | grep -v -i warn &
+# the incoming model, diagnosed beside the training: its lighting under three samplings (a checkpoint that
+# starts from the shipped folders, SD_ARGS="--init-unet ... --init-vae ...", has nothing to diagnose yet)
+if ls .ckpt/minisd/shard-* >/dev/null 2>&1; then
+  "$PY" scripts/train_minisd.py --ckpt .ckpt/minisd --clip .ckpt/clip_export --max-minutes 0 --export .ckpt/minisd_prev \
+      --log "$R/minisd.log"
+  "$PY" scripts/lighting_probe.py --model .ckpt/minisd_prev --evaluator .ckpt/evaluator_export --n 256 --device cuda \
+      --json "$R/lighting_prev.json" 2>&1 | grep -v -i warn &
+fi
 [ "$UNET_MIN" != "0" ] && "$PY" scripts/train_minisd.py --ckpt .ckpt/minisd --clip .ckpt/clip_export \
     --max-minutes "$UNET_MIN" --workers "$W_SD" --log "$R/minisd.log" $SD_ARGS &
 [ "$EV_MIN" != "0" ] && "$PY" scripts/train_evaluator.py --ckpt .ckpt/evaluator --max-minutes "$EV_MIN" \

@@ -48,6 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--held-out", type=int, default=1024, help="held-out renders for the accuracy report")
     p.add_argument("--size", type=int, default=128, help="rendered side (64 for CPU smoke tests)")
     p.add_argument("--export", type=Path, default=None)
+    p.add_argument("--init", type=Path, default=None,
+                   help="a new checkpoint starts from this exported evaluator (e.g. src/svdstory/assets/evaluator)")
     return p.parse_args(argv)
 
 
@@ -273,12 +275,16 @@ def main(argv=None) -> None:
     device = par.device if par.world > 1 else pick_device(args.device)
     has_ckpt = bool(list(args.ckpt.glob("shard-*")))
     tensors, meta = load_checkpoint(args.ckpt) if has_ckpt else (None, None)
-    cfg = config_from_json(meta["config"]) if meta else EvaluatorConfig.for_world(args.world, input_size=args.size)
-    meta = meta or dict(config=asdict(cfg), steps=0, invocations=0)
+    start = Evaluator.load(args.init) if args.init is not None and not meta else None
+    cfg = config_from_json(meta["config"]) if meta else start.cfg if start else EvaluatorConfig.for_world(
+        args.world, input_size=args.size)
+    meta = meta or dict(config=asdict(cfg), steps=0, invocations=0, **({"init": str(args.init)} if start else {}))
     seed_everything(args.seed + 31 * meta["invocations"] + 104729 * par.rank)
     net = EvaluatorNet(cfg)
     if tensors:
         net.load_state_dict(unprefixed(tensors, "net"))
+    elif start:
+        net.load_state_dict(start.net.state_dict())
     net.to(device).train()
     params = sum(p.numel() for p in net.parameters())
     log(f"start: invocation {meta['invocations']}, steps {meta['steps']}, params {params}")

@@ -119,6 +119,13 @@ def test_v2_evaluator_trains_resumes_and_exports(tmp_path):
     assert set(pred.background) == {"lighting", "landmark", "horizon"} and pred.prop_mask.shape == (2, 64, 64)
     assert dict(evaluator.cfg.layout)["facing"] == ("left", "right", "front") and pred.layout["facing"].shape == (2, 3)
 
+    again = ["--ckpt", str(tmp_path / "ev2"), "--max-minutes", "0", "--held-out", "0", "--workers", "0"]
+    train_evaluator.main(again + ["--init", str(tmp_path / "ev_export"), "--export", str(tmp_path / "ev2_export")])
+    restarted = Evaluator.load(tmp_path / "ev2_export")  # a new checkpoint started from the export, at 64 px
+    assert restarted.cfg == evaluator.cfg
+    for name, weight in evaluator.net.state_dict().items():
+        assert torch.equal(restarted.net.state_dict()[name], weight), name
+
 
 def test_a_flip_swaps_left_and_right_and_keeps_centre_front_and_size():
     import train_evaluator
