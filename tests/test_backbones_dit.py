@@ -6,6 +6,7 @@ from typing import ClassVar
 import pytest
 import torch
 from cases import BACKBONE, RUNS_ON
+from cli_run import run_cli
 
 from svdstory import Story, generate, generate_anchors, load_model
 from svdstory.backbones.mmdit import pack, unpack
@@ -130,17 +131,6 @@ def test_dit_sites_are_joint_attention_over_the_patch_grid(flux_model, sd3_model
         assert {s.name for s in model.backbone.sites()} == set(model.pipe.transformer.attn_processors)
 
 
-def _cli(argv, capsys):
-    from svdstory.cli import main
-
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 CLI = ["generate", "--device", "cpu", "--steps", "2", "--height", "32", "--width", "32", "--subject", "a cat",
        "--scene", "on a beach", "--scene", "in a city"]
 
@@ -148,13 +138,13 @@ CLI = ["generate", "--device", "cpu", "--steps", "2", "--height", "32", "--width
 @pytest.mark.parametrize("model", ["tiny-flux", "tiny-sd3"])
 def test_the_command_line_runs_vanilla_on_a_dit_and_refuses_other_methods_before_loading(
         model, tmp_path, capsys, monkeypatch, unet_only):
-    code, _, err = _cli(CLI + ["--model", model, "--method", "vanilla", "--out", str(tmp_path / "ok")], capsys)
+    code, _, err = run_cli(CLI + ["--model", model, "--method", "vanilla", "--out", str(tmp_path / "ok")], capsys)
     assert code == 0, err
     assert (tmp_path / "ok" / "image_01.png").is_file()
     import svdstory.models
 
     monkeypatch.setattr(svdstory.models, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
-    code, _, err = _cli(CLI + ["--model", model, "--method", unet_only, "--out", str(tmp_path / "no")], capsys)
+    code, _, err = run_cli(CLI + ["--model", model, "--method", unet_only, "--out", str(tmp_path / "no")], capsys)
     name = model.removeprefix("tiny-")
     assert code == 2 and err.strip().count("\n") == 0
     assert f"method 'unet-only' does not run on {name} models yet (it runs on: unet)" in err
@@ -163,19 +153,19 @@ def test_the_command_line_runs_vanilla_on_a_dit_and_refuses_other_methods_before
 
 @pytest.mark.parametrize("model", ["tiny-flux", "tiny-sd3"])
 def test_the_command_line_runs_every_method_on_a_dit_and_names_a_size_it_refuses(model, tmp_path, capsys):
-    code, _, err = _cli(CLI + ["--model", model, "--method", "consistory", "--out", str(tmp_path / "ok")], capsys)
+    code, _, err = run_cli(CLI + ["--model", model, "--method", "consistory", "--out", str(tmp_path / "ok")], capsys)
     assert code == 0, err
     assert (tmp_path / "ok" / "mask_01_subject0.png").is_file()
     size = list(CLI)
     size[size.index("--height") + 1] = "30"
-    code, _, err = _cli(size + ["--model", model, "--method", "svd", "--out", str(tmp_path / "no")], capsys)
+    code, _, err = run_cli(size + ["--model", model, "--method", "svd", "--out", str(tmp_path / "no")], capsys)
     assert code == 2 and err.strip().count("\n") == 0 and "Traceback" not in err
     assert "--height 30 is not divisible by the model's factor 4" in err
     assert not (tmp_path / "no").exists()
 
 
 def test_methods_lists_the_backbones_each_method_runs_on(capsys):
-    code, stdout, _ = _cli(["methods"], capsys)
+    code, stdout, _ = run_cli(["methods"], capsys)
     assert code == 0
     lines = stdout.splitlines()
     runs_on = {line.split(":")[0]: lines[i + 1].strip() for i, line in enumerate(lines) if not line.startswith(" ")}

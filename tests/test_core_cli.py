@@ -6,21 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cli_run import run_cli
 from svdstory.cli import main
 from svdstory.methods.consistory import ConsiStoryConfig
 
 BASE = ["generate", "--model", "tiny", "--device", "cpu", "--steps", "3", "--height", "32", "--width", "32",
         "--method", "consistory"]
 SCENES = ["--subject", "a cat", "--scene", "on a beach", "--scene", "in a city", "--scene", "in snow"]
-
-
-def run_cli(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def png(path) -> np.ndarray:

@@ -10,10 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from svdstory import SamplingConfig, Story, generate, generate_anchors, generate_more
+from pinned import TOLERANCE, final_latents
 
 PINS = Path(__file__).parent / "data" / "pinned" / "latents.safetensors"
-STORY = Story("a cat", ("on a beach", "in a city", "in snow"))
 # name -> (method, options, anchors + extras): every method at options where each of its mechanisms acts
 CASES = {
     "vanilla": ("vanilla", {}, False),
@@ -30,27 +29,10 @@ CASES = {
     "storydiffusion": ("storydiffusion", {}, False),
     "1p1s": ("1p1s", {}, False),
 }
-STEPS = 5
-# Several kernels (Otsu thresholds, nearest neighbours) switch on comparisons, so the pins hold on one
-# CPU build of torch; the tolerance covers rounding between machines, not a change of behaviour.
-TOLERANCE = dict(rtol=1e-3, atol=1e-4)
-
-
-def _final_latents(model, method, options, extras) -> torch.Tensor:
-    latents = []
-    keep = lambda info: latents.append(info["x"].detach().float().clone())
-    sampling = SamplingConfig(steps=STEPS, guidance=5.0, height=32, width=32, seed=0)
-    if not extras:
-        generate(model, STORY, method, options, sampling, callback=keep)
-        return latents[-1]
-    subject = generate_anchors(model, STORY.with_scenes(STORY.scenes[:2]), method, options, sampling, callback=keep)
-    anchors = latents[-1]
-    generate_more(subject, STORY.scenes[2:], callback=keep)
-    return torch.cat([anchors, latents[-1]])
 
 
 def _pins(models) -> dict:
-    return {f"{kind}/{name}": _final_latents(models[kind], *case).contiguous()
+    return {f"{kind}/{name}": final_latents(models[kind], *case).contiguous()
             for kind in ("sd", "sdxl") for name, case in CASES.items()}
 
 

@@ -11,10 +11,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from svdstory import SamplingConfig, Story, generate, generate_anchors, generate_more
+from pinned import TOLERANCE, final_latents
 
 PINS = Path(__file__).parent / "data" / "pinned" / "dit_latents.safetensors"
-STORY = Story("a cat", ("on a beach", "in a city", "in snow"))
 # name -> (method, options, anchors + extras): every method at options where each of its mechanisms acts
 CASES = {
     "vanilla": ("vanilla", {}, False),
@@ -29,26 +28,11 @@ CASES = {
     "1p1s": ("1p1s", {}, False),
 }
 KINDS = ("flux", "sd3")
-STEPS = 5
-TOLERANCE = dict(rtol=1e-3, atol=1e-4)  # rounding between machines' CPU kernels, not a change of behaviour
-
-
-def _final_latents(model, method, options, extras) -> torch.Tensor:
-    latents = []
-    keep = lambda info: latents.append(info["x"].detach().float().clone())
-    sampling = SamplingConfig(steps=STEPS, guidance=5.0, height=32, width=32, seed=0)
-    if not extras:
-        generate(model, STORY, method, options, sampling, callback=keep)
-        return latents[-1]
-    subject = generate_anchors(model, STORY.with_scenes(STORY.scenes[:2]), method, options, sampling, callback=keep)
-    anchors = latents[-1]
-    generate_more(subject, STORY.scenes[2:], callback=keep)
-    return torch.cat([anchors, latents[-1]])
 
 
 @pytest.fixture(scope="module")
 def current(runs):
-    return {f"{kind}/{name}": _final_latents(runs.model(kind), *case).contiguous()
+    return {f"{kind}/{name}": final_latents(runs.model(kind), *case).contiguous()
             for kind in KINDS for name, case in CASES.items()}
 
 
