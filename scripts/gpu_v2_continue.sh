@@ -4,12 +4,15 @@
 # .ckpt/vae), then both are exported, the mini SD is scored with the new evaluator (eval_minisd.py) and its
 # cross-attention is probed (attention_probe.py). Returns $OUT/minisd/shard-* and $OUT/evaluator/shard-*
 # (copy them back into .ckpt/ to go on) and $OUT/results.tgz (logs, scores, probe, the evaluator export).
-#   UNET_MIN=7.5 EV_MIN=7.5 EVAL_N=256 SD_ARGS="--clean-pads 0.75 ..." EV_ARGS="--anneal" bash scripts/gpu_v2_continue.sh
+# With BARS=N it then measures the bars on N stories in what is left of the call (CALL_SEC).
+#   UNET_MIN=5.6 EV_MIN=5.4 EVAL_N=64 BARS=48 SD_ARGS="--clean-pads 0.75 ..." EV_ARGS="--anneal" bash scripts/gpu_v2_continue.sh
 # carry: .whl .ckpt/minisd .ckpt/clip_export .ckpt/evaluator .ckpt/evaluator_export .ckpt/vae
 set -uo pipefail
 UNET_MIN=${UNET_MIN:-7.5}
 EV_MIN=${EV_MIN:-7.5}
 EVAL_N=${EVAL_N:-256}
+BARS=${BARS:-0}            # > 0: scripts/v2_bars.py on that many stories after the exports
+CALL_SEC=${CALL_SEC:-575}  # the device call's limit, less a margin: the bars take what is left of it
 SD_ARGS=${SD_ARGS:---batch 256 --reuse 3 --lr 3e-4 --offset-noise 0.1}
 EV_ARGS=${EV_ARGS:---anneal}
 OUT=${OUT:-out/gpu}
@@ -51,5 +54,12 @@ cp .ckpt/evaluator/shard-* "$OUT/evaluator/"
     --guidance 5 --json "$R/gen.json" --grid "$R/grid.png" 2>&1 | grep -v -i warn
 "$PY" scripts/attention_probe.py --model .ckpt/minisd_export --evaluator "$R/evaluator_export" --out "$R/probe" \
     --per-word 4 --device cuda 2>&1 | grep -v -i warn | tail -40
+if [ "$BARS" != "0" ]; then  # the bars on the exports, in what is left of a CALL_SEC-second call
+  MIN=$("$PY" -c "print(round(max(0.5, ($CALL_SEC - $SECONDS) / 60), 2))")
+  "$PY" scripts/v2_bars.py --model .ckpt/minisd_export --evaluator "$R/evaluator_export" --out "$R/bars" \
+      --stories "$BARS" --images 512 --device cuda --per-device 4 --max-minutes "$MIN" > "$R/bars.log" 2>&1
+  echo "bars exit $?"; cat "$R/bars/bars.md" 2>/dev/null
+  find "$R/bars" -name '*.png' -delete  # the tables and records come back; the images would pass the size limit
+fi
 tar czf "$OUT/results.tgz" "$R"
 ls -la "$OUT" "$OUT/minisd" "$OUT/evaluator"
