@@ -69,8 +69,9 @@ def timed_regions(table: dict, device: str):
 
 
 def count_passes(model, table: dict):
-    unet = model.pipe.unet
-    return unet.register_forward_pre_hook(lambda *_: table.__setitem__("unet passes", table.get("unet passes", 0) + 1))
+    """Every forward pass of the denoising network (the UNet, or a DiT's transformer)."""
+    network = model.pipe.unet if hasattr(model.pipe, "unet") else model.pipe.transformer
+    return network.register_forward_pre_hook(lambda *_: table.__setitem__(PASSES, table.get(PASSES, 0) + 1))
 
 
 @contextlib.contextmanager
@@ -87,6 +88,7 @@ def one_call_sharing():
         share_pattern.packs = original
 
 
+PASSES = "network passes"
 ONE_CALL = " (one call over own + shared keys)"
 EAGER = " (sharing patterns read at the start of each step)"
 
@@ -140,6 +142,11 @@ def measure(model, story, spec, sampling, device, breakdown: bool) -> dict:
     return {"method": spec, "seconds": seconds, "peak_mib": peak, "breakdown": table}
 
 
+# scale -> (scale_models builder, what it is, sampling defaults): issue 24's 28 steps at 1024 px
+DIT_SCALES = {"flux": ("flux_scale_pipeline", "flux.1-dev-architecture", {"steps": 28, "guidance": 3.5}),
+              "sd35": ("sd35_scale_pipeline", "sd3.5-medium-architecture", {"steps": 28, "guidance": 4.5})}
+
+
 def load(scale: str, device: str, dtype: str, full_vae: bool = True):
     from svdstory import load_model
     from svdstory.models import Model, resolve_dtype
@@ -150,12 +157,19 @@ def load(scale: str, device: str, dtype: str, full_vae: bool = True):
         torch_dtype = resolve_dtype(dtype, device)
         pipe = sdxl_scale_pipeline(device=device, dtype=torch_dtype, full_vae=full_vae).to(device=device, dtype=torch_dtype)
         return Model(pipe, "sdxl-architecture (random weights)", None, {"steps": 50, "guidance": 5.0})
+    if scale in DIT_SCALES:
+        import scale_models
+
+        build, name, defaults = DIT_SCALES[scale]
+        torch_dtype = resolve_dtype(dtype, device)
+        pipe = getattr(scale_models, build)(device=device, dtype=torch_dtype).to(device=device, dtype=torch_dtype)
+        return Model(pipe, f"{name} (random weights)", None, defaults)
     return load_model(None if scale == "mini" else scale, device=device, dtype=dtype)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", default="mini", help="sdxl | mini | tiny | a model path")
+    parser.add_argument("--scale", default="mini", help="sdxl | flux | sd35 | mini | tiny | a model path")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default=None)
     parser.add_argument("--images", type=int, default=4)
@@ -195,14 +209,14 @@ def main() -> int:
     base = rows[0] if rows[0]["method"] == "vanilla" else None
     print(f"\ndevice: {device_name(args.device)}; scale {args.scale}; {args.images} images; {sampling.steps or 'default'}"
           f" steps; VAE {args.vae}; torch {torch.__version__}\n")
-    print("| method | time (s) | x vanilla | peak memory (MiB) | x vanilla | UNet passes | breakdown (s) |")
+    print("| method | time (s) | x vanilla | peak memory (MiB) | x vanilla | network passes | breakdown (s) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         t_ratio = r["seconds"] / base["seconds"] if base else float("nan")
         m_ratio = r["peak_mib"] / base["peak_mib"] if base and base["peak_mib"] == base["peak_mib"] else float("nan")
-        parts = ", ".join(f"{k} {v:.2f}" for k, v in r["breakdown"].items() if k != "unet passes")
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in r["breakdown"].items() if k != PASSES)
         print(f"| {r['method']} | {r['seconds']:.2f} | {t_ratio:.2f} | {r['peak_mib']:.0f} | {m_ratio:.2f} | "
-              f"{r['breakdown'].get('unet passes', '')} | {parts} |")
+              f"{r['breakdown'].get(PASSES, '')} | {parts} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"device": device_name(args.device), "scale": args.scale,
                                                "images": args.images, "rows": rows}, indent=2))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One device call: the SynthWorld research bench (several bench processes share the GPU through
 # torchrun, with a gloo group for the barrier) and/or the SDXL-scale cost benchmark.
-# Usage: scripts/gpu_experiments.sh bench|profile|perf|memory|sharing|host|ab|both (several: one call each);
+# Usage: scripts/gpu_experiments.sh bench|profile|perf|flux|sd35|memory|sharing|host|ab|both (several: one call each);
 # results go to $OUT (or out/gpu).
 set -uo pipefail
 WHAT=${1:-both}
@@ -63,6 +63,14 @@ if [ "$WHAT" = perf ] || [ "$WHAT" = both ]; then
   timeout ${PERF_SEC:-330} python3 benchmarks/method_cost.py --scale sdxl --device cuda --dtype float16 --images 4 --steps 50 \
     ${PERF_ARGS:-} --json "$OUT/perf_sdxl.json" > "$OUT/perf_log.txt" 2>&1  # unbuffered, so a timeout keeps every line
   grep -v -i "warn\|torchvision\|float32" "$OUT/perf_log.txt" | tail -20
+fi
+if [ "$WHAT" = flux ] || [ "$WHAT" = sd35 ]; then
+  # issue 24's DiT cost table: the FLUX.1-dev or SD3.5-medium transformer (random weights, bf16), 4 images at
+  # 1024 px, 28 steps, every method against vanilla in one run
+  timeout ${PERF_SEC:-570} python3 benchmarks/method_cost.py --scale "$WHAT" --device cuda --dtype bfloat16 --images 4 \
+    --steps 28 --no-breakdown --method vanilla --method shared --method svd --method consistory \
+    --method storydiffusion --method 1p1s ${PERF_ARGS:-} --json "$OUT/perf_$WHAT.json" > "$OUT/perf_${WHAT}_log.txt" 2>&1
+  grep -v -i "warn\|torchvision\|float32" "$OUT/perf_${WHAT}_log.txt" | tail -14
 fi
 if [ "$WHAT" = memory ] || [ "$WHAT" = both ]; then
   timeout ${MEM_SEC:-150} python3 benchmarks/memory.py --scale sdxl --device cuda --dtype float16 \
