@@ -41,12 +41,12 @@ def main() -> None:
     import transformers  # noqa: F401
     mark("import diffusers, transformers")
     from svdstory import Story, context
-    from svdstory.config import SamplingConfig
     from svdstory.generate import method_config
     from svdstory.models import default_model_source, load_model
     from svdstory.output import save_result
     from svdstory.preflight import preflight
     from svdstory.runner import run_story
+    from svdstory.settings import SamplingConfig
     mark("import svdstory's generation modules")
 
     story, sampling = Story("a giraffe", tuple(SCENES)), SamplingConfig()

@@ -77,7 +77,7 @@ def count_passes(model, table: dict):
 def one_call_sharing():
     """ConsiStory's SDSA as one attention call over [own | shared] keys per group of images (the route
     before the packed variable-length call; storydiffusion always takes it)."""
-    import svdstory.attention.share_pattern as share_pattern
+    import svdstory.methods.consistory.pattern as share_pattern
 
     original = share_pattern.packs
     share_pattern.packs = lambda *_: False
@@ -95,7 +95,7 @@ EAGER = " (sharing patterns read at the start of each step)"
 def eager_patterns():
     """ConsiStory's sharing patterns read back to the host as soon as they are queued, at the start of
     each step (the route before the copy was read only at the first SDSA layer)."""
-    import svdstory.attention.share_pattern as share_pattern
+    import svdstory.methods.consistory.pattern as share_pattern
 
     original = share_pattern.to_host_later
 

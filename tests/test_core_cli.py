@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from svdstory.cli import main
-from svdstory.methods.consistory import ConsiStoryConfig
+from svdstory.methods.configs import ConsiStoryConfig
 
 BASE = ["generate", "--model", "tiny", "--device", "cpu", "--steps", "3", "--height", "32", "--width", "32",
         "--method", "consistory"]

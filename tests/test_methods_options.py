@@ -49,7 +49,7 @@ def test_fixed_sets_are_described():
 
 
 def test_the_svd_choices_match_what_the_code_implements():
-    from svdstory.attention.spectral_share import TARGETS
+    from svdstory.methods.sharing.svd_targets import TARGETS
     from svdstory.spectral import decomposition_names
 
     assert tuple(TARGETS) == SVD_TARGETS

@@ -8,8 +8,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from .config import FREEU_RELEASE
 from .errors import SvdStoryError
+from .settings import FREEU_RELEASE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -122,7 +122,7 @@ def _story_from_args(args):
 
 
 def cmd_generate(args) -> int:
-    from .config import SamplingConfig
+    from .settings import SamplingConfig
 
     story, settings = _story_from_args(args)
     negative = args.negative_prompt if args.negative_prompt is not None else settings.get("negative_prompt")

@@ -5,14 +5,15 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 
-from .config import SamplingConfig, apply_overrides
 from .context import RunContext, RunOutput
 from .errors import SvdStoryError
 from .limits import check_largest
 from .masks import binarize
+from .methods.options import apply_overrides
 from .methods.registry import get_method
 from .preflight import check_backbone, check_size, check_story_prompts, tokenizers_of
 from .sampling import initial_latents
+from .settings import SamplingConfig
 from .story import Story
 
 

@@ -9,9 +9,9 @@ from typing import Callable
 
 import torch
 
-from .config import SamplingConfig
 from .errors import SvdStoryError
 from .generate import StoryResult, Subject, generate, generate_anchors, generate_more, method_config, resolve_sampling
+from .settings import SamplingConfig
 from .story import Story
 
 Progress = Callable[[int, int], None]  # progress(done, total): (0, total) first, then after each sampler step

@@ -12,10 +12,10 @@ import torch
 
 from .attention.install import forward_hooks
 from .backbones.base import guided
-from .config import SCHEDULERS
 from .errors import SvdStoryError
 from .preflight import check_size
 from .profiling import DECODE, region
+from .settings import SCHEDULERS
 from .state import BatchLayout, Pass, RunState
 
 

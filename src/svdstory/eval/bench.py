@@ -14,18 +14,18 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..config import SamplingConfig
 from ..errors import SvdStoryError
 from ..generate import generate
 from ..models import default_model_source, resolve_dtype
 from ..output import atomic_write_json, package_versions
+from ..settings import SamplingConfig
 from .budget import OutOfTime, Pace, TimeBudget
 from .fingerprint import bench_fingerprint, fingerprint_of, reconcile
-from .folder import RECORD_FORMAT, BenchFolder, Unit, plan_units, read_json
+from .folder import BenchFolder, RECORD_FORMAT, Unit, plan_units, read_json
 from .metrics import MetricConfig, build_scorers
+from .report.tables import summary_text, write_tables
 from .shard import process_device, process_state, wait_for_everyone
 from .suites import Suite, to_story
-from .report.tables import summary_text, write_tables
 
 
 @dataclass(frozen=True)

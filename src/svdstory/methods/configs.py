@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..attention.spatial import check_parts
-from ..config import SCHEDULERS, check_fraction, check_range
 from ..errors import SvdStoryError
-from ..tokens import TOKEN_RULES
-from .options import check_options, option
+from ..settings import SCHEDULERS
+from ..subject_words import TOKEN_RULES
+from .options import check_fraction, check_options, check_range, option
 
 CACHE_DEVICES = ("same", "cpu")  # anchors+extras: the anchor cache on the model's device, or offloaded
 PREPASS_MODES = ("feature", "full")
@@ -99,7 +99,7 @@ class ConsiStoryConfig(AnchoredConfig):
     """
 
     method: ClassVar[str] = "consistory"
-    module: ClassVar[str] = "consistory"
+    module: ClassVar[str] = "consistory.method"
     backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     scheduler: str = option("ddim", "sampler (reference: DDIMScheduler)", SCHEDULERS)
@@ -170,7 +170,7 @@ class SharedConfig(SharingConfig):
     """mask-free extended self-attention (all anchor tokens)"""
 
     method: ClassVar[str] = "shared"
-    module: ClassVar[str] = "shared"
+    module: ClassVar[str] = "sharing.shared"
     backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     parts: tuple[str, ...] = option(("up",), _PARTS)
@@ -188,7 +188,7 @@ class SvdConfig(SharedConfig):
     """mask-free sharing filtered through singular values (proposed)"""
 
     method: ClassVar[str] = "svd"
-    module: ClassVar[str] = "svd"
+    module: ClassVar[str] = "sharing.svd"
     backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     parts: tuple[str, ...] = option(("up",), _PARTS)
@@ -230,7 +230,7 @@ class StoryDiffusionConfig(SharingConfig):
     """StoryDiffusion's consistent self-attention (random token sampling)"""
 
     method: ClassVar[str] = "storydiffusion"
-    module: ClassVar[str] = "storydiffusion"
+    module: ClassVar[str] = "sharing.storydiffusion"
     backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     n_anchors: int = option(0, "images whose tokens the others sample (0: every image samples every other "
@@ -248,7 +248,7 @@ class OnePromptConfig(MethodConfig):
     """1Prompt1Story: one prompt, singular-value reweighting of its embeddings"""
 
     method: ClassVar[str] = "1p1s"
-    module: ClassVar[str] = "onepromptonestory"
+    module: ClassVar[str] = "onepromptonestory.method"
     backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     scheduler: str = option("default", "sampler: the checkpoint's own, or ddim", SCHEDULERS)

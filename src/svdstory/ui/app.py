@@ -8,11 +8,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..config import SamplingConfig
 from ..generate import resolve_sampling
 from ..methods.options import describe, summary
 from ..methods.registry import method_names
 from ..models import local_path
+from ..settings import SamplingConfig
 from . import handlers, scenes
 from .controls import control
 from .examples import EXAMPLES

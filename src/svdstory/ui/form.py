@@ -6,15 +6,15 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from ..config import SamplingConfig, apply_overrides
 from ..errors import SvdStoryError
 from ..generate import method_config, resolve_sampling
-from ..methods.options import as_text, describe
+from ..methods.options import apply_overrides, as_text, describe
 from ..methods.registry import get_method
 from ..preflight import check_prompt_lengths
 from ..runner import count_steps
+from ..settings import SamplingConfig
 from ..story import Story
-from ..tokens import story_token_positions
+from ..subject_words import story_token_positions
 from .words import in_page_words
 
 SAMPLING_FIELDS = ("steps", "guidance", "height", "width")

@@ -1,10 +1,10 @@
 """Run, anchors and extras for the mask-free sharing methods, built once from a policy factory."""
 from __future__ import annotations
 
-from ..anchors import AnchorReplay
-from ..context import RunOutput
-from .anchored import anchor_indices, recording_anchors
-from .registry import Method, register
+from ...anchors import AnchorReplay
+from ...context import RunOutput
+from ..anchored import anchor_indices, recording_anchors
+from ..registry import Method, register
 
 
 def register_sharing(name: str, config_cls, make_policy) -> Method:

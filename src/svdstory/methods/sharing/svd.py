@@ -8,10 +8,10 @@ Options: `configs.SvdConfig`.
 """
 from __future__ import annotations
 
-from ..attention.share_policy import SharePolicy
-from ..attention.spectral_share import TARGETS
-from .configs import SvdConfig
-from .sharing import register_sharing
+from ..configs import SvdConfig
+from .policy import SharePolicy
+from .runs import register_sharing
+from .svd_targets import TARGETS
 
 
 def make_policy(ctx, config: SvdConfig, anchors, recorder=None, replay=None):

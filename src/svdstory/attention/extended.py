@@ -1,7 +1,7 @@
-"""The set of shared tokens each image may see, as one type with one operation: `attend`.
-
-Extended self-attention lets image i's queries attend to its own keys and to shared keys (the anchors'
-tokens). Which shared tokens each image sees takes one of four forms, each attending its own way:
+"""Extended self-attention: image i's queries attend to its own keys and to shared keys (the anchors'
+tokens). The anchors' tokens side by side (`anchor_keys`), and the set of them each image may see as one type
+with one operation, `attend`. Which shared tokens each image sees takes one of four forms, each attending its
+own way:
 `AllTokens` (every shared token), `AnchorSlots` (every anchor but oneself: slices only), `Compacted`
 (index lists per group of images) and `Packed` (one variable-length call over the batch's own keys).
 """
@@ -15,10 +15,27 @@ import numpy as np
 import torch
 from torch.nn.attention import sdpa_kernel
 
-from ..profiling import EXTENDED_ATTENTION, region
-from .anchor_tokens import allowed_anchor_tokens
+from ..profiling import ANCHOR_TOKENS, EXTENDED_ATTENTION, region
 from .kernels import VARIABLE_LENGTH, attend_groups, packed_attention, sdpa_chunked, varlen_runs
-from .transfer import to_device
+from .transfer import pick_images, to_device
+
+
+def anchor_keys(x: torch.Tensor, layout, anchors: list[int]) -> torch.Tensor:
+    """(chunks*n, H, T, d) -> (chunks, H, A*T, d): the anchors' tokens of each guidance chunk, side by side."""
+    with region(ANCHOR_TOKENS):
+        split = pick_images(layout.split(x), anchors)  # (c, A, H, T, d)
+        c, a, h, t, d = split.shape
+        return split.permute(0, 2, 1, 3, 4).reshape(c, h, a * t, d)
+
+
+def allowed_anchor_tokens(share: torch.Tensor, anchors: list[int], n_images: int) -> torch.Tensor:
+    """(n, A*T) bool: image i may see anchor a's token p if it is in a's (dropped-out) mask and a != i."""
+    mask = pick_images(share.unsqueeze(0), anchors)[0].reshape(1, -1).expand(n_images, -1).clone()  # (n, A*T)
+    T = share.shape[1]
+    for slot, a in enumerate(anchors):
+        if a < n_images:
+            mask[a, slot * T:(slot + 1) * T] = False
+    return mask
 
 
 class SharedTokens(ABC):
