@@ -9,7 +9,7 @@ from .context import RunContext, RunOutput
 from .errors import SvdStoryError
 from .limits import check_largest
 from .masks import binarize
-from .methods.options import apply_overrides
+from .methods.options import config_from
 from .methods.registry import get_method
 from .preflight import check_backbone, check_size, check_story_prompts, tokenizers_of
 from .sampling import initial_latents
@@ -56,15 +56,27 @@ def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
 
 
 def method_config(method_name: str, options=None, backbone=None):
-    """The method and its config: `options` is a config, or overrides as a dict or `key=value` strings, over
-    the defaults of the method on `backbone` (a model's, if given: `Backbone.option_defaults`)."""
+    """The method named `method_name` (resolved here, once per run) and its config (`make_config`); on a model's
+    `backbone`, a method that does not run there fails first."""
     method = get_method(method_name)
+    if backbone is not None:
+        check_backbone(method, backbone.name)
+    return method, make_config(method, options, backbone)
+
+
+def make_config(method, options=None, backbone=None):
+    """The config of `method`: `options` is a config (taken as it is), or overrides as a dict or `key=value` strings
+    over the method's defaults on `backbone` (`backbone_defaults`). Made once: a config validates itself when it is
+    made, spectral specs included."""
     if type(options) is method.config:
-        return method, options
+        return options
+    return config_from(method.config, options or {}, backbone_defaults(method, backbone))
+
+
+def backbone_defaults(method, backbone) -> dict:
+    """The options of `method` whose default differs on `backbone` (`Backbone.option_defaults`; none without one)."""
     names = {f.name for f in fields(method.config)}
-    defaults = {k: v for k, v in (backbone.option_defaults if backbone else {}).items() if k in names}
-    # a config validates itself when it is made (MethodConfig.check)
-    return method, apply_overrides(method.config(**defaults), options or {})
+    return {k: v for k, v in (backbone.option_defaults if backbone else {}).items() if k in names}
 
 
 def build_context(model, story: Story, sampling: SamplingConfig, method, config, callback=None,
@@ -106,30 +118,36 @@ def _info(model, story, method, config, sampling) -> dict:
 def generate(model, story: Story, method: str = "consistory", options=None,
              sampling: SamplingConfig | None = None, callback=None) -> StoryResult:
     """All scenes of a story in one batch. `options`: a method config or a dict of overrides."""
-    method_obj = get_method(method)
-    check_backbone(method_obj, model.backbone.name)
     method_obj, config = method_config(method, options, model.backbone)
-    sampling = resolve_sampling(model, sampling or SamplingConfig())
-    check_story_prompts(tokenizers_of(model), story, method_obj, sampling.negative_prompt)
-    ctx = build_context(model, story, sampling, method_obj, config, callback)
-    out = method_obj.run(ctx, config)
-    return _result(ctx, out, _info(model, story, method_obj, config, sampling))
+    return generate_with(model, story, method_obj, config, resolve_sampling(model, sampling or SamplingConfig()),
+                         callback)
+
+
+def generate_with(model, story: Story, method, config, sampling: SamplingConfig, callback=None) -> StoryResult:
+    """`generate` with the method, its config and the sampling settings resolved (`method_config`,
+    `resolve_sampling`)."""
+    check_story_prompts(tokenizers_of(model), story, method, sampling.negative_prompt)
+    ctx = build_context(model, story, sampling, method, config, callback)
+    return _result(ctx, method.run(ctx, config), _info(model, story, method, config, sampling))
 
 
 def generate_anchors(model, story: Story, method: str = "consistory", options=None,
                      sampling: SamplingConfig | None = None, callback=None) -> Subject:
     """Generate the story's anchor images once and cache what later images need."""
-    method_obj = get_method(method)
-    if method_obj.run_anchors is None:
-        raise SvdStoryError(f"method {method!r} has no anchors+extras mode")
-    check_backbone(method_obj, model.backbone.name)
     method_obj, config = method_config(method, options, model.backbone)
-    sampling = resolve_sampling(model, sampling or SamplingConfig())
-    check_story_prompts(tokenizers_of(model), story, method_obj, sampling.negative_prompt)
-    ctx = build_context(model, story, sampling, method_obj, config, callback)
-    out, cache = method_obj.run_anchors(ctx, config)
-    anchors = _result(ctx, out, _info(model, story, method_obj, config, sampling))
-    return Subject(model, story, method_obj, config, sampling, cache, anchors)
+    return anchors_with(model, story, method_obj, config, resolve_sampling(model, sampling or SamplingConfig()),
+                        callback)
+
+
+def anchors_with(model, story: Story, method, config, sampling: SamplingConfig, callback=None) -> Subject:
+    """`generate_anchors` with the method, its config and the sampling settings resolved."""
+    if method.run_anchors is None:
+        raise SvdStoryError(f"method {method.name!r} has no anchors+extras mode")
+    check_story_prompts(tokenizers_of(model), story, method, sampling.negative_prompt)
+    ctx = build_context(model, story, sampling, method, config, callback)
+    out, cache = method.run_anchors(ctx, config)
+    anchors = _result(ctx, out, _info(model, story, method, config, sampling))
+    return Subject(model, story, method, config, sampling, cache, anchors)
 
 
 def generate_more(subject: Subject, scenes, seeds=(), callback=None) -> StoryResult:

@@ -10,7 +10,8 @@ from typing import Callable
 import torch
 
 from .errors import SvdStoryError
-from .generate import StoryResult, Subject, generate, generate_anchors, generate_more, method_config, resolve_sampling
+from .generate import (StoryResult, Subject, anchors_with, generate_more, generate_with, method_config,
+                       resolve_sampling)
 from .settings import SamplingConfig
 from .story import Story
 
@@ -55,9 +56,15 @@ def count_steps(model, story, method: str, options=None, sampling: SamplingConfi
     and main pass) count each pass's steps, and anchors-first counts the anchor batch and every extra image.
     """
     method_obj, config = method_config(method, options, model.backbone)
-    sampling = resolve_sampling(model, sampling or SamplingConfig())
+    return steps_with(model, story, method_obj, config, resolve_sampling(model, sampling or SamplingConfig()),
+                      anchors_first, anchor_batch)
+
+
+def steps_with(model, story, method, config, sampling: SamplingConfig, anchors_first: bool = False,
+               anchor_batch: int | None = None) -> int:
+    """`count_steps` with the method, its config and the sampling settings resolved."""
     runs = 1 if not anchors_first else 1 + max(0, len(story.scenes) - (anchor_batch or config.anchor_batch))
-    return method_obj.count_steps(model, config, sampling) * runs
+    return method.count_steps(model, config, sampling) * runs
 
 
 def extra_steps(run: StoryRun, n_scenes: int) -> int:
@@ -75,26 +82,41 @@ def run_story(model, story, method: str, options=None, sampling: SamplingConfig 
     with done=0 before the first step, then after every sampler step; `total` is `count_steps(...)` and the
     last call has `done == total`.
     """
-    sampling = sampling or SamplingConfig()
+    method_obj, config = method_config(method, options, model.backbone)
+    return run_story_with(model, story, method_obj, config, resolve_sampling(model, sampling or SamplingConfig()),
+                          anchors_first, progress, anchor_batch)
+
+
+def run_story_with(model, story, method, config, sampling: SamplingConfig, anchors_first: bool = False,
+                   progress: Progress | None = None, anchor_batch: int | None = None) -> StoryResult:
+    """`run_story` with the method, its config and the sampling settings resolved (`method_config`,
+    `resolve_sampling`): what the command line runs."""
     callback = None
     if progress is not None:
-        callback = StepCounter(count_steps(model, story, method, options, sampling, anchors_first, anchor_batch),
+        callback = StepCounter(steps_with(model, story, method, config, sampling, anchors_first, anchor_batch),
                                progress)
     if anchors_first:
-        return run_anchors_first(model, story, method, options, sampling, anchor_batch, callback).result
+        return anchors_first_with(model, story, method, config, sampling, anchor_batch, callback).result
     with memory_advice(len(story.scenes)):
-        return generate(model, story, method, options, sampling, callback)
+        return generate_with(model, story, method, config, sampling, callback)
 
 
 def run_anchors_first(model, story, method: str, options=None, sampling: SamplingConfig | None = None,
                       anchor_batch: int | None = None, callback=None) -> StoryRun:
     """The first `anchor_batch` scenes (default: the method's anchors) as one batch whose anchors are cached,
     then every other scene alone against them: less memory than one batch, and a run that takes more scenes."""
-    sampling = sampling or SamplingConfig()
-    n = anchor_batch or method_config(method, options)[1].anchor_batch
+    method_obj, config = method_config(method, options, model.backbone)
+    return anchors_first_with(model, story, method_obj, config, resolve_sampling(model, sampling or SamplingConfig()),
+                              anchor_batch, callback)
+
+
+def anchors_first_with(model, story, method, config, sampling: SamplingConfig, anchor_batch: int | None = None,
+                       callback=None) -> StoryRun:
+    """`run_anchors_first` with the method, its config and the sampling settings resolved."""
+    n = anchor_batch or config.anchor_batch
     with memory_advice(min(n, len(story.scenes))):
-        subject = generate_anchors(model, story.with_scenes(story.scenes[:n], story.seeds[:n]), method, options,
-                                   sampling, callback)
+        subject = anchors_with(model, story.with_scenes(story.scenes[:n], story.seeds[:n]), method, config, sampling,
+                               callback)
     return run_more(StoryRun(subject, subject.anchors, subject.story), story.scenes[n:], story.seeds[n:], callback)
 
 

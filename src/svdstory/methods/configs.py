@@ -6,6 +6,7 @@ describe every option at once (`options.describe`). Each method module runs with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar
 
 from ..attention.spatial import check_parts
@@ -208,9 +209,11 @@ class SvdConfig(SharedConfig):
             raise SvdStoryError(f"option decomposition {self.decomposition!r} needs option rank, e.g. rank=16")
         if self.refresh < 1:
             raise SvdStoryError(f"option refresh must be at least 1, got {self.refresh}")
-        self.spec()  # parse now: a bad spec fails before any model is loaded
+        self.spec  # parsed now, once: a bad spec fails before any model is loaded
 
+    @cached_property
     def spec(self):
+        """`zero` then `reweight`, parsed into one spectral spec (kept: the run's policy reads this one)."""
         from ..spectral import compose
 
         return compose(_parse_spec(self.zero, "zero"), _parse_spec(self.reweight, "reweight"))

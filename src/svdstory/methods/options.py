@@ -125,18 +125,19 @@ def _coerce(text: str, annotation, key: str):
         raise SvdStoryError(f"option {key}: expected {annotation.__name__}, got {text!r}") from None
 
 
-def apply_overrides(config, pairs: list[str] | dict):
-    """Return a copy of a frozen config dataclass with `key=value` pairs applied and validated."""
+def config_from(cls: type, pairs: list[str] | dict, base: dict | None = None):
+    """A config of `cls` from `base` values (by field name) with `key=value` pairs over them: made, and so
+    validated, once."""
     items = pairs.items() if isinstance(pairs, dict) else [_split_pair(p) for p in pairs]
-    hints = typing.get_type_hints(type(config))
-    names = {f.name for f in dataclasses.fields(config)}
-    changes = {}
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = dict(base or {})
     for key, value in items:
         if key not in names:
             known = ", ".join(sorted(names))
-            raise SvdStoryError(f"unknown option {key!r} for {type(config).__name__} (known: {known})")
-        changes[key] = _coerce(value, hints[key], key) if isinstance(value, str) else value
-    return dataclasses.replace(config, **changes)
+            raise SvdStoryError(f"unknown option {key!r} for {cls.__name__} (known: {known})")
+        values[key] = _coerce(value, hints[key], key) if isinstance(value, str) else value
+    return cls(**values)
 
 
 def _split_pair(pair: str) -> tuple[str, str]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..errors import SvdStoryError
 from ..generate import method_config, resolve_sampling
-from ..methods.options import apply_overrides, as_text, describe
+from ..methods.options import as_text, config_from, describe
 from ..methods.registry import get_method
 from ..preflight import check_prompt_lengths
 from ..runner import count_steps
@@ -115,7 +115,7 @@ def overrides(form: Form) -> dict[str, str]:
 def _means_default(method: str, option, text: str) -> bool:
     try:
         config = get_method(method).config
-        return getattr(apply_overrides(config(), {option.name: text}), option.name) == option.default
+        return getattr(config_from(config, {option.name: text}), option.name) == option.default
     except SvdStoryError:
         return False
 
@@ -190,7 +190,7 @@ def _option_problems(form: Form) -> dict[str, str]:
     texts = overrides(form)
     for name, text in texts.items():
         try:
-            apply_overrides(config(), {name: text})
+            config_from(config, {name: text})
         except SvdStoryError as err:
             found[f"option:{name}"] = in_page_words(str(err))
     if not found:

@@ -15,7 +15,7 @@ from .svd_targets import TARGETS
 
 
 def make_policy(ctx, config: SvdConfig, anchors, recorder=None, replay=None):
-    transform = TARGETS[config.target](config.spec(), config.decomposition, config.rank, config.refresh)
+    transform = TARGETS[config.target](config.spec, config.decomposition, config.rank, config.refresh)
     return SharePolicy(config.parts, config.steps, anchors, transform, recorder=recorder, replay=replay,
                        keep_hidden=config.target == "hidden", uncond=config.share_uncond, pool=config.anchor_pool)
 
