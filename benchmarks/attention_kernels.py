@@ -61,7 +61,7 @@ def main() -> int:
     args = parser.parse_args()
     from svdstory.attention.extended import anchor_keys
     from svdstory.attention.extended import Compacted, pack, packs
-    from svdstory.attention.kernels import attend_groups
+    from svdstory.attention.extended import attend_groups
     from svdstory.state import BatchLayout
 
     device, dtype = args.device, getattr(torch, args.dtype)

@@ -155,7 +155,7 @@ def test_the_progress_bar_has_a_total_and_an_eta_on_a_terminal(monkeypatch):
     import io
     import time
 
-    from svdstory.runner import TerminalBar
+    from svdstory.progress import TerminalBar
 
     class Terminal(io.StringIO):
         def isatty(self):

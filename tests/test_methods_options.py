@@ -4,10 +4,10 @@ import dataclasses
 import pytest
 
 from svdstory import SvdStoryError
-from svdstory.generate import method_config
 from svdstory.methods.configs import DECOMPOSITIONS, SVD_TARGETS
 from svdstory.methods.options import describe
 from svdstory.methods.registry import get_method, method_names
+from svdstory.resolve import method_config
 
 METHODS = ["vanilla", "consistory", "shared", "svd", "storydiffusion", "1p1s"]
 

@@ -8,7 +8,7 @@ import svdstory.methods.registry as registry
 import svdstory.spectral as spectral
 from svdstory import SamplingConfig, Story, generate
 from svdstory.cli import main
-from svdstory.runner import run_story
+from svdstory.generate import run_story
 
 OPTIONS = {"zero": "rank:2", "reweight": "exp:0.01"}
 STORY = Story("a cat", ("on a beach", "in a city", "in snow"))

@@ -161,12 +161,13 @@ class Run:
     anchor_batch: int | None = None  # anchors-first: images in the anchor batch (None: the method's anchors)
 
     def execute(self, out: Path, record: dict) -> int:
-        from .generate import backbone_defaults, make_config, resolve_sampling
+        from .generate import run_story_with
         from .methods.registry import get_method
         from .models import default_model_source, load_model, resolve_device, resolve_dtype
         from .output import check_out_dir, check_writable, save_result
         from .preflight import check_backbone, preflight
-        from .runner import TerminalBar, run_story_with
+        from .progress import TerminalBar
+        from .resolve import backbone_defaults, make_config, resolve_sampling
 
         method = get_method(self.method)  # the one lookup of the name in this run
         config = make_config(method, self.options)  # a bad option fails before the model loads

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..generate import resolve_sampling
 from ..methods.options import describe, summary
 from ..methods.registry import method_names
 from ..models import local_path
+from ..resolve import resolve_sampling
 from ..settings import SamplingConfig
 from . import handlers, scenes
 from .controls import control

@@ -7,11 +7,11 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import SvdStoryError
-from ..generate import method_config, resolve_sampling
+from ..generate import count_steps
 from ..methods.options import as_text, config_from, describe
 from ..methods.registry import get_method
 from ..preflight import check_prompt_lengths
-from ..runner import count_steps
+from ..resolve import method_config, resolve_sampling
 from ..settings import SamplingConfig
 from ..story import Story
 from ..subject_words import story_token_positions

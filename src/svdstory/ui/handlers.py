@@ -8,8 +8,8 @@ from pathlib import Path
 import gradio as gr
 
 from ..errors import SvdStoryError
-from ..generate import method_config
 from ..methods.options import describe
+from ..resolve import method_config
 from ..runfile import read_run_file
 from . import gallery, runfiles, scenes
 from .controls import shown
@@ -81,7 +81,7 @@ def generate(host: Host, fields: Fields, values, compare_with=None, page=None, p
             chosen = method_config(request.method, request.overrides, host.model.backbone)[1]
             methods.append((compare_with, compare_options(chosen, compare_with)))
         return story_columns(host, request, methods, _reporter(progress), page)
-    except (SvdStoryError, PageClosed) as err:  # out of memory included: the runner's advice, as the CLI's
+    except (SvdStoryError, PageClosed) as err:  # out of memory included: generate.memory_advice, as the CLI's
         raise gr.Error(_message(err), print_exception=False) from None
 
 

@@ -6,9 +6,11 @@ import copy
 import threading
 from dataclasses import asdict
 
-from ..generate import method_config, resolve_sampling
+from ..generate import anchors_first_with, extra_steps, run_more, steps_with
 from ..preflight import tokenizers_of
-from ..runner import StepCounter, StoryRun, anchors_first_with, extra_steps, run_more, steps_with
+from ..progress import StepCounter
+from ..resolve import method_config, resolve_sampling
+from ..results import StoryRun
 from .form import Request
 
 

@@ -13,13 +13,12 @@ from dataclasses import replace
 import torch
 
 from ...anchors import AnchorCache, AnchorReplay
-from ...context import RunOutput
 from ...errors import SvdStoryError
 from ...masks import binarize, resize_maps
 from ...profiling import CORRESPONDENCE, region
-from ...sampling import Resume, make_scheduler
+from ...sampling import Resume, RunOutput, make_scheduler
 from ...steps import in_window, nearest_step
-from ..anchored import anchor_indices, recording_anchors
+from ..anchored import anchor_indices, anchor_recorder
 from ..configs import ConsiStoryConfig
 from ..registry import Method, register
 from .correspondence import correspond, gaussian_smooth
@@ -143,6 +142,12 @@ def run(ctx, config: ConsiStoryConfig, recorder=None) -> RunOutput:
     return RunOutput(latents, policy.final_maps(), {"injection": injection})
 
 
+def run_anchors(ctx, config: ConsiStoryConfig):
+    """The anchors in one batch, and the cache of what extra images will need from them."""
+    recorder = anchor_recorder(config)
+    return run(ctx, config, recorder), recorder.cache
+
+
 def run_extra(ctx, config: ConsiStoryConfig, cache: AnchorCache) -> RunOutput:
     """One more image (ctx holds one image) sharing the cached anchors' subject."""
     replay = AnchorReplay(cache)
@@ -157,4 +162,4 @@ def run_extra(ctx, config: ConsiStoryConfig, cache: AnchorCache) -> RunOutput:
     return RunOutput(latents, policy.final_maps(), {"injection": injection})
 
 
-register(Method("consistory", ConsiStoryConfig, run, recording_anchors(run), run_extra, count_steps=count_steps))
+register(Method("consistory", ConsiStoryConfig, run, run_anchors, run_extra, count_steps=count_steps))

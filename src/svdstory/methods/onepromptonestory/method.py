@@ -8,9 +8,8 @@ import torch.nn.functional as F
 
 from ...attention.call import AttnCall
 from ...attention.policy import PlainPolicy
-from ...context import RunOutput
 from ...errors import SvdStoryError
-from ...sampling import Conditioning, encode_prompts
+from ...sampling import Conditioning, RunOutput, encode_prompts
 from ...story import compose_prompt
 from ..configs import OnePromptConfig
 from ..registry import Method, register
