@@ -36,8 +36,10 @@ def describe_config(config_cls: type) -> list[Option]:
             for f in dataclasses.fields(config_cls)]
 
 
-def describe(method: str) -> list[Option]:
-    """Every option of a method, in declaration order. Built-in methods are described without loading them."""
+def describe(method: str, defaults: dict | None = None) -> list[Option]:
+    """Every option of a method, in declaration order; `defaults` replaces the defaults it names (a model's
+    `Backbone.option_defaults`: what the options default to there). Built-in methods are described without loading
+    them."""
     from .configs import builtin_config
 
     config_cls = builtin_config(method)
@@ -45,7 +47,9 @@ def describe(method: str) -> list[Option]:
         from .registry import get_method
 
         config_cls = get_method(method).config
-    return describe_config(config_cls)
+    defaults = defaults or {}
+    return [dataclasses.replace(option, default=defaults[option.name]) if option.name in defaults else option
+            for option in describe_config(config_cls)]
 
 
 def backbones(method: str) -> tuple[str, ...]:
