@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-import svdstory.methods.sharing.svd_targets as spectral_share
+import svdstory.methods.sharing.svd_targets as svd_targets
 from svdstory import Story, generate, load_model
 
 TARGETS = ["kv", "hidden", "attn"]
@@ -59,7 +59,7 @@ def bf16_sd():
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_bf16_run_decomposes_in_float32(bf16_sd, monkeypatch, runs, target):
-    seen, linalg, original_filter = [], [], spectral_share.spectral_filter
+    seen, linalg, original_filter = [], [], svd_targets.spectral_filter
 
     def filter_spy(M, *args):
         out = original_filter(M, *args)
@@ -69,7 +69,7 @@ def test_bf16_run_decomposes_in_float32(bf16_sd, monkeypatch, runs, target):
     def linalg_spy(original):
         return lambda M, *args, **kwargs: linalg.append(M.dtype) or original(M, *args, **kwargs)
 
-    monkeypatch.setattr(spectral_share, "spectral_filter", filter_spy)
+    monkeypatch.setattr(svd_targets, "spectral_filter", filter_spy)
     for name in ("svd", "eigh"):
         monkeypatch.setattr(torch.linalg, name, linalg_spy(getattr(torch.linalg, name)))
     rec = runs.Recorder()

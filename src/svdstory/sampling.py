@@ -66,7 +66,7 @@ def scheduler_from(cls, config, kind: str | None):
 
 
 def every_scheduler(cls, config) -> list:
-    """One fresh scheduler of each kind a method may choose (config.SCHEDULERS), for limits that hold for all."""
+    """One fresh scheduler of each kind a method may choose (settings.SCHEDULERS), for limits that hold for all."""
     return [scheduler_from(cls, config, kind) for kind in SCHEDULERS]
 
 

@@ -17,7 +17,7 @@ from .options import check_fraction, check_options, check_range, option
 
 CACHE_DEVICES = ("same", "cpu")  # anchors+extras: the anchor cache on the model's device, or offloaded
 PREPASS_MODES = ("feature", "full")
-SVD_TARGETS = ("kv", "hidden", "attn")  # attention.spectral_share.TARGETS implements each
+SVD_TARGETS = ("kv", "hidden", "attn")  # methods.sharing.svd_targets.TARGETS implements each
 DECOMPOSITIONS = ("auto", "exact", "gram", "randomized", "subspace")  # spectral.select registers each
 
 

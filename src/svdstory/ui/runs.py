@@ -1,4 +1,4 @@
-"""Generate, compare and more scenes on the one loaded model, through the runner (`anchors_first_with`,
+"""Generate, compare and more scenes on the one loaded model, through generate.py (`anchors_first_with`,
 `run_more`), with progress over every sampler step and a stop when the page that asked has gone."""
 from __future__ import annotations
 
