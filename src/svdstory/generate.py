@@ -15,7 +15,7 @@ import torch
 from .errors import SvdStoryError
 from .preflight import check_story_prompts, tokenizers_of
 from .progress import Progress, StepCounter
-from .resolve import method_config, resolve_sampling
+from .resolve import resolve
 from .results import StoryResult, StoryRun, Subject, run_info, story_result
 from .sampling import RunContext, initial_latents
 from .settings import SamplingConfig
@@ -37,14 +37,11 @@ def build_context(model, story: Story, sampling: SamplingConfig, method, config,
 def generate(model, story: Story, method: str = "consistory", options=None,
              sampling: SamplingConfig | None = None, callback=None) -> StoryResult:
     """All scenes of a story in one batch. `options`: a method config or a dict of overrides."""
-    method_obj, config = method_config(method, options, model.backbone)
-    return generate_with(model, story, method_obj, config, resolve_sampling(model, sampling or SamplingConfig()),
-                         callback)
+    return generate_with(model, story, *resolve(model, method, options, sampling), callback)
 
 
 def generate_with(model, story: Story, method, config, sampling: SamplingConfig, callback=None) -> StoryResult:
-    """`generate` with the method, its config and the sampling settings resolved (`method_config`,
-    `resolve_sampling`)."""
+    """`generate` with the method, its config and the sampling settings resolved (`resolve`)."""
     check_story_prompts(tokenizers_of(model), story, method, sampling.negative_prompt)
     ctx = build_context(model, story, sampling, method, config, callback)
     return story_result(ctx, method.run(ctx, config), run_info(model, story, method, config, sampling))
@@ -53,12 +50,10 @@ def generate_with(model, story: Story, method, config, sampling: SamplingConfig,
 def generate_anchors(model, story: Story, method: str = "consistory", options=None,
                      sampling: SamplingConfig | None = None, callback=None) -> Subject:
     """Generate the story's anchor images once and cache what later images need."""
-    method_obj, config = method_config(method, options, model.backbone)
-    return anchors_with(model, story, method_obj, config, resolve_sampling(model, sampling or SamplingConfig()),
-                        callback)
+    return generate_anchors_with(model, story, *resolve(model, method, options, sampling), callback)
 
 
-def anchors_with(model, story: Story, method, config, sampling: SamplingConfig, callback=None) -> Subject:
+def generate_anchors_with(model, story: Story, method, config, sampling: SamplingConfig, callback=None) -> Subject:
     """`generate_anchors` with the method, its config and the sampling settings resolved."""
     if method.run_anchors is None:
         raise SvdStoryError(f"method {method.name!r} has no anchors+extras mode")
@@ -98,13 +93,11 @@ def count_steps(model, story, method: str, options=None, sampling: SamplingConfi
     A step is one call of the sampler loop's callback; methods with several passes (ConsiStory's pre-pass
     and main pass) count each pass's steps, and anchors-first counts the anchor batch and every extra image.
     """
-    method_obj, config = method_config(method, options, model.backbone)
-    return steps_with(model, story, method_obj, config, resolve_sampling(model, sampling or SamplingConfig()),
-                      anchors_first, anchor_batch)
+    return count_steps_with(model, story, *resolve(model, method, options, sampling), anchors_first, anchor_batch)
 
 
-def steps_with(model, story, method, config, sampling: SamplingConfig, anchors_first: bool = False,
-               anchor_batch: int | None = None) -> int:
+def count_steps_with(model, story, method, config, sampling: SamplingConfig, anchors_first: bool = False,
+                     anchor_batch: int | None = None) -> int:
     """`count_steps` with the method, its config and the sampling settings resolved."""
     runs = 1 if not anchors_first else 1 + max(0, len(story.scenes) - (anchor_batch or config.anchor_batch))
     return method.count_steps(model, config, sampling) * runs
@@ -125,21 +118,20 @@ def run_story(model, story, method: str, options=None, sampling: SamplingConfig 
     with done=0 before the first step, then after every sampler step; `total` is `count_steps(...)` and the
     last call has `done == total`.
     """
-    method_obj, config = method_config(method, options, model.backbone)
-    return run_story_with(model, story, method_obj, config, resolve_sampling(model, sampling or SamplingConfig()),
-                          anchors_first, progress, anchor_batch)
+    return run_story_with(model, story, *resolve(model, method, options, sampling), anchors_first, progress,
+                          anchor_batch)
 
 
 def run_story_with(model, story, method, config, sampling: SamplingConfig, anchors_first: bool = False,
                    progress: Progress | None = None, anchor_batch: int | None = None) -> StoryResult:
-    """`run_story` with the method, its config and the sampling settings resolved (`method_config`,
-    `resolve_sampling`): what the command line runs."""
+    """`run_story` with the method, its config and the sampling settings resolved (`resolve`): what the command
+    line runs."""
     callback = None
     if progress is not None:
-        callback = StepCounter(steps_with(model, story, method, config, sampling, anchors_first, anchor_batch),
+        callback = StepCounter(count_steps_with(model, story, method, config, sampling, anchors_first, anchor_batch),
                                progress)
     if anchors_first:
-        return anchors_first_with(model, story, method, config, sampling, anchor_batch, callback).result
+        return run_anchors_first_with(model, story, method, config, sampling, anchor_batch, callback).result
     with memory_advice(len(story.scenes)):
         return generate_with(model, story, method, config, sampling, callback)
 
@@ -148,18 +140,16 @@ def run_anchors_first(model, story, method: str, options=None, sampling: Samplin
                       anchor_batch: int | None = None, callback=None) -> StoryRun:
     """The first `anchor_batch` scenes (default: the method's anchors) as one batch whose anchors are cached,
     then every other scene alone against them: less memory than one batch, and a run that takes more scenes."""
-    method_obj, config = method_config(method, options, model.backbone)
-    return anchors_first_with(model, story, method_obj, config, resolve_sampling(model, sampling or SamplingConfig()),
-                              anchor_batch, callback)
+    return run_anchors_first_with(model, story, *resolve(model, method, options, sampling), anchor_batch, callback)
 
 
-def anchors_first_with(model, story, method, config, sampling: SamplingConfig, anchor_batch: int | None = None,
-                       callback=None) -> StoryRun:
+def run_anchors_first_with(model, story, method, config, sampling: SamplingConfig,
+                           anchor_batch: int | None = None, callback=None) -> StoryRun:
     """`run_anchors_first` with the method, its config and the sampling settings resolved."""
     n = anchor_batch or config.anchor_batch
     with memory_advice(min(n, len(story.scenes))):
-        subject = anchors_with(model, story.with_scenes(story.scenes[:n], story.seeds[:n]), method, config, sampling,
-                               callback)
+        anchors = story.with_scenes(story.scenes[:n], story.seeds[:n])
+        subject = generate_anchors_with(model, anchors, method, config, sampling, callback)
     return run_more(StoryRun(subject, subject.anchors, subject.story), story.scenes[n:], story.seeds[n:], callback)
 
 

@@ -24,6 +24,13 @@ def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
     return replace(sampling, steps=steps, guidance=guidance, height=height, width=width)  # every other as given
 
 
+def resolve(model, method_name: str, options=None, sampling: SamplingConfig | None = None):
+    """(method, config, sampling settings) of a run on `model`: the name, its options and the settings resolved
+    once, where the run enters."""
+    method, config = method_config(method_name, options, model.backbone)
+    return method, config, resolve_sampling(model, sampling or SamplingConfig())
+
+
 def method_config(method_name: str, options=None, backbone=None):
     """The method named `method_name` (resolved here, once per run) and its config (`make_config`); on a model's
     `backbone`, a method that does not run there fails first."""

@@ -1,4 +1,4 @@
-"""Generate, compare and more scenes on the one loaded model, through generate.py (`anchors_first_with`,
+"""Generate, compare and more scenes on the one loaded model, through generate.py (`run_anchors_first_with`,
 `run_more`), with progress over every sampler step and a stop when the page that asked has gone."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 import threading
 from dataclasses import asdict
 
-from ..generate import anchors_first_with, extra_steps, run_more, steps_with
+from ..generate import count_steps_with, extra_steps, run_anchors_first_with, run_more
 from ..preflight import tokenizers_of
 from ..progress import StepCounter
 from ..resolve import method_config, resolve_sampling
@@ -70,9 +70,9 @@ def story_columns(host: Host, request: Request, methods, report=None, page=None)
     model, story = host.model, request.story
     sampling = resolve_sampling(model, request.sampling)
     resolved = [method_config(method, options, model.backbone) for method, options in methods]  # once per run
-    steps = host.steps(sum(steps_with(model, story, *found, sampling) for found in resolved), report, page)
+    steps = host.steps(sum(count_steps_with(model, story, *found, sampling) for found in resolved), report, page)
     with host.lock:
-        runs = [anchors_first_with(model, story, *found, sampling, len(story.scenes), steps) for found in resolved]
+        runs = [run_anchors_first_with(model, story, *found, sampling, len(story.scenes), steps) for found in resolved]
     host.keep(page, runs)
     return runs
 
