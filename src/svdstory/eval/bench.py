@@ -120,8 +120,8 @@ def _sampling_fingerprint(sampling: SamplingConfig) -> dict:
 def _run_units(cfg, folder, todo, total, state, model_source, device, budget) -> None:
     """The units left, under one bar over every sampler step they make (on a terminal, first process only).
     A unit starts only if the pace so far says it ends within `budget`; one running past it is abandoned."""
-    from ..models import load_model
     from ..generate import count_steps
+    from ..models import load_model
 
     model = load_model(model_source, device, cfg.dtype)
     scorers = build_scorers(cfg.metrics, device)
