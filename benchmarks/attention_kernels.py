@@ -59,9 +59,9 @@ def main() -> int:
     parser.add_argument("--share", type=float, default=0.125,
                         help="shared tokens of one anchor, as a fraction of its tokens (mask after dropout)")
     args = parser.parse_args()
-    from svdstory.attention.anchor_tokens import anchor_keys
-    from svdstory.attention.kernels import attend_groups
-    from svdstory.attention.shared_tokens import Compacted, pack, packs
+    from svdstory.attention.extended import anchor_keys
+    from svdstory.attention.extended import Compacted, pack, packs
+    from svdstory.attention.extended import attend_groups
     from svdstory.state import BatchLayout
 
     device, dtype = args.device, getattr(torch, args.dtype)

@@ -5,7 +5,7 @@ it, the first sampler step, the other steps, decoding, saving. The default is `m
     python benchmarks/command_time.py                 # prints a Markdown table
     python benchmarks/command_time.py --method consistory --repeat 3
 
-Decoding is timed by wrapping svdstory.context.RunContext.decode, the one call that turns latents into
+Decoding is timed by wrapping svdstory.sampling.RunContext.decode, the one call that turns latents into
 images; everything else through svdstory's own entry points.
 """
 from __future__ import annotations
@@ -40,13 +40,14 @@ def main() -> None:
     import diffusers  # noqa: F401
     import transformers  # noqa: F401
     mark("import diffusers, transformers")
-    from svdstory import Story, context
-    from svdstory.config import SamplingConfig
-    from svdstory.generate import method_config
+    from svdstory import Story
+    from svdstory.generate import run_story
     from svdstory.models import default_model_source, load_model
     from svdstory.output import save_result
     from svdstory.preflight import preflight
-    from svdstory.runner import run_story
+    from svdstory.resolve import method_config
+    from svdstory.sampling import RunContext
+    from svdstory.settings import SamplingConfig
     mark("import svdstory's generation modules")
 
     story, sampling = Story("a giraffe", tuple(SCENES)), SamplingConfig()
@@ -56,7 +57,7 @@ def main() -> None:
     model = load_model(args.model, "cpu")
     mark("load the model")
 
-    decode = context.RunContext.decode
+    decode = RunContext.decode
 
     def timed_decode(self, latents):
         mark(f"the other {len(steps) - 2} sampler steps")
@@ -64,7 +65,7 @@ def main() -> None:
         mark("decode the latents")
         return out
 
-    context.RunContext.decode = timed_decode
+    RunContext.decode = timed_decode
     steps = []
 
     def progress(done, total):

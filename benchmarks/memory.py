@@ -29,7 +29,7 @@ LEAN_OPTIONS = {"consistory": {"cache_device": "cpu"}, "svd": {"cache_device": "
 
 def peak_of(model, story, spec, sampling, lean: bool) -> dict:
     from svdstory.errors import SvdStoryError
-    from svdstory.runner import run_story
+    from svdstory.generate import run_story
 
     name, options = parse_method(spec)
     vae = model.pipe.vae

@@ -78,14 +78,14 @@ def count_passes(model, table: dict):
 def one_call_sharing():
     """ConsiStory's SDSA as one attention call over [own | shared] keys per group of images (the route
     before the packed variable-length call; storydiffusion always takes it)."""
-    import svdstory.attention.share_pattern as share_pattern
+    import svdstory.methods.consistory.pattern as pattern
 
-    original = share_pattern.packs
-    share_pattern.packs = lambda *_: False
+    original = pattern.packs
+    pattern.packs = lambda *_: False
     try:
         yield
     finally:
-        share_pattern.packs = original
+        pattern.packs = original
 
 
 PASSES = "network passes"
@@ -97,20 +97,20 @@ EAGER = " (sharing patterns read at the start of each step)"
 def eager_patterns():
     """ConsiStory's sharing patterns read back to the host as soon as they are queued, at the start of
     each step (the route before the copy was read only at the first SDSA layer)."""
-    import svdstory.attention.share_pattern as share_pattern
+    import svdstory.methods.consistory.pattern as pattern
 
-    original = share_pattern.to_host_later
+    original = pattern.to_host_later
 
     def at_once(x):
         copy = original(x)
         copy.get()
         return copy
 
-    share_pattern.to_host_later = at_once
+    pattern.to_host_later = at_once
     try:
         yield
     finally:
-        share_pattern.to_host_later = original
+        pattern.to_host_later = original
 
 
 def measure(model, story, spec, sampling, device, breakdown: bool) -> dict:

@@ -172,3 +172,22 @@ def tiny(monkeypatch, sd_model):
 
     monkeypatch.setattr(svdstory.models, "load_model", lambda *a, **k: sd_model)
     return sd_model
+
+
+@pytest.fixture
+def unet_only():
+    """A plug-in method that declares the UNet its only backbone."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from svdstory.methods import registry
+    from svdstory.methods.configs import VanillaConfig
+
+    @dataclass(frozen=True)
+    class UNetOnlyConfig(VanillaConfig):
+        backbones: ClassVar[tuple[str, ...]] = ("unet",)
+
+    registry.register(registry.Method("unet-only", UNetOnlyConfig, registry.get_method("vanilla").run,
+                                      run_anchors=lambda ctx, config: None))
+    yield "unet-only"
+    registry.unregister("unet-only")

@@ -5,7 +5,8 @@ import torch
 from svdstory import Story, generate
 from svdstory.attention.policy import PlainPolicy
 from svdstory.backbones import guided
-from svdstory.generate import build_context, method_config
+from svdstory.generate import build_context
+from svdstory.resolve import method_config
 from svdstory.state import BatchLayout
 
 

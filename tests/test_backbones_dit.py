@@ -1,7 +1,6 @@
 """FLUX.1 and SD3 behind the backbone seam: vanilla gives diffusers' own pipelines' images, bit for bit, and
 whatever does not run on them yet says so in one line."""
-from dataclasses import dataclass, replace
-from typing import ClassVar
+from dataclasses import replace
 
 import pytest
 import torch
@@ -78,22 +77,6 @@ def test_a_saved_folder_loads_through_the_same_path(runs, tmp_path, kind):
     ours, _ = _ours(loaded, runs, 2, 3.5)
     reference, _ = _ours(model, runs, 2, 3.5)
     assert abs(runs.pixels(ours.images) - runs.pixels(reference.images)).max() == 0
-
-
-@pytest.fixture
-def unet_only():
-    """A plug-in method that declares the UNet its only backbone."""
-    from svdstory.methods import registry
-    from svdstory.methods.configs import VanillaConfig
-
-    @dataclass(frozen=True)
-    class UNetOnlyConfig(VanillaConfig):
-        backbones: ClassVar[tuple[str, ...]] = ("unet",)
-
-    registry.register(registry.Method("unet-only", UNetOnlyConfig, registry.get_method("vanilla").run,
-                                      run_anchors=lambda ctx, config: None))
-    yield "unet-only"
-    registry.unregister("unet-only")
 
 
 @pytest.mark.parametrize("kind", ["flux", "sd3"])

@@ -36,7 +36,7 @@ def test_anchors_mode_needs_a_method_that_has_it(sd_model, base_story):
 
 def test_anchors_and_extras_reuse_the_prepass_exactly(sd_model, base_story, runs):
     """Injection from step 2: the main passes start from their pre-passes there and give the same latents."""
-    from svdstory.state import Stage
+    from svdstory.methods.consistory.policy import Stage
 
     finals = {}
     for reuse in (False, True):

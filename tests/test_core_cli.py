@@ -8,7 +8,7 @@ from PIL import Image
 
 from cli_run import run_cli
 from svdstory.cli import main
-from svdstory.methods.consistory import ConsiStoryConfig
+from svdstory.methods.configs import ConsiStoryConfig
 
 BASE = ["generate", "--model", "tiny", "--device", "cpu", "--steps", "3", "--height", "32", "--width", "32",
         "--method", "consistory"]
@@ -147,7 +147,7 @@ def test_the_progress_bar_has_a_total_and_an_eta_on_a_terminal(monkeypatch):
     import io
     import time
 
-    from svdstory.runner import TerminalBar
+    from svdstory.progress import TerminalBar
 
     class Terminal(io.StringIO):
         def isatty(self):

@@ -109,7 +109,7 @@ def test_vanilla_query_passes_reuse_the_down_and_mid_blocks_exactly(models, base
     """With SDSA in the decoder only, a vanilla-query pass and the SDSA pass of its step compute the down and
     mid blocks alike: the second pass takes the first one's outputs, and the images and masks stay the same,
     bit for bit (steps with injection in the encoder run both passes whole)."""
-    from svdstory.attention.subject_policy import SubjectPolicy
+    from svdstory.methods.consistory.policy import SubjectPolicy
 
     unet = models[kind].pipe.unet
 
@@ -134,7 +134,7 @@ def test_vanilla_query_passes_reuse_the_down_and_mid_blocks_exactly(models, base
 def test_packed_sharing_gives_the_images_of_grouped_sharing(sd_model, base_story, consistory_base, runs, monkeypatch):
     """On a GPU in half precision SDSA runs as one variable-length call over keys gathered by index
     (`Packed`); forced here on the CPU (per-row reference calls), the images are those of grouped calls."""
-    import svdstory.attention.share_pattern as share_pattern
+    import svdstory.methods.consistory.pattern as pattern
 
     _, grouped = consistory_base
     calls = []
@@ -143,7 +143,7 @@ def test_packed_sharing_gives_the_images_of_grouped_sharing(sd_model, base_story
         calls.append(q.shape)
         return True
 
-    monkeypatch.setattr(share_pattern, "packs", always)
+    monkeypatch.setattr(pattern, "packs", always)
     packed = runs.Recorder()
     generate(sd_model, base_story, "consistory", runs.base_options, runs.sampling(runs.base_steps), callback=packed)
     assert calls  # the packed route ran
@@ -153,10 +153,10 @@ def test_packed_sharing_gives_the_images_of_grouped_sharing(sd_model, base_story
 def test_maps_batched_over_layers_equal_maps_layer_by_layer(sd_model, base_story, runs, monkeypatch):
     """Cross-attention maps are held and computed for several layers in one product; computed one layer at
     a time (a batch limit of one score), the subject masks and the images are the same."""
-    import svdstory.attention.subject_maps as subject_maps
+    import svdstory.methods.consistory.maps as maps
 
     def run(limit):
-        monkeypatch.setattr(subject_maps, "MAP_BATCH_SCORES", limit)
+        monkeypatch.setattr(maps, "MAP_BATCH_SCORES", limit)
         rec = runs.Recorder()
         result = generate(sd_model, base_story, "consistory", runs.base_options, runs.sampling(runs.base_steps),
                           callback=rec)
@@ -173,10 +173,9 @@ def test_maps_batched_over_layers_equal_maps_layer_by_layer(sd_model, base_story
 def test_maps_of_a_group_with_masks_equal_the_mean_of_each_layers_maps(limit_layers, held):
     """Three cross-attention layers with additive masks, computed `limit_layers` at a time: the step's maps are
     the mean over layers of softmax(q k^T * scale + mask) summed over each subject's tokens, head-averaged."""
-    from svdstory.attention.policy import AttnCall
+    from svdstory.attention.call import AttnCall
     from svdstory.backbones.unet import unet_site
-    from svdstory.attention.subject_maps import SubjectMaps
-    from svdstory.masks import token_maps, token_selector
+    from svdstory.methods.consistory.maps import SubjectMaps, token_maps, token_selector
     from svdstory.state import BatchLayout
 
     n, H, T, L, d, grid = 2, 2, 16, 5, 8, (4, 4)

@@ -1,7 +1,7 @@
 """Dense correspondences on planted features: a known permutation of patches must be recovered."""
 import torch
 
-from svdstory.correspondence import correspond, gaussian_smooth, nearest_neighbours
+from svdstory.methods.consistory.correspondence import correspond, gaussian_smooth, nearest_neighbours
 
 C, H, W = 16, 4, 5
 T = H * W

@@ -116,7 +116,7 @@ def test_out_of_memory(capsys, tmp_path, out, monkeypatch, anchors_first, error,
     def no_memory(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr("svdstory.context.denoise", no_memory)
+    monkeypatch.setattr("svdstory.sampling.denoise", no_memory)
     argv = BASE + CAT + ["--scene", "in snow", "--scene", "at night"] + (["--anchors-first"] if anchors_first else [])
     line = fails(argv + out, capsys, tmp_path, words, "fewer", "--anchors-first", "offload")
     assert str(error)[:20] not in line
@@ -297,7 +297,7 @@ def test_steps_and_size_are_checked_on_a_loaded_model(sd_model):
     """The library's path (no preflight): resolve_sampling refuses them before any work."""
     from svdstory import SamplingConfig
     from svdstory.errors import SvdStoryError
-    from svdstory.generate import resolve_sampling
+    from svdstory.resolve import resolve_sampling
 
     with pytest.raises(SvdStoryError, match="--steps 1000 .* at most 999"):
         resolve_sampling(sd_model, SamplingConfig(steps=1000))
@@ -377,7 +377,7 @@ def test_a_full_disk_while_rendering_world_samples(capsys, tmp_path, monkeypatch
           "--out", "could not be written", "No space left on device")
 
 
-@pytest.mark.parametrize("where", ["svdstory.context.denoise", "svdstory.output.atomic_write_json"])
+@pytest.mark.parametrize("where", ["svdstory.sampling.denoise", "svdstory.output.atomic_write_json"])
 def test_ctrl_c_stops_with_one_line_exit_130_and_nothing_written(capsys, tmp_path, out, monkeypatch, where):
     """Ctrl-C in the sampler, or while the run's files are being written: the run is dropped whole."""
     def interrupted(*args, **kwargs):

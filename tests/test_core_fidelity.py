@@ -67,7 +67,7 @@ def test_freeu_matches_the_stock_pipeline_and_is_switched_off_after_the_run(mode
 def test_encoder_replay_equals_running_both_passes_with_freeu(models, base_story, runs, monkeypatch, kind):
     """FreeU scales the mid block's output in place inside the first up block: the replayed pass must not
     see it scaled by the recording pass."""
-    from svdstory.attention.subject_policy import SubjectPolicy
+    from svdstory.methods.consistory.policy import SubjectPolicy
 
     sampling = runs.sampling(runs.base_steps, freeu=RELEASE_FREEU)
 

@@ -3,10 +3,10 @@ output becomes alpha * its source's output + (1 - alpha) * its own; everything e
 import torch
 
 from svdstory.anchors import AnchorRecorder, AnchorReplay
-from svdstory.attention.injection import FeatureInjection, Injection
-from svdstory.attention.policy import AttnCall
+from svdstory.attention.call import AttnCall
 from svdstory.backbones.unet import unet_site
-from svdstory.correspondence import Correspondence
+from svdstory.methods.consistory.correspondence import Correspondence
+from svdstory.methods.consistory.injection import FeatureInjection, Injection
 from svdstory.state import BatchLayout, Pass, RunState
 
 N, T, C, GRID = 3, 16, 6, (4, 4)

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from svdstory.masks import (MapAccumulator, binarize, dropout_keep, otsu_threshold, otsu_thresholds, resize_maps,
-                            token_maps)
+from svdstory.masks import binarize, otsu_threshold, otsu_thresholds, resize_maps
+from svdstory.methods.consistory.maps import MapAccumulator, token_maps
+from svdstory.methods.consistory.pattern import dropout_keep
 
 GRID = (6, 10)  # deliberately not square
 

@@ -2,11 +2,11 @@
 linearly from query_mix_start to query_mix_end over the mixing window."""
 import torch
 
-from svdstory.attention.policy import AttnCall
-from svdstory.attention.query_mixing import QueryMixing
+from svdstory.attention.call import AttnCall
 from svdstory.backbones.unet import unet_site
-from svdstory.attention.subject_policy import SubjectPolicy
 from svdstory.methods.configs import ConsiStoryConfig
+from svdstory.methods.consistory.policy import SubjectPolicy
+from svdstory.methods.consistory.query_mixing import QueryMixing
 from svdstory.state import BatchLayout, Pass, RunState
 
 N, H, D, GRID = 3, 2, 4, (4, 4)

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from svdstory.anchors import AnchorRecorder
-from svdstory.attention.anchor_tokens import allowed_anchor_tokens, anchor_keys
-from svdstory.attention.shared_tokens import AllTokens, AnchorSlots, compact
+from svdstory.attention.extended import allowed_anchor_tokens, anchor_keys
+from svdstory.attention.extended import AllTokens, AnchorSlots, compact
 from svdstory.state import BatchLayout
 
 H, T, D = 2, 12, 4
@@ -195,7 +195,7 @@ def test_compact_groups_consecutive_identical_rows_and_lists_their_tokens():
 def test_packed_attention_equals_brute_force(anchors):
     """Each batch row over its own tokens and the shared tokens it may see, gathered from the batch's
     keys by one index list (the variable-length route; per-row calls where that kernel does not run)."""
-    from svdstory.attention.shared_tokens import pack
+    from svdstory.attention.extended import pack
 
     layout = BatchLayout(4, True)
     q, k, v = qkv(layout, seed=11)

@@ -3,8 +3,8 @@ import pytest
 
 from svdstory.errors import SvdStoryError
 from svdstory.story import Story, head_noun
+from svdstory.subject_words import release_positions, story_token_positions, token_positions
 from svdstory.tiny import tiny_tokenizer
-from svdstory.tokens import release_positions, story_token_positions, token_positions
 
 
 @pytest.fixture(scope="module")

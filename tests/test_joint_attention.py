@@ -4,12 +4,13 @@ import pytest
 import torch
 
 from svdstory import Story, generate
+from svdstory.attention.call import AttnCall
 from svdstory.attention.install import joint_processors
-from svdstory.attention.policy import AttnCall, PlainPolicy
-from svdstory.attention.share_policy import SharePolicy
+from svdstory.attention.policy import PlainPolicy
 from svdstory.backbones import Site
 from svdstory.backbones.mmdit import image_ids
 from svdstory.errors import SvdStoryError
+from svdstory.methods.sharing.policy import SharePolicy
 from svdstory.state import BatchLayout, RunState
 
 STORY = Story("a cat", ("on a beach", "in a city", "in snow"))

@@ -176,7 +176,7 @@ def test_a_vanilla_story_gets_no_localisation(runs):
 
 def test_a_story_made_anchors_first_carries_the_maps_of_every_image(runs):
     from svdstory import Story
-    from svdstory.runner import run_story
+    from svdstory.generate import run_story
 
     story = Story("a cat", tuple(STORY["scenes"]))
     result = run_story(runs.model("sd"), story, "consistory", BASE_OPTIONS, runs.sampling(BASE_STEPS),

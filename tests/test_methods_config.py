@@ -5,8 +5,8 @@ import pytest
 
 from svdstory import SvdStoryError
 from svdstory.cli import main
-from svdstory.generate import method_config
 from svdstory.methods.configs import BUILTIN, AnchoredConfig, MethodConfig
+from svdstory.resolve import method_config
 
 BAD = [
     ("svd", {"target": "qk"}, ["target", "'qk'"]),

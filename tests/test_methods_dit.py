@@ -6,14 +6,14 @@ import torch
 from cases import BASE_OPTIONS, BASE_STEPS
 
 from svdstory import Story, generate
-from svdstory.attention.policy import AttnCall
-from svdstory.attention.subject_policy import SubjectPolicy
+from svdstory.attention.call import AttnCall
 from svdstory.backbones import Site
 from svdstory.errors import SvdStoryError
-from svdstory.masks import token_maps, token_selector
 from svdstory.methods.configs import ConsiStoryConfig, OnePromptConfig
-from svdstory.methods.onepromptonestory import one_prompt_conditioning, subject_prompt
-from svdstory.prompt_svr import one_prompt
+from svdstory.methods.consistory.maps import token_maps, token_selector
+from svdstory.methods.consistory.policy import SubjectPolicy
+from svdstory.methods.onepromptonestory.method import one_prompt_conditioning, subject_prompt
+from svdstory.methods.onepromptonestory.svr import one_prompt
 from svdstory.state import BatchLayout, RunState
 
 STORY = Story("a cat", ("on a beach", "in a city", "in snow"))

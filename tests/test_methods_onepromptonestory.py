@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from svdstory import Story, SvdStoryError, generate
-from svdstory.methods.onepromptonestory import OnePromptConfig, one_prompt_conditioning, subject_prompt
-from svdstory.prompt_svr import one_prompt, reweight_for_frame
+from svdstory.methods.configs import OnePromptConfig
+from svdstory.methods.onepromptonestory.method import one_prompt_conditioning, subject_prompt
+from svdstory.methods.onepromptonestory.svr import one_prompt, reweight_for_frame
 from svdstory.tiny import tiny_tokenizer
 
 SCENES = ["on a beach", "with a dolphin", "in snow"]  # "dolphin" is several tokens in the tiny vocabulary

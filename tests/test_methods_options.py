@@ -4,10 +4,10 @@ import dataclasses
 import pytest
 
 from svdstory import SvdStoryError
-from svdstory.generate import method_config
 from svdstory.methods.configs import DECOMPOSITIONS, SVD_TARGETS
 from svdstory.methods.options import describe
 from svdstory.methods.registry import get_method, method_names
+from svdstory.resolve import method_config
 
 METHODS = ["vanilla", "consistory", "shared", "svd", "storydiffusion", "1p1s"]
 
@@ -49,7 +49,7 @@ def test_fixed_sets_are_described():
 
 
 def test_the_svd_choices_match_what_the_code_implements():
-    from svdstory.attention.spectral_share import TARGETS
+    from svdstory.methods.sharing.svd_targets import TARGETS
     from svdstory.spectral import decomposition_names
 
     assert tuple(TARGETS) == SVD_TARGETS

@@ -5,15 +5,15 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention
 
-from svdstory.attention.policy import AttnCall, sdpa
+from svdstory.attention.call import AttnCall, sdpa
 from svdstory.attention.processor import projection
-from svdstory.attention.share_policy import SharePolicy
-from svdstory.attention.spectral_share import TARGETS
 from svdstory.backbones.unet import unet_site
-from svdstory.methods.onepromptonestory import SubjectPromptAttention
-from svdstory.methods.sharing import anchor_indices
-from svdstory.methods.storydiffusion import StoryDiffusionConfig
-from svdstory.methods.storydiffusion import make_policy as story_policy
+from svdstory.methods.anchored import anchor_indices
+from svdstory.methods.configs import StoryDiffusionConfig
+from svdstory.methods.onepromptonestory.method import SubjectPromptAttention
+from svdstory.methods.sharing.policy import SharePolicy
+from svdstory.methods.sharing.storydiffusion import make_policy as story_policy
+from svdstory.methods.sharing.svd_targets import TARGETS
 from svdstory.spectral import parse_spec
 from svdstory.state import BatchLayout, RunState
 

@@ -3,9 +3,9 @@ import math
 
 import torch
 
-from svdstory.attention.pooling import pool_tokens, poolable
-from svdstory.attention.anchor_tokens import anchor_keys
-from svdstory.attention.shared_tokens import AnchorSlots
+from svdstory.attention.extended import anchor_keys
+from svdstory.attention.extended import AnchorSlots
+from svdstory.methods.sharing.pooling import pool_tokens, poolable
 from svdstory.state import BatchLayout
 
 H, D, GRID = 2, 4, (4, 6)

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-import svdstory.attention.spectral_share as spectral_share
+import svdstory.methods.sharing.svd_targets as svd_targets
 from svdstory import Story, generate, load_model
 
 TARGETS = ["kv", "hidden", "attn"]
@@ -59,7 +59,7 @@ def bf16_sd():
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_bf16_run_decomposes_in_float32(bf16_sd, monkeypatch, runs, target):
-    seen, linalg, original_filter = [], [], spectral_share.spectral_filter
+    seen, linalg, original_filter = [], [], svd_targets.spectral_filter
 
     def filter_spy(M, *args):
         out = original_filter(M, *args)
@@ -69,7 +69,7 @@ def test_bf16_run_decomposes_in_float32(bf16_sd, monkeypatch, runs, target):
     def linalg_spy(original):
         return lambda M, *args, **kwargs: linalg.append(M.dtype) or original(M, *args, **kwargs)
 
-    monkeypatch.setattr(spectral_share, "spectral_filter", filter_spy)
+    monkeypatch.setattr(svd_targets, "spectral_filter", filter_spy)
     for name in ("svd", "eigh"):
         monkeypatch.setattr(torch.linalg, name, linalg_spy(getattr(torch.linalg, name)))
     rec = runs.Recorder()
@@ -83,7 +83,7 @@ def test_bf16_run_decomposes_in_float32(bf16_sd, monkeypatch, runs, target):
 
 
 def test_refresh_decomposes_each_layer_once_then_all_layers_in_one_batch(runs, monkeypatch):
-    import svdstory.attention.spectral_share as share
+    import svdstory.methods.sharing.svd_targets as share
 
     calls = []
     original = share.basis_from_gram
@@ -119,7 +119,7 @@ def test_sharing_only_in_the_conditional_half(runs):
 
 
 def test_refresh_filter_keeps_the_rank_cap_and_follows_a_changed_rule():
-    from svdstory.attention.spectral_share import _Filter
+    from svdstory.methods.sharing.svd_targets import _Filter
 
     M = torch.randn(2, 40, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     keep_all = lambda s, shape: s

@@ -2,7 +2,7 @@
 import pytest
 
 from svdstory import Story
-from svdstory.runner import count_steps, run_story
+from svdstory.generate import count_steps, run_story
 
 STORY = Story("a cat", ("on a beach", "in a city", "in snow"))
 CASES = [

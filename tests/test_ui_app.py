@@ -238,3 +238,35 @@ def test_svdstory_rerun_repeats_a_run_extended_with_more_scenes(host, tmp_path, 
         name = f"image_{i:02d}.png"
         assert np.array_equal(np.asarray(Image.open(tmp_path / "run" / name)),
                               np.asarray(Image.open(tmp_path / "again" / name))), name
+
+
+@pytest.mark.parametrize("kind", ["sd", "flux", "sd3"])
+def test_the_page_lists_the_methods_the_model_runs(runs, unet_only, kind):
+    app = build_app(Host(runs.model(kind)))
+    ids = {block.elem_id: block for block in app.blocks.values() if getattr(block, "elem_id", None)}
+    listed = [value for _, value in ids["method"].choices]
+    assert (unet_only in listed) == (kind == "sd")
+    assert listed == [value for _, value in ids["compare-with"].choices]
+    assert set(listed) >= {"vanilla", "consistory", "shared", "svd", "storydiffusion", "1p1s"}
+    assert not any(elem_id.startswith(f"option-{unet_only}-") for elem_id in ids) or kind == "sd"
+
+
+@pytest.mark.parametrize("kind", ["flux", "sd3"])
+def test_on_a_dit_the_controls_show_the_models_defaults_and_set_no_option(runs, kind):
+    model = runs.model(kind)
+    host = Host(model)
+    ids = {block.elem_id: block for block in build_app(host).blocks.values() if getattr(block, "elem_id", None)}
+    parts = ",".join(model.backbone.parts)
+    for method, name, value in [("svd", "parts", parts), ("svd", "scheduler", "default"),
+                                ("consistory", "sdsa_parts", parts), ("consistory", "injection_parts", parts),
+                                ("consistory", "dift_block", model.backbone.option_defaults["dift_block"]),
+                                ("storydiffusion", "parts", parts)]:
+        assert ids[f"option-{method}-{name}"].value == value, (method, name)
+    for method in ("svd", "consistory", "storydiffusion"):
+        options = {o.name: ids[f"option-{method}-{o.name}"].value for o in describe(method)}
+        options = {name: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                   for name, v in options.items()}
+        form = Form(subject="a cat", scenes=(("on a beach", None),), method=method, options=options, steps=2,
+                    height=32, width=32)
+        assert overrides(form, model.backbone.option_defaults) == {}
+        assert problems(form, model, host.tokenizers) == {}

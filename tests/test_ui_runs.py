@@ -5,8 +5,8 @@ import pytest
 
 pytest.importorskip("gradio")
 
-from svdstory.generate import method_config  # noqa: E402
-from svdstory.runner import count_steps  # noqa: E402
+from svdstory.generate import count_steps# noqa: E402
+from svdstory.resolve import method_config# noqa: E402
 from svdstory.ui.form import Form, build  # noqa: E402
 from svdstory.ui.runs import Host, PageClosed, compare_options, more_scenes, story_columns  # noqa: E402
 
@@ -97,7 +97,7 @@ def test_out_of_memory_gives_the_command_lines_advice_on_the_page(host, monkeypa
     import torch
 
     from svdstory.errors import SvdStoryError
-    from svdstory.runner import run_story
+    from svdstory.generate import run_story
     from svdstory.ui import handlers
     from svdstory.ui.words import in_page_words
 

@@ -6,7 +6,7 @@ import importlib
 import sys
 import types
 
-_EXPORTS = {"SamplingConfig": "config", "SvdStoryError": "errors", "StoryResult": "generate", "Subject": "generate",
+_EXPORTS = {"SamplingConfig": "settings", "SvdStoryError": "errors", "StoryResult": "results", "Subject": "results",
             "generate": "generate", "generate_anchors": "generate", "generate_more": "generate", "Model": "models",
             "load_model": "models", "Story": "story", "load_story": "story"}
 __all__ = list(_EXPORTS)

@@ -8,8 +8,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from .config import FREEU_RELEASE
 from .errors import SvdStoryError
+from .settings import FREEU_RELEASE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -122,7 +122,7 @@ def _story_from_args(args):
 
 
 def cmd_generate(args) -> int:
-    from .config import SamplingConfig
+    from .settings import SamplingConfig
 
     story, settings = _story_from_args(args)
     negative = args.negative_prompt if args.negative_prompt is not None else settings.get("negative_prompt")
@@ -161,27 +161,33 @@ class Run:
     anchor_batch: int | None = None  # anchors-first: images in the anchor batch (None: the method's anchors)
 
     def execute(self, out: Path, record: dict) -> int:
-        from .generate import method_config
+        from .generate import run_story_with
+        from .methods.registry import get_method
         from .models import default_model_source, load_model, resolve_device, resolve_dtype
         from .output import check_out_dir, check_writable, save_result
-        from .preflight import preflight
-        from .runner import TerminalBar, run_story
+        from .preflight import check_backbone, preflight
+        from .progress import TerminalBar
+        from .resolve import backbone_defaults, make_config, resolve_sampling
 
-        method, _ = method_config(self.method, self.options)
+        method = get_method(self.method)  # the one lookup of the name in this run
+        config = make_config(method, self.options)  # a bad option fails before the model loads
         self.story.image_seeds(self.sampling.seed)  # the last image's seed is in range too
         check_out_dir(out)
         check_writable(out)
         resolve_dtype(self.dtype, resolve_device(self.device))
         preflight(self.model or default_model_source(), self.revision, self.story, method, self.sampling)
         model = load_model(self.model, self.device, self.dtype, self.revision)
+        check_backbone(method, model.backbone.name)
+        if backbone_defaults(method, model.backbone):  # FLUX, SD3: defaults of their own under the user's options
+            config = make_config(method, self.options, model.backbone)
         if self.vae_slicing:
             model.pipe.vae.enable_slicing()
         if self.vae_tiling:
             model.pipe.vae.enable_tiling()
         bar = TerminalBar(f"{self.method}: {len(self.story.scenes)} images")
         try:
-            result = run_story(model, self.story, self.method, self.options, self.sampling, self.anchors_first, bar,
-                               self.anchor_batch)
+            result = run_story_with(model, self.story, method, config, resolve_sampling(model, self.sampling),
+                                    self.anchors_first, bar, self.anchor_batch)
         finally:
             bar.close()
         save_result(result, out, {**record, "anchors_first": self.anchors_first, "vae_slicing": self.vae_slicing,

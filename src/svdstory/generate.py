@@ -1,69 +1,25 @@
-"""The Python API: generate a story at once, or anchors first and more images later."""
+"""The Python API: a story in one batch (`generate`), or anchors first and more scenes later (`generate_anchors`,
+`generate_more`); with progress over every sampler step of every pass a method makes, the anchors + extras path
+(an anchor batch, then scenes one at a time against its cached anchors) and out-of-memory advice (`run_story`,
+`run_anchors_first`, `run_more`). The command line and the web UI run stories through here.
+
+Each function that takes a method's name resolves it, its options and the sampling settings once (`resolve.py`)
+and calls its `*_with` twin, which takes those objects."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from contextlib import contextmanager
+from dataclasses import asdict
 
 import torch
 
-from .config import SamplingConfig, apply_overrides
-from .context import RunContext, RunOutput
 from .errors import SvdStoryError
-from .limits import check_largest
-from .masks import binarize
-from .methods.registry import get_method
-from .preflight import check_backbone, check_size, check_story_prompts, tokenizers_of
-from .sampling import initial_latents
+from .preflight import check_story_prompts, tokenizers_of
+from .progress import Progress, StepCounter
+from .resolve import resolve
+from .results import StoryResult, StoryRun, Subject, run_info, story_result
+from .sampling import RunContext, initial_latents
+from .settings import SamplingConfig
 from .story import Story
-
-
-@dataclass
-class StoryResult:
-    """Images of one story, their subject masks, and everything needed to reproduce them."""
-
-    images: list  # PIL images, one per scene
-    masks: list | None  # masks[i][s]: PIL "L" mask of subject s in image i (None for mask-free methods)
-    prompts: list[str]
-    seeds: list[int]
-    info: dict = field(default_factory=dict)  # method, config, sampling settings
-    maps: torch.Tensor | None = None  # (n, S, h, w) CPU: the soft subject maps `masks` threshold (Otsu), at their grid
-
-
-@dataclass
-class Subject:
-    """A reusable subject: a story's anchors and the cache that lets extra images share their identity."""
-
-    model: object
-    story: Story
-    method: object
-    config: object
-    sampling: SamplingConfig
-    cache: object
-    anchors: StoryResult
-
-
-def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
-    """The settings with the model's defaults filled in, checked against what the model allows."""
-    defaults = {**model.backbone.defaults, **(model.defaults or {})}  # a folder's own svdstory.json wins
-    backbone = model.backbone
-    height, width = sampling.height or backbone.side, sampling.width or backbone.side
-    check_size(backbone.size_factor, height, width)
-    check_largest(backbone.side, {"--height": height, "--width": width})
-    steps = sampling.steps or defaults.get("steps", 50)
-    backbone.check_steps(steps)
-    guidance = sampling.guidance if sampling.guidance is not None else defaults.get("guidance", 5.0)
-    return replace(sampling, steps=steps, guidance=guidance, height=height, width=width)  # every other as given
-
-
-def method_config(method_name: str, options=None, backbone=None):
-    """The method and its config: `options` is a config, or overrides as a dict or `key=value` strings, over
-    the defaults of the method on `backbone` (a model's, if given: `Backbone.option_defaults`)."""
-    method = get_method(method_name)
-    if type(options) is method.config:
-        return method, options
-    names = {f.name for f in fields(method.config)}
-    defaults = {k: v for k, v in (backbone.option_defaults if backbone else {}).items() if k in names}
-    # a config validates itself when it is made (MethodConfig.check)
-    return method, apply_overrides(method.config(**defaults), options or {})
 
 
 def build_context(model, story: Story, sampling: SamplingConfig, method, config, callback=None,
@@ -78,57 +34,34 @@ def build_context(model, story: Story, sampling: SamplingConfig, method, config,
                       scheduler, callback, story, sampling.attention_chunk, sampling.freeu)
 
 
-def _result(ctx: RunContext, out: RunOutput, info: dict) -> StoryResult:
-    images = ctx.decode(out.latents)
-    masks = maps = None
-    if out.masks is not None:
-        size = images[0].size
-        binary = binarize(out.masks).float()  # (n, S, h, w)
-        up = torch.nn.functional.interpolate(binary, size=(size[1], size[0]), mode="nearest")
-        masks = [[_to_pil(m) for m in per_image] for per_image in up]
-        maps = out.masks.float().cpu()
-    return StoryResult(images, masks, ctx.prompts, ctx.seeds, info, maps)
-
-
-def _to_pil(mask: torch.Tensor):
-    from PIL import Image
-
-    return Image.fromarray((mask.cpu().numpy() * 255).astype("uint8"), mode="L")
-
-
-def _info(model, story, method, config, sampling) -> dict:
-    return {"method": method.name, "config": asdict(config), "sampling": asdict(sampling),
-            "model": model.source, "revision": model.revision, "device": str(model.device),
-            "dtype": str(model.dtype).removeprefix("torch."), "story": asdict(story)}
-
-
 def generate(model, story: Story, method: str = "consistory", options=None,
              sampling: SamplingConfig | None = None, callback=None) -> StoryResult:
     """All scenes of a story in one batch. `options`: a method config or a dict of overrides."""
-    method_obj = get_method(method)
-    check_backbone(method_obj, model.backbone.name)
-    method_obj, config = method_config(method, options, model.backbone)
-    sampling = resolve_sampling(model, sampling or SamplingConfig())
-    check_story_prompts(tokenizers_of(model), story, method_obj, sampling.negative_prompt)
-    ctx = build_context(model, story, sampling, method_obj, config, callback)
-    out = method_obj.run(ctx, config)
-    return _result(ctx, out, _info(model, story, method_obj, config, sampling))
+    return generate_with(model, story, *resolve(model, method, options, sampling), callback)
+
+
+def generate_with(model, story: Story, method, config, sampling: SamplingConfig, callback=None) -> StoryResult:
+    """`generate` with the method, its config and the sampling settings resolved (`resolve`)."""
+    check_story_prompts(tokenizers_of(model), story, method, sampling.negative_prompt)
+    ctx = build_context(model, story, sampling, method, config, callback)
+    return story_result(ctx, method.run(ctx, config), run_info(model, story, method, config, sampling))
 
 
 def generate_anchors(model, story: Story, method: str = "consistory", options=None,
                      sampling: SamplingConfig | None = None, callback=None) -> Subject:
     """Generate the story's anchor images once and cache what later images need."""
-    method_obj = get_method(method)
-    if method_obj.run_anchors is None:
-        raise SvdStoryError(f"method {method!r} has no anchors+extras mode")
-    check_backbone(method_obj, model.backbone.name)
-    method_obj, config = method_config(method, options, model.backbone)
-    sampling = resolve_sampling(model, sampling or SamplingConfig())
-    check_story_prompts(tokenizers_of(model), story, method_obj, sampling.negative_prompt)
-    ctx = build_context(model, story, sampling, method_obj, config, callback)
-    out, cache = method_obj.run_anchors(ctx, config)
-    anchors = _result(ctx, out, _info(model, story, method_obj, config, sampling))
-    return Subject(model, story, method_obj, config, sampling, cache, anchors)
+    return generate_anchors_with(model, story, *resolve(model, method, options, sampling), callback)
+
+
+def generate_anchors_with(model, story: Story, method, config, sampling: SamplingConfig, callback=None) -> Subject:
+    """`generate_anchors` with the method, its config and the sampling settings resolved."""
+    if method.run_anchors is None:
+        raise SvdStoryError(f"method {method.name!r} has no anchors+extras mode")
+    check_story_prompts(tokenizers_of(model), story, method, sampling.negative_prompt)
+    ctx = build_context(model, story, sampling, method, config, callback)
+    out, cache = method.run_anchors(ctx, config)
+    anchors = story_result(ctx, out, run_info(model, story, method, config, sampling))
+    return Subject(model, story, method, config, sampling, cache, anchors)
 
 
 def generate_more(subject: Subject, scenes, seeds=(), callback=None) -> StoryResult:
@@ -144,9 +77,119 @@ def generate_more(subject: Subject, scenes, seeds=(), callback=None) -> StoryRes
         ctx = build_context(subject.model, one, subject.sampling, subject.method, subject.config, callback,
                             subject.cache)
         out = subject.method.run_extra(ctx, subject.config, subject.cache)
-        results.append(_result(ctx, out, _info(subject.model, one, subject.method, subject.config, subject.sampling)))
+        info = run_info(subject.model, one, subject.method, subject.config, subject.sampling)
+        results.append(story_result(ctx, out, info))
     images = [img for r in results for img in r.images]
     masks = None if results[0].masks is None else [m for r in results for m in r.masks]
     maps = None if results[0].maps is None else torch.cat([r.maps for r in results])
     info = {**results[0].info, "story": asdict(story)}  # every extra scene, not only the first one's
     return StoryResult(images, masks, [p for r in results for p in r.prompts], list(seeds), info, maps)
+
+
+def count_steps(model, story, method: str, options=None, sampling: SamplingConfig | None = None,
+                anchors_first: bool = False, anchor_batch: int | None = None) -> int:
+    """The sampler steps `run_story` will make with these arguments: a progress bar's total.
+
+    A step is one call of the sampler loop's callback; methods with several passes (ConsiStory's pre-pass
+    and main pass) count each pass's steps, and anchors-first counts the anchor batch and every extra image.
+    """
+    return count_steps_with(model, story, *resolve(model, method, options, sampling), anchors_first, anchor_batch)
+
+
+def count_steps_with(model, story, method, config, sampling: SamplingConfig, anchors_first: bool = False,
+                     anchor_batch: int | None = None) -> int:
+    """`count_steps` with the method, its config and the sampling settings resolved."""
+    runs = 1 if not anchors_first else 1 + max(0, len(story.scenes) - (anchor_batch or config.anchor_batch))
+    return method.count_steps(model, config, sampling) * runs
+
+
+def extra_steps(run: StoryRun, n_scenes: int) -> int:
+    """The sampler steps `run_more` makes for `n_scenes` more scenes: one run of the method each."""
+    subject = run.subject
+    return subject.method.count_steps(subject.model, subject.config, subject.sampling) * n_scenes
+
+
+def run_story(model, story, method: str, options=None, sampling: SamplingConfig | None = None,
+              anchors_first: bool = False, progress: Progress | None = None,
+              anchor_batch: int | None = None) -> StoryResult:
+    """Generate a story, in one batch or anchors first (see `run_anchors_first`).
+
+    `options`: a method config or a dict / list of `key=value` overrides. `progress(done, total)` is called
+    with done=0 before the first step, then after every sampler step; `total` is `count_steps(...)` and the
+    last call has `done == total`.
+    """
+    return run_story_with(model, story, *resolve(model, method, options, sampling), anchors_first, progress,
+                          anchor_batch)
+
+
+def run_story_with(model, story, method, config, sampling: SamplingConfig, anchors_first: bool = False,
+                   progress: Progress | None = None, anchor_batch: int | None = None) -> StoryResult:
+    """`run_story` with the method, its config and the sampling settings resolved (`resolve`): what the command
+    line runs."""
+    callback = None
+    if progress is not None:
+        callback = StepCounter(count_steps_with(model, story, method, config, sampling, anchors_first, anchor_batch),
+                               progress)
+    if anchors_first:
+        return run_anchors_first_with(model, story, method, config, sampling, anchor_batch, callback).result
+    with memory_advice(len(story.scenes)):
+        return generate_with(model, story, method, config, sampling, callback)
+
+
+def run_anchors_first(model, story, method: str, options=None, sampling: SamplingConfig | None = None,
+                      anchor_batch: int | None = None, callback=None) -> StoryRun:
+    """The first `anchor_batch` scenes (default: the method's anchors) as one batch whose anchors are cached,
+    then every other scene alone against them: less memory than one batch, and a run that takes more scenes."""
+    return run_anchors_first_with(model, story, *resolve(model, method, options, sampling), anchor_batch, callback)
+
+
+def run_anchors_first_with(model, story, method, config, sampling: SamplingConfig,
+                           anchor_batch: int | None = None, callback=None) -> StoryRun:
+    """`run_anchors_first` with the method, its config and the sampling settings resolved."""
+    n = anchor_batch or config.anchor_batch
+    with memory_advice(min(n, len(story.scenes))):
+        anchors = story.with_scenes(story.scenes[:n], story.seeds[:n])
+        subject = generate_anchors_with(model, anchors, method, config, sampling, callback)
+    return run_more(StoryRun(subject, subject.anchors, subject.story), story.scenes[n:], story.seeds[n:], callback)
+
+
+def run_more(run: StoryRun, scenes, seeds=(), callback=None) -> StoryRun:
+    """The run with more scenes, each made alone against its cached anchors: one result whose run.json names
+    every scene and the anchor batch, so `svdstory rerun` repeats it. Seeds default to the run's seed plus
+    each image's index in the whole story."""
+    scenes, seeds = list(scenes), list(seeds)
+    if not scenes:
+        return run
+    so_far = run.result
+    sampling = run.subject.sampling
+    explicit = bool(run.story.seeds or seeds)
+    seeds = seeds or [sampling.seed + len(so_far.images) + i for i in range(len(scenes))]
+    with memory_advice(1):
+        more = generate_more(run.subject, scenes, seeds, callback)
+    story = run.story.with_scenes(run.story.scenes + tuple(scenes), (*so_far.seeds, *seeds) if explicit else ())
+    masks = None if so_far.masks is None else so_far.masks + more.masks
+    maps = None if so_far.maps is None else torch.cat([so_far.maps, more.maps])
+    info = {**so_far.info, "story": asdict(story), "anchors_first": True,
+            "anchor_batch": len(run.subject.story.scenes)}
+    result = StoryResult(so_far.images + more.images, masks, so_far.prompts + more.prompts, so_far.seeds + more.seeds,
+                         info, maps)
+    return StoryRun(run.subject, result, story)
+
+
+@contextmanager
+def memory_advice(batch: int):
+    """Out of GPU (or CPU) memory as one line of what to change, the same for the command line and the web UI."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise SvdStoryError(_out_of_memory("GPU memory", batch)) from None
+    except RuntimeError as err:
+        if "can't allocate memory" not in str(err):  # torch's CPU allocator says so in a plain RuntimeError
+            raise
+        raise SvdStoryError(_out_of_memory("memory", batch)) from None
+
+
+def _out_of_memory(what: str, batch: int) -> str:
+    images = f"{batch} image{'s' if batch != 1 else ''}"
+    return (f"out of {what} with {images} in one batch: use fewer scenes, --anchors-first, offload the anchor "
+            "cache with --set cache_device=cpu, or --dtype float16")  # the web page says it in its words

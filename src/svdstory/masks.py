@@ -1,7 +1,5 @@
-"""Subject masks from cross-attention maps: averaging over layers and recent steps, Otsu thresholds."""
+"""Binary masks from soft maps: Otsu thresholds (as the ConsiStory release computes them), resizing."""
 from __future__ import annotations
-
-from collections import deque
 
 import torch
 import torch.nn.functional as F
@@ -81,58 +79,3 @@ def resize_maps(maps: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     if tuple(maps.shape[-2:]) == tuple(grid):
         return maps.float()
     return F.interpolate(maps.float(), size=grid, mode="bilinear", align_corners=False)
-
-
-class MapAccumulator:
-    """Collects subject-token cross-attention maps of one resolution; averages layers and recent steps."""
-
-    def __init__(self, window: int):
-        self.window = window
-        self.total: torch.Tensor | None = None  # this step's maps, summed over its layers so far
-        self.layers = 0  # ... and how many layers that sum holds
-        self.history: deque = deque(maxlen=window)  # per-step layer averages
-
-    def add(self, maps: torch.Tensor, layers: int = 1) -> None:
-        """Add (n, S, h, w) maps: one layer's, or the sum of `layers` layers' maps."""
-        maps = maps.float()
-        self.total = maps if self.total is None else self.total + maps
-        self.layers += layers
-
-    def end_step(self) -> None:
-        if self.layers:
-            self.history.append(self.total / self.layers)
-            self.total, self.layers = None, 0
-
-    def average(self) -> torch.Tensor | None:
-        """(n, S, h, w) mean over the layers and the last `window` steps, or None before any step."""
-        return torch.stack(list(self.history)).mean(0) if self.history else None
-
-
-def token_selector(positions: list[list[list[int]]], n_images: int, length: int) -> torch.Tensor:
-    """(n, L, S) float on the host: 1 where text token p is one of subject s's sub-tokens in image i."""
-    selector = torch.zeros(n_images, length, len(positions))
-    for s, per_image in enumerate(positions):
-        for i, pos in enumerate(per_image):
-            selector[i, pos, s] = 1.0
-    return selector
-
-
-def token_maps(probs: torch.Tensor, positions, grid: tuple[int, int]) -> torch.Tensor:
-    """Cross-attention probabilities (n, heads, T, L) -> per-subject maps (n, S, h, w) (sub-tokens summed).
-
-    `positions`: [subject][image] token positions, or their `token_selector` already on the device
-    (one product then, with no index list to copy to the GPU at every layer)."""
-    mean = probs.float().mean(1)  # (n, T, L)
-    if not isinstance(positions, torch.Tensor):
-        positions = token_selector(positions, mean.shape[0], mean.shape[2]).to(mean.device)
-    maps = mean @ positions  # (n, T, S)
-    return maps.transpose(1, 2).reshape(mean.shape[0], positions.shape[2], *grid)
-
-
-def dropout_keep(n_tokens: int, rate: float, seed: int, device) -> torch.Tensor:
-    """A keep-mask for mask dropout, drawn from its own generator so a batch split changes nothing; moved
-    to `device` without making the host wait for a GPU's queue."""
-    if rate <= 0:
-        return torch.ones(n_tokens, dtype=torch.bool, device=device)
-    draw = torch.rand(n_tokens, generator=torch.Generator("cpu").manual_seed(seed))
-    return (draw >= rate).to(device, non_blocking=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .errors import SvdStoryError
 from .limits import check_largest, check_steps
-from .tokens import story_token_positions
+from .subject_words import story_token_positions
 
 
 @dataclass

@@ -9,8 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import SamplingConfig
 from .errors import SvdStoryError
+from .settings import SamplingConfig
 from .story import Story
 
 

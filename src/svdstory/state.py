@@ -35,13 +35,6 @@ class Pass(Enum):
     VANILLA = "vanilla"  # an extra pass before it that only records (ConsiStory's vanilla queries)
 
 
-class Stage(Enum):
-    """ConsiStory's two runs of a story; the anchor cache keeps their shared tokens apart."""
-
-    PREPASS = "prepass"  # SDSA while the DIFT features are captured
-    MAIN = "main"  # the main pass: SDSA, query mixing and feature injection, which gives the images
-
-
 @dataclass
 class RunState:
     """What one denoising run knows; the loop sets `step`, `timestep` and `network_pass` explicitly.

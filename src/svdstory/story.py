@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from .config import check_seed
 from .errors import SvdStoryError
+from .settings import check_seed
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from .policy import AttnCall, image_tokens
+from .call import AttnCall, image_tokens
 
 
 def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .policy import AttnCall
+from .call import AttnCall
 from .spatial import token_grid
 
 

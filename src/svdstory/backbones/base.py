@@ -122,7 +122,7 @@ class Backbone(Protocol):
 
 def segment_positions(segment: tuple, prompts: list[str], words: tuple[str, ...], rule: str = "word") -> list:
     """`Backbone.token_positions` in one of its text segments."""
-    from ..tokens import story_token_positions
+    from ..subject_words import story_token_positions
 
     tokenizer, start, _ = segment
     positions = story_token_positions(tokenizer, prompts, words, rule)

@@ -6,8 +6,8 @@ import contextlib
 import torch
 
 from ..attention.install import story_processors
+from ..encoder_reuse import passes_with_reuse
 from ..limits import check_steps
-from ..replay import passes_with_replay
 from ..state import BatchLayout
 from .base import Site, decode_vae, nothing, seeded_noise, segment_positions
 
@@ -112,7 +112,7 @@ class UNetBackbone:
         return self.unet(model_in, timestep, encoder_hidden_states=cond.embeds, added_cond_kwargs=added).sample
 
     def passes(self, passes, alike: bool) -> list:
-        return passes_with_replay(self.unet, passes, alike)
+        return passes_with_reuse(self.unet, passes, alike)
 
     def attention(self, policy, state):
         return story_processors(self.unet, self.sites(), policy, state)

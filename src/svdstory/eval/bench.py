@@ -14,18 +14,18 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..config import SamplingConfig
 from ..errors import SvdStoryError
 from ..generate import generate
 from ..models import default_model_source, resolve_dtype
 from ..output import atomic_write_json, package_versions
+from ..settings import SamplingConfig
 from .budget import OutOfTime, Pace, TimeBudget
 from .fingerprint import bench_fingerprint, fingerprint_of, reconcile
-from .folder import RECORD_FORMAT, BenchFolder, Unit, plan_units, read_json
+from .folder import BenchFolder, RECORD_FORMAT, Unit, plan_units, read_json
 from .metrics import MetricConfig, build_scorers
+from .report.tables import summary_text, write_tables
 from .shard import process_device, process_state, wait_for_everyone
 from .suites import Suite, to_story
-from .report.tables import summary_text, write_tables
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,8 @@ def _sampling_fingerprint(sampling: SamplingConfig) -> dict:
 def _run_units(cfg, folder, todo, total, state, model_source, device, budget) -> None:
     """The units left, under one bar over every sampler step they make (on a terminal, first process only).
     A unit starts only if the pace so far says it ends within `budget`; one running past it is abandoned."""
+    from ..generate import count_steps
     from ..models import load_model
-    from ..runner import count_steps
 
     model = load_model(model_source, device, cfg.dtype)
     scorers = build_scorers(cfg.metrics, device)

@@ -89,7 +89,7 @@ def _minutes(text: str) -> float:
 
 
 def bench_config_from_args(args):
-    from ..config import SamplingConfig
+    from ..settings import SamplingConfig
     from .bench import BenchConfig
     from .methodspec import parse_method_specs
     from .metrics import MetricConfig, parse_metrics

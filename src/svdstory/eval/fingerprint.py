@@ -65,7 +65,7 @@ def _essence(method: dict) -> dict:
 def _defaults(name) -> dict:
     from dataclasses import asdict
 
-    from ..generate import method_config
+    from ..resolve import method_config
 
     try:
         return _plain(asdict(method_config(name, {})[1]))

@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from ..errors import SvdStoryError
-from ..generate import method_config
+from ..resolve import method_config
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -1,4 +1,4 @@
-"""Built-in consistency methods; each module registers one method (its config in configs.py names it)."""
+"""Built-in consistency methods; importing a method's module (its config in configs.py names it) registers it."""
 import importlib
 
 from .configs import BUILTIN

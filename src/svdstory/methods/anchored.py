@@ -1,4 +1,4 @@
-"""What every method with anchors does alike: which images are anchors, and recording them for extras."""
+"""What every method with anchors does alike: which images are anchors, and a recorder of them for extras."""
 from __future__ import annotations
 
 from ..anchors import AnchorRecorder
@@ -9,12 +9,6 @@ def anchor_indices(n_images: int, n_anchors: int) -> list[int]:
     return list(range(n_images if n_anchors == 0 else min(n_anchors, n_images)))
 
 
-def recording_anchors(run):
-    """run_anchors(ctx, config) -> (RunOutput, AnchorCache) from a run(ctx, config, recorder=...) that
-    records what extra images need as the anchors run."""
-
-    def run_anchors(ctx, config):
-        recorder = AnchorRecorder("cpu" if config.cache_device == "cpu" else None)
-        return run(ctx, config, recorder=recorder), recorder.cache
-
-    return run_anchors
+def anchor_recorder(config) -> AnchorRecorder:
+    """A recorder of what extra images will need from the anchors, its cache where the config keeps it."""
+    return AnchorRecorder("cpu" if config.cache_device == "cpu" else None)

@@ -6,17 +6,18 @@ describe every option at once (`options.describe`). Each method module runs with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar
 
 from ..attention.spatial import check_parts
-from ..config import SCHEDULERS, check_fraction, check_range
 from ..errors import SvdStoryError
-from ..tokens import TOKEN_RULES
-from .options import check_options, option
+from ..settings import SCHEDULERS
+from ..subject_words import TOKEN_RULES
+from .options import check_fraction, check_options, check_range, option
 
 CACHE_DEVICES = ("same", "cpu")  # anchors+extras: the anchor cache on the model's device, or offloaded
 PREPASS_MODES = ("feature", "full")
-SVD_TARGETS = ("kv", "hidden", "attn")  # attention.spectral_share.TARGETS implements each
+SVD_TARGETS = ("kv", "hidden", "attn")  # methods.sharing.svd_targets.TARGETS implements each
 DECOMPOSITIONS = ("auto", "exact", "gram", "randomized", "subspace")  # spectral.select registers each
 
 
@@ -99,7 +100,7 @@ class ConsiStoryConfig(AnchoredConfig):
     """
 
     method: ClassVar[str] = "consistory"
-    module: ClassVar[str] = "consistory"
+    module: ClassVar[str] = "consistory.method"
     backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     scheduler: str = option("ddim", "sampler (reference: DDIMScheduler)", SCHEDULERS)
@@ -170,7 +171,7 @@ class SharedConfig(SharingConfig):
     """mask-free extended self-attention (all anchor tokens)"""
 
     method: ClassVar[str] = "shared"
-    module: ClassVar[str] = "shared"
+    module: ClassVar[str] = "sharing.shared"
     backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     parts: tuple[str, ...] = option(("up",), _PARTS)
@@ -188,7 +189,7 @@ class SvdConfig(SharedConfig):
     """mask-free sharing filtered through singular values (proposed)"""
 
     method: ClassVar[str] = "svd"
-    module: ClassVar[str] = "svd"
+    module: ClassVar[str] = "sharing.svd"
     backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     parts: tuple[str, ...] = option(("up",), _PARTS)
@@ -208,9 +209,11 @@ class SvdConfig(SharedConfig):
             raise SvdStoryError(f"option decomposition {self.decomposition!r} needs option rank, e.g. rank=16")
         if self.refresh < 1:
             raise SvdStoryError(f"option refresh must be at least 1, got {self.refresh}")
-        self.spec()  # parse now: a bad spec fails before any model is loaded
+        self.spec  # parsed now, once: a bad spec fails before any model is loaded
 
+    @cached_property
     def spec(self):
+        """`zero` then `reweight`, parsed into one spectral spec (kept: the run's policy reads this one)."""
         from ..spectral import compose
 
         return compose(_parse_spec(self.zero, "zero"), _parse_spec(self.reweight, "reweight"))
@@ -230,7 +233,7 @@ class StoryDiffusionConfig(SharingConfig):
     """StoryDiffusion's consistent self-attention (random token sampling)"""
 
     method: ClassVar[str] = "storydiffusion"
-    module: ClassVar[str] = "storydiffusion"
+    module: ClassVar[str] = "sharing.storydiffusion"
     backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     n_anchors: int = option(0, "images whose tokens the others sample (0: every image samples every other "
@@ -248,7 +251,7 @@ class OnePromptConfig(MethodConfig):
     """1Prompt1Story: one prompt, singular-value reweighting of its embeddings"""
 
     method: ClassVar[str] = "1p1s"
-    module: ClassVar[str] = "onepromptonestory"
+    module: ClassVar[str] = "onepromptonestory.method"
     backbones: ClassVar[tuple[str, ...]] = ("unet", "flux", "sd3")
 
     scheduler: str = option("default", "sampler: the checkpoint's own, or ddim", SCHEDULERS)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..attention.policy import PlainPolicy
-from ..context import RunOutput
+from ..sampling import RunOutput
 from .configs import VanillaConfig
 from .registry import Method, register
 

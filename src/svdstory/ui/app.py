@@ -8,11 +8,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..config import SamplingConfig
-from ..generate import resolve_sampling
-from ..methods.options import describe, summary
+from ..methods.options import backbones, describe, summary
 from ..methods.registry import method_names
 from ..models import local_path
+from ..resolve import resolve_sampling
+from ..settings import SamplingConfig
 from . import handlers, scenes
 from .controls import control
 from .examples import EXAMPLES
@@ -64,12 +64,12 @@ def _editor(host: Host):
         up = gr.Button("↑", scale=0, min_width=44, elem_id="scene-up")
         down = gr.Button("↓", scale=0, min_width=44, elem_id="scene-down")
         remove = gr.Button("Remove", scale=1, min_width=80, elem_id="scene-remove")
-    method, options, groups = _method_panel()
+    method, options, groups = _method_panel(host)
     named = dict(**story, negative=negative, method=method, **_sampling_panel(host))
     with gr.Row(equal_height=True):
         generate = gr.Button("Generate", variant="primary", scale=2, elem_id="generate")
         compare = gr.Button("Compare", scale=1, min_width=100, elem_id="compare")
-        compare_with = gr.Dropdown(method_names(), value="vanilla", label="Compare with", show_label=False,
+        compare_with = gr.Dropdown(runnable(host), value="vanilla", label="Compare with", show_label=False,
                                    container=False, scale=1, min_width=120, elem_id="compare-with")
     buttons = dict(generate=generate, compare=compare, add=add, up=up, down=down, remove=remove,
                    new_scene=new_scene, groups=groups, selected=gr.State(None))
@@ -98,15 +98,22 @@ def _header(model) -> str:
             f"{model.device} ({dtype}); one generation at a time, the others wait in the queue.")
 
 
-def _method_panel():
-    """The method picker and, per method, a group of option controls built from its description."""
-    method = gr.Dropdown(method_names(), value=DEFAULT_METHOD, label="Method", info=summary(DEFAULT_METHOD),
-                         elem_id="method")
+def runnable(host: Host) -> list[str]:
+    """The methods that run on the loaded model's backbone."""
+    return [name for name in method_names() if host.model.backbone.name in backbones(name)]
+
+
+def _method_panel(host: Host):
+    """The method picker (the methods the model runs) and, per method, a group of option controls built from its
+    description, at the model's defaults."""
+    names = runnable(host)
+    first = DEFAULT_METHOD if DEFAULT_METHOD in names else names[0]
+    method = gr.Dropdown(names, value=first, label="Method", info=summary(first), elem_id="method")
     options, groups = {}, {}
     with gr.Accordion("Method options", open=False, elem_id="method-options"):
-        for name in method_names():
-            with gr.Row(visible=name == DEFAULT_METHOD) as groups[name]:
-                for option in describe(name):
+        for name in names:
+            with gr.Row(visible=name == first) as groups[name]:
+                for option in describe(name, host.model.backbone.option_defaults):
                     options[(name, option.name)] = control(option, f"option-{name}-{option.name}")
     return method, options, groups
 

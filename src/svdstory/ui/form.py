@@ -6,15 +6,15 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from ..config import SamplingConfig, apply_overrides
 from ..errors import SvdStoryError
-from ..generate import method_config, resolve_sampling
-from ..methods.options import as_text, describe
+from ..generate import count_steps
+from ..methods.options import as_text, config_from, describe
 from ..methods.registry import get_method
 from ..preflight import check_prompt_lengths
-from ..runner import count_steps
+from ..resolve import method_config, resolve_sampling
+from ..settings import SamplingConfig
 from ..story import Story
-from ..tokens import story_token_positions
+from ..subject_words import story_token_positions
 from .words import in_page_words
 
 SAMPLING_FIELDS = ("steps", "guidance", "height", "width")
@@ -100,11 +100,12 @@ def option_text(option, value) -> str:
     return as_text(value)
 
 
-def overrides(form: Form) -> dict[str, str]:
-    """The options whose control is off the default, as `--set` texts ("261" in a float option that defaults
-    to 261.0 is not off it; a text that does not parse is, and its check says why)."""
+def overrides(form: Form, defaults: dict | None = None) -> dict[str, str]:
+    """The options whose control is off the default (the model's, `defaults`: `Backbone.option_defaults`), as
+    `--set` texts ("261" in a float option that defaults to 261.0 is not off it; a text that does not parse is,
+    and its check says why)."""
     found = {}
-    for option in describe(form.method):
+    for option in describe(form.method, defaults):
         if option.name in form.options:
             text = option_text(option, form.options[option.name])
             if text != as_text(option.default) and not _means_default(form.method, option, text):
@@ -115,13 +116,14 @@ def overrides(form: Form) -> dict[str, str]:
 def _means_default(method: str, option, text: str) -> bool:
     try:
         config = get_method(method).config
-        return getattr(apply_overrides(config(), {option.name: text}), option.name) == option.default
+        return getattr(config_from(config, {option.name: text}), option.name) == option.default
     except SvdStoryError:
         return False
 
 
-def build(form: Form) -> Request:
-    return Request(story(form), form.method, overrides(form), sampling(form))
+def build(form: Form, defaults: dict | None = None) -> Request:
+    """The request of a checked form; `defaults`: the model's option defaults (`overrides`)."""
+    return Request(story(form), form.method, overrides(form, defaults), sampling(form))
 
 
 def problems(form: Form, model, tokenizers) -> dict[str, str]:
@@ -151,11 +153,13 @@ def problems(form: Form, model, tokenizers) -> dict[str, str]:
         attempt("negative", lambda: sampling(form))
     if not any(name in found for name in (*SAMPLING_FIELDS, "seed", "negative")):  # all fine: against the model
         _at_named_field(found, lambda: resolve_sampling(model, sampling(form)))
-    found.update(_option_problems(form))
+    defaults = model.backbone.option_defaults
+    found.update(_option_problems(form, defaults))
     if not {"subject", "scenes", "seed", "method"} & set(found):
         _prompt_problems(form, tokenizers, attempt)
     if not found:  # the method's own settings against the model (ConsiStory's prepass_steps)
-        _at_named_field(found, lambda: count_steps(model, story(form), form.method, overrides(form), sampling(form)))
+        _at_named_field(found, lambda: count_steps(model, story(form), form.method, overrides(form, defaults),
+                                                     sampling(form)))
     return found
 
 
@@ -180,17 +184,17 @@ def _prompt_problems(form: Form, tokenizers, attempt) -> None:
     attempt(words, lambda: story_token_positions(tokenizers[-1], whole_story.prompts, whole_story.tokens))
 
 
-def _option_problems(form: Form) -> dict[str, str]:
+def _option_problems(form: Form, defaults: dict) -> dict[str, str]:
     """Each option alone against the defaults, then all together (a rule that ties two options)."""
     try:
         config = get_method(form.method).config
     except SvdStoryError as err:
         return {"method": in_page_words(str(err))}
     found = {}
-    texts = overrides(form)
+    texts = overrides(form, defaults)
     for name, text in texts.items():
         try:
-            apply_overrides(config(), {name: text})
+            config_from(config, {name: text})
         except SvdStoryError as err:
             found[f"option:{name}"] = in_page_words(str(err))
     if not found:

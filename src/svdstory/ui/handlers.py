@@ -8,8 +8,8 @@ from pathlib import Path
 import gradio as gr
 
 from ..errors import SvdStoryError
-from ..generate import method_config
 from ..methods.options import describe
+from ..resolve import method_config
 from ..runfile import read_run_file
 from . import gallery, runfiles, scenes
 from .controls import shown
@@ -43,12 +43,12 @@ class Fields:
         keys = list(STORY_FIELDS) + [f"option:{name}" if m == method else None for m, name in self.options]
         return [gr.validate(key not in found, found.get(key, "")) for key in keys]
 
-    def values_of(self, form: Form) -> list:
-        """Component values that show `form`: its method's options (defaults where it names none) included,
-        the other methods' controls left as they are."""
+    def values_of(self, form: Form, defaults: dict | None = None) -> list:
+        """Component values that show `form`: its method's options (defaults where it names none, the model's
+        `defaults` first) included, the other methods' controls left as they are."""
         named = [getattr(form, name) for name in STORY_FIELDS]
         named[STORY_FIELDS.index("scenes")] = [list(row) for row in form.scenes]
-        options = {o.name: o for o in describe(form.method)}
+        options = {o.name: o for o in describe(form.method, defaults)}
         rest = [shown(options[name], form.options.get(name, options[name].default))
                 if m == form.method and name in options else gr.skip() for m, name in self.options]
         return named + rest
@@ -75,13 +75,13 @@ def generate(host: Host, fields: Fields, values, compare_with=None, page=None, p
     """The story of the form's values under its method (and `compare_with`'s, same seeds): one run each, kept as
     the page's."""
     try:
-        request = build(fields.form(values))
+        request = build(fields.form(values), host.model.backbone.option_defaults)
         methods = [(request.method, request.overrides)]
         if compare_with:
             chosen = method_config(request.method, request.overrides, host.model.backbone)[1]
             methods.append((compare_with, compare_options(chosen, compare_with)))
         return story_columns(host, request, methods, _reporter(progress), page)
-    except (SvdStoryError, PageClosed) as err:  # out of memory included: the runner's advice, as the CLI's
+    except (SvdStoryError, PageClosed) as err:  # out of memory included: generate.memory_advice, as the CLI's
         raise gr.Error(_message(err), print_exception=False) from None
 
 
@@ -168,7 +168,7 @@ def load_run(fields: Fields, host: Host, path) -> list:
     if run.model not in (None, host.model.source):
         gr.Warning(f"this run was made with {run.model}; the page serves {host.model.source}")
     gr.Info(runfiles.loaded_message(run))
-    return fields.values_of(form)
+    return fields.values_of(form, host.model.backbone.option_defaults)
 
 
 def timed(fn, *args, **kwargs):

@@ -1,4 +1,4 @@
-"""Generate, compare and more scenes on the one loaded model, through the runner (`run_anchors_first`,
+"""Generate, compare and more scenes on the one loaded model, through generate.py (`run_anchors_first_with`,
 `run_more`), with progress over every sampler step and a stop when the page that asked has gone."""
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import copy
 import threading
 from dataclasses import asdict
 
+from ..generate import count_steps_with, extra_steps, run_anchors_first_with, run_more
 from ..preflight import tokenizers_of
-from ..runner import StepCounter, StoryRun, count_steps, extra_steps, run_anchors_first, run_more
+from ..progress import StepCounter
+from ..resolve import method_config, resolve_sampling
+from ..results import StoryRun
 from .form import Request
 
 
@@ -64,12 +67,12 @@ class Host:
 def story_columns(host: Host, request: Request, methods, report=None, page=None) -> list[StoryRun]:
     """The request's story under each (method, options) of `methods`, same seeds: one run each, every scene in
     its anchor batch (the same images as one batch), kept as the page's runs."""
-    model, story, sampling = host.model, request.story, request.sampling
-    total = sum(count_steps(model, story, method, options, sampling) for method, options in methods)
-    steps = host.steps(total, report, page)
+    model, story = host.model, request.story
+    sampling = resolve_sampling(model, request.sampling)
+    resolved = [method_config(method, options, model.backbone) for method, options in methods]  # once per run
+    steps = host.steps(sum(count_steps_with(model, story, *found, sampling) for found in resolved), report, page)
     with host.lock:
-        runs = [run_anchors_first(model, story, method, options, sampling, len(story.scenes), steps)
-                for method, options in methods]
+        runs = [run_anchors_first_with(model, story, *found, sampling, len(story.scenes), steps) for found in resolved]
     host.keep(page, runs)
     return runs
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from svdstory.config import check_seed
+from ..settings import check_seed
 from svdstory.errors import SvdStoryError
 from svdstory.output import check_writable, staged
 from svdstory.world.catalog import SCENES, SUBJECTS, info

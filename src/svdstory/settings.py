@@ -1,10 +1,7 @@
-"""Typed run configuration shared by every method, and `key=value` overrides for method configs."""
+"""The sampling settings every method runs with (`SamplingConfig`), typed and checked."""
 from __future__ import annotations
 
-import dataclasses
 import math
-import types
-import typing
 from dataclasses import dataclass
 
 from .errors import SvdStoryError
@@ -61,61 +58,6 @@ class SamplingConfig:
             value = getattr(self, name)
             if value is not None and value < 8:
                 raise SvdStoryError(f"--{name} must be a positive pixel count, got {value}")
-
-
-def _coerce(text: str, annotation, key: str):
-    """Turn the text of one `--set key=value` into the field's declared type."""
-    origin = typing.get_origin(annotation)
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if origin in (typing.Union, types.UnionType):
-        if text.lower() in ("none", "null"):
-            return None
-        return _coerce(text, args[0], key)
-    if origin is tuple:
-        parts = [p for p in text.replace("(", "").replace(")", "").split(",") if p.strip()]
-        inner = args[0] if args else str
-        return tuple(_coerce(p.strip(), inner, key) for p in parts)
-    if annotation is bool:
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise SvdStoryError(f"option {key}: expected true/false, got {text!r}")
-    try:
-        return annotation(text)  # the config's check_options refuses numbers that are not finite
-    except (TypeError, ValueError):
-        raise SvdStoryError(f"option {key}: expected {annotation.__name__}, got {text!r}") from None
-
-
-def apply_overrides(config, pairs: list[str] | dict):
-    """Return a copy of a frozen config dataclass with `key=value` pairs applied and validated."""
-    items = pairs.items() if isinstance(pairs, dict) else [_split_pair(p) for p in pairs]
-    hints = typing.get_type_hints(type(config))
-    names = {f.name for f in dataclasses.fields(config)}
-    changes = {}
-    for key, value in items:
-        if key not in names:
-            known = ", ".join(sorted(names))
-            raise SvdStoryError(f"unknown option {key!r} for {type(config).__name__} (known: {known})")
-        changes[key] = _coerce(value, hints[key], key) if isinstance(value, str) else value
-    return dataclasses.replace(config, **changes)
-
-
-def _split_pair(pair: str) -> tuple[str, str]:
-    key, sep, value = pair.partition("=")
-    if not sep or not key.strip():
-        raise SvdStoryError(f"--set expects key=value, got {pair!r}")
-    return key.strip(), value.strip()
-
-
-def check_fraction(name: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise SvdStoryError(f"option {name} must lie in [0, 1], got {value}")
-
-
-def check_range(name: str, value: tuple[float, float]) -> None:
-    if len(value) != 2 or not 0.0 <= value[0] <= value[1] <= 1.0:
-        raise SvdStoryError(f"option {name} must be start,end with 0 <= start <= end <= 1, got {value}")
 
 
 SCHEDULERS = ("default", "ddim")  # names sampling.make_scheduler understands

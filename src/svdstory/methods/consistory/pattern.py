@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import torch
 
-from ..masks import dropout_keep
-from ..profiling import SHARE_PATTERN, region
-from .anchor_tokens import allowed_anchor_tokens
-from .shared_tokens import SharedTokens, compact, pack, packs
-from .transfer import HostCopy, to_host_later
+from ...attention.extended import SharedTokens, allowed_anchor_tokens, compact, pack, packs
+from ...attention.transfer import HostCopy, to_host_later
+from ...profiling import SHARE_PATTERN, region
 
 
 def dropout_seed(image_seed: int, step: int, grid: tuple[int, int]) -> int:
     """Mask dropout's draw, keyed by image seed, step and grid (not by pass, batch or stage)."""
     return (image_seed * 1_000_003 + step * 7919 + grid[0] * 31 + grid[1]) % 2**63
+
+
+def dropout_keep(n_tokens: int, rate: float, seed: int, device) -> torch.Tensor:
+    """A keep-mask for mask dropout, drawn from its own generator so a batch split changes nothing; moved
+    to `device` without making the host wait for a GPU's queue."""
+    if rate <= 0:
+        return torch.ones(n_tokens, dtype=torch.bool, device=device)
+    draw = torch.rand(n_tokens, generator=torch.Generator("cpu").manual_seed(seed))
+    return (draw >= rate).to(device, non_blocking=True)
 
 
 class SharePattern:

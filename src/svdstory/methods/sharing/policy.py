@@ -9,14 +9,14 @@ import dataclasses
 
 import torch
 
-from ..state import BatchLayout
-from ..steps import in_window
-from .anchor_tokens import anchor_keys
-from .policy import AttnCall, PlainPolicy, sdpa
+from ...attention.call import AttnCall, sdpa
+from ...attention.extended import AnchorSlots, anchor_keys, attend_shared, compact
+from ...attention.policy import PlainPolicy
+from ...attention.spatial import check_parts_match
+from ...attention.transfer import pick_images
+from ...state import BatchLayout
+from ...steps import in_window
 from .pooling import pool_bias, pool_tokens, poolable
-from .shared_tokens import AnchorSlots, attend_shared, compact
-from .spatial import check_parts_match
-from .transfer import pick_images
 
 
 class SharedTransform:

@@ -1,10 +1,10 @@
 """Run, anchors and extras for the mask-free sharing methods, built once from a policy factory."""
 from __future__ import annotations
 
-from ..anchors import AnchorReplay
-from ..context import RunOutput
-from .anchored import anchor_indices, recording_anchors
-from .registry import Method, register
+from ...anchors import AnchorReplay
+from ...sampling import RunOutput
+from ..anchored import anchor_indices, anchor_recorder
+from ..registry import Method, register
 
 
 def register_sharing(name: str, config_cls, make_policy) -> Method:
@@ -14,7 +14,11 @@ def register_sharing(name: str, config_cls, make_policy) -> Method:
         anchors = anchor_indices(ctx.n_images, config.n_anchors)
         return RunOutput(ctx.denoise(make_policy(ctx, config, anchors, recorder=recorder)))
 
+    def run_anchors(ctx, config):
+        recorder = anchor_recorder(config)
+        return run(ctx, config, recorder), recorder.cache
+
     def run_extra(ctx, config, cache) -> RunOutput:
         return RunOutput(ctx.denoise(make_policy(ctx, config, [], replay=AnchorReplay(cache))))
 
-    return register(Method(name, config_cls, run, recording_anchors(run), run_extra))
+    return register(Method(name, config_cls, run, run_anchors, run_extra))

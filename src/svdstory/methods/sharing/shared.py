@@ -1,9 +1,9 @@
 """`shared`: extended self-attention without masks, the ablation that shows background leakage."""
 from __future__ import annotations
 
-from ..attention.share_policy import SharePolicy
-from .configs import SharedConfig
-from .sharing import register_sharing
+from ..configs import SharedConfig
+from .policy import SharePolicy
+from .runs import register_sharing
 
 
 def make_policy(ctx, config: SharedConfig, anchors, recorder=None, replay=None):

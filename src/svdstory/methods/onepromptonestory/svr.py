@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import SvdStoryError
-from .spectral import exp_reweight, spectral_filter
+from ...errors import SvdStoryError
+from ...spectral import exp_reweight, spectral_filter
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..attention.policy import AttnCall, PlainPolicy
-from ..context import RunOutput
-from ..errors import SvdStoryError
-from ..prompt_svr import one_prompt, one_prompt_text, reweight_for_frame
-from ..sampling import Conditioning, encode_prompts
-from ..story import compose_prompt
-from .configs import OnePromptConfig
-from .registry import Method, register
+from ...attention.call import AttnCall
+from ...attention.policy import PlainPolicy
+from ...errors import SvdStoryError
+from ...sampling import Conditioning, RunOutput, encode_prompts
+from ...story import compose_prompt
+from ..configs import OnePromptConfig
+from ..registry import Method, register
+from .svr import one_prompt, one_prompt_text, reweight_for_frame
 
 
 class SubjectPromptAttention(PlainPolicy):

@@ -6,9 +6,9 @@ import zlib
 
 import torch
 
-from ..attention.share_policy import SharePolicy
-from .configs import StoryDiffusionConfig
-from .sharing import register_sharing
+from ..configs import StoryDiffusionConfig
+from .policy import SharePolicy
+from .runs import register_sharing
 
 
 def make_policy(ctx, config: StoryDiffusionConfig, anchors, recorder=None, replay=None):

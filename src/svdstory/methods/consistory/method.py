@@ -12,21 +12,19 @@ from dataclasses import replace
 
 import torch
 
-from ..anchors import AnchorCache, AnchorReplay
-from ..attention.injection import Injection
-from ..attention.subject_policy import SubjectPolicy
-from ..context import RunOutput
-from ..correspondence import correspond, gaussian_smooth
-from ..errors import SvdStoryError
-from ..features import capture_block_output
-from ..masks import binarize, resize_maps
-from ..profiling import CORRESPONDENCE, region
-from ..sampling import Resume, make_scheduler
-from ..state import Stage
-from ..steps import in_window, nearest_step
-from .anchored import anchor_indices, recording_anchors
-from .configs import ConsiStoryConfig
-from .registry import Method, register
+from ...anchors import AnchorCache, AnchorReplay
+from ...errors import SvdStoryError
+from ...masks import binarize, resize_maps
+from ...profiling import CORRESPONDENCE, region
+from ...sampling import Resume, RunOutput, make_scheduler
+from ...steps import in_window, nearest_step
+from ..anchored import anchor_indices, anchor_recorder
+from ..configs import ConsiStoryConfig
+from ..registry import Method, register
+from .correspondence import correspond, gaussian_smooth
+from .features import capture_block_output
+from .injection import Injection
+from .policy import Stage, SubjectPolicy
 
 
 def _main_pass(ctx, config, anchors, injection=None, resume: Resume | None = None, **cache):
@@ -110,7 +108,7 @@ def _prepass(ctx, config, anchors, **cache):
 
 def _injection(ctx, config, features, maps, src_features, src_maps, allowed) -> Injection:
     """Correspondences at the injection grid from smoothed DIFT features and pre-pass subject masks."""
-    from ..attention.spatial import token_grid
+    from ...attention.spatial import token_grid
 
     h, w = ctx.latents.shape[-2:]
     grid = token_grid(((h + config.injection_factor - 1) // config.injection_factor)
@@ -144,6 +142,12 @@ def run(ctx, config: ConsiStoryConfig, recorder=None) -> RunOutput:
     return RunOutput(latents, policy.final_maps(), {"injection": injection})
 
 
+def run_anchors(ctx, config: ConsiStoryConfig):
+    """The anchors in one batch, and the cache of what extra images will need from them."""
+    recorder = anchor_recorder(config)
+    return run(ctx, config, recorder), recorder.cache
+
+
 def run_extra(ctx, config: ConsiStoryConfig, cache: AnchorCache) -> RunOutput:
     """One more image (ctx holds one image) sharing the cached anchors' subject."""
     replay = AnchorReplay(cache)
@@ -158,4 +162,4 @@ def run_extra(ctx, config: ConsiStoryConfig, cache: AnchorCache) -> RunOutput:
     return RunOutput(latents, policy.final_maps(), {"injection": injection})
 
 
-register(Method("consistory", ConsiStoryConfig, run, recording_anchors(run), run_extra, count_steps=count_steps))
+register(Method("consistory", ConsiStoryConfig, run, run_anchors, run_extra, count_steps=count_steps))

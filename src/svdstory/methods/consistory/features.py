@@ -1,7 +1,7 @@
 """Capture a network's features with forward hooks (DIFT features at one sampler step)."""
 from __future__ import annotations
 
-from .state import Pass
+from ...state import Pass
 
 
 def capture_block_output(module, read, state, name: str, step: int, first_half_scale: float | None = None):

@@ -5,10 +5,10 @@ import math
 
 import torch
 
-from ..profiling import DECOMPOSITION, FILTER_MATRICES, region
-from ..spectral import basis_from_gram, filter_matrix, gram_matrix, head_route, resolve, spectral_filter
-from .share_policy import SharedTransform
-from .shared_tokens import attend_shared
+from ...attention.extended import attend_shared
+from ...profiling import DECOMPOSITION, FILTER_MATRICES, region
+from ...spectral import basis_from_gram, filter_matrix, gram_matrix, head_route, resolve, spectral_filter
+from .policy import SharedTransform
 
 
 class _Filter:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..profiling import QUERY_MIXING, region
-from ..steps import in_window, ramp
+from ...profiling import QUERY_MIXING, region
+from ...steps import in_window, ramp
 
 
 def mixed_query(own: torch.Tensor, vanilla: torch.Tensor, weight: float) -> torch.Tensor:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .masks import otsu_threshold
+from ...masks import otsu_threshold
 
 
 def gaussian_smooth(features: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -3,20 +3,28 @@ pattern (subject-driven self-attention, SDSA), vanilla-query mixing and feature 
 from __future__ import annotations
 
 import dataclasses
+from enum import Enum
 from functools import partial
 
 import torch
 
-from ..state import Pass, Stage
-from ..steps import in_window
-from .anchor_tokens import anchor_keys
+from ...attention.call import AttnCall, sdpa
+from ...attention.extended import AllTokens, anchor_keys, attend_shared
+from ...attention.policy import PlainPolicy
+from ...attention.spatial import check_parts_match
+from ...state import Pass
+from ...steps import in_window
 from .injection import FeatureInjection
-from .policy import AttnCall, PlainPolicy, sdpa
+from .maps import SubjectMaps
+from .pattern import SharePattern
 from .query_mixing import QueryMixing
-from .share_pattern import SharePattern
-from .shared_tokens import AllTokens, attend_shared
-from .spatial import check_parts_match
-from .subject_maps import SubjectMaps
+
+
+class Stage(Enum):
+    """ConsiStory's two runs of a story; the anchor cache keeps their shared tokens apart."""
+
+    PREPASS = "prepass"  # SDSA while the DIFT features are captured
+    MAIN = "main"  # the main pass: SDSA, query mixing and feature injection, which gives the images
 
 
 class SubjectPolicy(PlainPolicy):

@@ -1,4 +1,4 @@
-"""One run of the UNet's down and mid blocks for two passes of a step that compute them alike."""
+"""Encoder reuse: one run of the UNet's down and mid blocks for two passes of a step that compute them alike."""
 from __future__ import annotations
 
 import contextlib
@@ -6,9 +6,9 @@ import contextlib
 from torch.utils._pytree import tree_map
 
 
-class EncoderReplay:
+class EncoderReuse:
     """Records the outputs of the down and mid blocks in a first pass and hands them to a second pass in
-    place of running the blocks again (exact when nothing in those blocks differs between the passes).
+    place of running the blocks again (`reuse`) (exact when nothing in those blocks differs between the passes).
 
     The record is a copy: the first pass goes on to change some of these tensors in place (FreeU scales the
     mid block's output inside the first up block), and the second pass must see them as they were made.
@@ -29,7 +29,7 @@ class EncoderReplay:
                 handle.remove()
 
     @contextlib.contextmanager
-    def replay(self):
+    def reuse(self):
         if len(self.outputs) != len(self.blocks):  # the recording pass did not run every block
             yield
             return
@@ -43,13 +43,13 @@ class EncoderReplay:
             self.outputs = {}
 
 
-def passes_with_replay(unet, passes, alike: bool):
+def passes_with_reuse(unet, passes, alike: bool):
     """(pass, context) for each UNet pass of a step: with `alike` and two passes, the first records its
     down and mid blocks and the second reuses them."""
     if not alike or len(passes) != 2:
         return [(network_pass, contextlib.nullcontext()) for network_pass in passes]
-    replay = EncoderReplay(unet)
-    return [(passes[0], replay.record()), (passes[1], replay.replay())]
+    reuse = EncoderReuse(unet)
+    return [(passes[0], reuse.record()), (passes[1], reuse.reuse())]
 
 
 def _copy(value):

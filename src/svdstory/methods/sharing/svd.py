@@ -8,14 +8,14 @@ Options: `configs.SvdConfig`.
 """
 from __future__ import annotations
 
-from ..attention.share_policy import SharePolicy
-from ..attention.spectral_share import TARGETS
-from .configs import SvdConfig
-from .sharing import register_sharing
+from ..configs import SvdConfig
+from .policy import SharePolicy
+from .runs import register_sharing
+from .svd_targets import TARGETS
 
 
 def make_policy(ctx, config: SvdConfig, anchors, recorder=None, replay=None):
-    transform = TARGETS[config.target](config.spec(), config.decomposition, config.rank, config.refresh)
+    transform = TARGETS[config.target](config.spec, config.decomposition, config.rank, config.refresh)
     return SharePolicy(config.parts, config.steps, anchors, transform, recorder=recorder, replay=replay,
                        keep_hidden=config.target == "hidden", uncond=config.share_uncond, pool=config.anchor_pool)
 

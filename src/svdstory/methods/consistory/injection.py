@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..correspondence import Correspondence
-from ..profiling import INJECTION, region
-from ..state import Pass
-from ..steps import in_window
+from ...profiling import INJECTION, region
+from ...state import Pass
+from ...steps import in_window
+from .correspondence import Correspondence
 
 
 @dataclass
