@@ -35,6 +35,7 @@ class RunContext:
     story: object = None  # the Story these prompts came from (prompt-side methods rebuild prompts)
     attention_chunk: int | None = None
     freeu: tuple[float, float, float, float] | None = None  # FreeU's (s1, s2, b1, b2), or None
+    path: torch.Tensor | None = None  # (steps, n, C, h, w): the latents each step starts from (a photo's inversion)
 
     @property
     def n_images(self) -> int:
@@ -62,7 +63,7 @@ class RunContext:
         callbacks = [c for c in (on_step, self.callback) if c is not None]
         callback = (lambda info: [c(info) for c in callbacks]) if callbacks else None
         return denoise(self.model, policy, state, self.latents, self.cond, scheduler, self.guidance, hooks, callback,
-                       resume, self.freeu)
+                       resume, self.freeu, self.path)
 
     def decode(self, latents: torch.Tensor) -> list:
         return decode(self.model, latents)

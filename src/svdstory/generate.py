@@ -26,6 +26,7 @@ class StoryResult:
     seeds: list[int]
     info: dict = field(default_factory=dict)  # method, config, sampling settings
     maps: torch.Tensor | None = None  # (n, S, h, w) CPU: the soft subject maps `masks` threshold (Otsu), at their grid
+    photo: object = None  # PIL RGB: the reference photo the story's anchor came from, at its own size (or None)
 
 
 @dataclass
@@ -38,7 +39,8 @@ class Subject:
     config: object
     sampling: SamplingConfig
     cache: object
-    anchors: StoryResult
+    anchors: StoryResult  # the anchor images (for a reference photo: the photo as its anchor pass made it)
+    photo: object = None  # PIL RGB: the reference photo that stands in for the anchors, or None
 
 
 def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:
@@ -103,8 +105,15 @@ def _info(model, story, method, config, sampling) -> dict:
 
 
 def generate(model, story: Story, method: str = "consistory", options=None,
-             sampling: SamplingConfig | None = None, callback=None) -> StoryResult:
-    """All scenes of a story in one batch. `options`: a method config or a dict of overrides."""
+             sampling: SamplingConfig | None = None, callback=None, reference=None) -> StoryResult:
+    """All scenes of a story in one batch. `options`: a method config or a dict of overrides.
+
+    With a `reference` (reference.Reference: a photo of the subject) the photo is the story's anchor, and every
+    scene is made against it, one at a time."""
+    if reference is not None:
+        subject = generate_anchors(model, story, method, options, sampling, callback, reference)
+        result = generate_more(subject, story.scenes, story.image_seeds(subject.sampling.seed), callback)
+        return replace(result, info={**result.info, "story": asdict(story)})
     method_obj = get_method(method)
     check_backbone(method_obj, model.backbone.name)
     method_obj, config = method_config(method, options, model.backbone)
@@ -116,8 +125,9 @@ def generate(model, story: Story, method: str = "consistory", options=None,
 
 
 def generate_anchors(model, story: Story, method: str = "consistory", options=None,
-                     sampling: SamplingConfig | None = None, callback=None) -> Subject:
-    """Generate the story's anchor images once and cache what later images need."""
+                     sampling: SamplingConfig | None = None, callback=None, reference=None) -> Subject:
+    """Generate the story's anchor images once and cache what later images need; with a `reference`
+    (reference.Reference) the photo is the anchor, its inverted path what the anchor pass runs along."""
     method_obj = get_method(method)
     if method_obj.run_anchors is None:
         raise SvdStoryError(f"method {method!r} has no anchors+extras mode")
@@ -125,6 +135,12 @@ def generate_anchors(model, story: Story, method: str = "consistory", options=No
     method_obj, config = method_config(method, options, model.backbone)
     sampling = resolve_sampling(model, sampling or SamplingConfig())
     check_story_prompts(tokenizers_of(model), story, method_obj, sampling.negative_prompt)
+    if reference is not None:
+        from .reference.anchor import photo_anchor
+
+        out, cache, ctx, photo = photo_anchor(model, story, sampling, method_obj, config, reference, callback)
+        info = {**_info(model, story, method_obj, config, sampling), "reference": reference.record()}
+        return Subject(model, story, method_obj, config, sampling, cache, _result(ctx, out, info), photo)
     ctx = build_context(model, story, sampling, method_obj, config, callback)
     out, cache = method_obj.run_anchors(ctx, config)
     anchors = _result(ctx, out, _info(model, story, method_obj, config, sampling))
@@ -149,4 +165,7 @@ def generate_more(subject: Subject, scenes, seeds=(), callback=None) -> StoryRes
     masks = None if results[0].masks is None else [m for r in results for m in r.masks]
     maps = None if results[0].maps is None else torch.cat([r.maps for r in results])
     info = {**results[0].info, "story": asdict(story)}  # every extra scene, not only the first one's
-    return StoryResult(images, masks, [p for r in results for p in r.prompts], list(seeds), info, maps)
+    if subject.photo is not None:
+        info["reference"] = subject.anchors.info["reference"]
+    return StoryResult(images, masks, [p for r in results for p in r.prompts], list(seeds), info, maps,
+                       subject.photo)

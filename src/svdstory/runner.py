@@ -48,7 +48,7 @@ class StoryRun:
 
 
 def count_steps(model, story, method: str, options=None, sampling: SamplingConfig | None = None,
-                anchors_first: bool = False, anchor_batch: int | None = None) -> int:
+                anchors_first: bool = False, anchor_batch: int | None = None, reference=None) -> int:
     """The sampler steps `run_story` will make with these arguments: a progress bar's total.
 
     A step is one call of the sampler loop's callback; methods with several passes (ConsiStory's pre-pass
@@ -56,6 +56,8 @@ def count_steps(model, story, method: str, options=None, sampling: SamplingConfi
     """
     method_obj, config = method_config(method, options, model.backbone)
     sampling = resolve_sampling(model, sampling or SamplingConfig())
+    if reference is not None:  # the photo's inversion, its anchor pass, then every scene alone
+        return sampling.steps + method_obj.count_steps(model, config, sampling) * (1 + len(story.scenes))
     runs = 1 if not anchors_first else 1 + max(0, len(story.scenes) - (anchor_batch or config.anchor_batch))
     return method_obj.count_steps(model, config, sampling) * runs
 
@@ -68,18 +70,21 @@ def extra_steps(run: StoryRun, n_scenes: int) -> int:
 
 def run_story(model, story, method: str, options=None, sampling: SamplingConfig | None = None,
               anchors_first: bool = False, progress: Progress | None = None,
-              anchor_batch: int | None = None) -> StoryResult:
+              anchor_batch: int | None = None, reference=None) -> StoryResult:
     """Generate a story, in one batch or anchors first (see `run_anchors_first`).
 
     `options`: a method config or a dict / list of `key=value` overrides. `progress(done, total)` is called
     with done=0 before the first step, then after every sampler step; `total` is `count_steps(...)` and the
-    last call has `done == total`.
+    last call has `done == total`. `reference` (reference.Reference): a photo of the subject as the anchor.
     """
     sampling = sampling or SamplingConfig()
     callback = None
     if progress is not None:
-        callback = StepCounter(count_steps(model, story, method, options, sampling, anchors_first, anchor_batch),
-                               progress)
+        callback = StepCounter(count_steps(model, story, method, options, sampling, anchors_first, anchor_batch,
+                                           reference), progress)
+    if reference is not None:
+        with memory_advice(1):
+            return generate(model, story, method, options, sampling, callback, reference)
     if anchors_first:
         return run_anchors_first(model, story, method, options, sampling, anchor_batch, callback).result
     with memory_advice(len(story.scenes)):
@@ -117,7 +122,7 @@ def run_more(run: StoryRun, scenes, seeds=(), callback=None) -> StoryRun:
     info = {**so_far.info, "story": asdict(story), "anchors_first": True,
             "anchor_batch": len(run.subject.story.scenes)}
     result = StoryResult(so_far.images + more.images, masks, so_far.prompts + more.prompts, so_far.seeds + more.seeds,
-                         info, maps)
+                         info, maps, so_far.photo)
     return StoryRun(run.subject, result, story)
 
 

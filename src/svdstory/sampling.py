@@ -70,14 +70,18 @@ def every_scheduler(cls, config) -> list:
 
 
 def denoise(model, policy, state: RunState, latents: torch.Tensor, cond: Conditioning, scheduler, guidance: float,
-            hooks=(), callback=None, resume: Resume | None = None, freeu=None) -> torch.Tensor:
+            hooks=(), callback=None, resume: Resume | None = None, freeu=None, path=None) -> torch.Tensor:
     """Run the sampler over `scheduler.timesteps`, letting `policy` shape every attention call.
 
     With `resume`, the loop starts at `resume.step` from its latents and scheduler instead of `latents`, `scheduler`.
-    `freeu`: FreeU's (s1, s2, b1, b2) for this run, or None.
+    `freeu`: FreeU's (s1, s2, b1, b2) for this run, or None. `path` (steps, n, C, h, w): the latents every step
+    starts from, in place of those the step before gave (a photo's inverted path: the run reads the photo).
     """
     backbone, layout = model.backbone, cond.layout
     first = 0
+    if path is not None and len(path) != len(scheduler.timesteps):
+        raise SvdStoryError(f"the photo's inverted path has {len(path)} steps but this pass runs "
+                            f"{len(scheduler.timesteps)}")
     if resume is None:
         latents = backbone.start(latents, scheduler)
     else:  # a copy of its scheduler, so that the resume stays reusable
@@ -90,6 +94,8 @@ def denoise(model, policy, state: RunState, latents: torch.Tensor, cond: Conditi
             if state.stop_at is not None and i >= state.stop_at:
                 break
             t = on_host[i]
+            if path is not None:
+                latents = path[i]
             state.step, state.timestep = i, int(t)
             model_in = backbone.model_input(latents, layout, scheduler, t)
             policy.begin_step(state)

@@ -158,4 +158,5 @@ def run_extra(ctx, config: ConsiStoryConfig, cache: AnchorCache) -> RunOutput:
     return RunOutput(latents, policy.final_maps(), {"injection": injection})
 
 
-register(Method("consistory", ConsiStoryConfig, run, recording_anchors(run), run_extra, count_steps=count_steps))
+register(Method("consistory", ConsiStoryConfig, run, recording_anchors(run), run_extra, count_steps=count_steps,
+                reference=True))

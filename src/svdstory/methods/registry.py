@@ -41,6 +41,7 @@ class Method:
     # conditioning(model, story, sampling, config, cache) -> the run's Conditioning (cache: the anchors'
     # cache for an extra image, else None)
     conditioning: Callable = story_conditioning
+    reference: bool = False  # a photo may stand in for its anchors (run_anchors along the photo's inverted path)
 
 
 _METHODS: dict[str, Method] = {}

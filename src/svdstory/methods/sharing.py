@@ -17,4 +17,4 @@ def register_sharing(name: str, config_cls, make_policy) -> Method:
     def run_extra(ctx, config, cache) -> RunOutput:
         return RunOutput(ctx.denoise(make_policy(ctx, config, [], replay=AnchorReplay(cache))))
 
-    return register(Method(name, config_cls, run, recording_anchors(run), run_extra))
+    return register(Method(name, config_cls, run, recording_anchors(run), run_extra, reference=True))

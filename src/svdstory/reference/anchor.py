@@ -1,0 +1,47 @@
+"""The photo as the story's anchor: the method's anchor pass runs along the photo's inverted path, so that
+everything it records of an anchor (keys and values, subject maps, DIFT features) comes from the photo; the
+story's images are then made as extras against that record."""
+from __future__ import annotations
+
+from ..context import RunContext
+from ..errors import SvdStoryError
+from ..inversion import encode, invert
+from ..preflight import check_prompt_lengths
+from ..sampling import encode_prompts
+from ..tokens import story_token_positions
+from .photo import Reference, fit_photo, read_photo
+
+
+def check_takes_reference(method) -> None:
+    """One line for a method that has no anchor a photo could stand in for."""
+    if not method.reference:
+        from ..methods.registry import get_method, method_names
+
+        able = [name for name in method_names() if get_method(name).reference]
+        raise SvdStoryError(f"method {method.name!r} cannot take a reference photo: it shares no anchor a photo "
+                            f"could stand in for (methods that can: {', '.join(able)})")
+
+
+def photo_context(model, story, sampling, method, config, reference: Reference, photo, callback=None) -> RunContext:
+    """The anchor pass's inputs: the photo's prompt and inverted path (one image, the run's seed)."""
+    prompt = reference.prompt_for(story.subject)
+    tokenizers = model.backbone.tokenizers
+    check_prompt_lengths(tokenizers, [prompt], "reference prompt", "shorten it")
+    story_token_positions(tokenizers[-1], [prompt], story.tokens)  # the subject words are in it
+    latents = encode(model, [fit_photo(photo, sampling.height, sampling.width, reference.name)])  # (1, C, h, w)
+    path = invert(model, latents, prompt, sampling.steps, reference.guidance, config.scheduler, callback)
+    cond = encode_prompts(model, [prompt], sampling.guidance, sampling.negative_prompt)
+    positions = model.backbone.token_positions([prompt], story.tokens)
+    scheduler = None if config.scheduler in (None, "default") else config.scheduler
+    return RunContext(model, [prompt], [sampling.seed], path[0], cond, positions, sampling.steps, sampling.guidance,
+                      scheduler, callback, story.with_scenes(story.scenes[:1], [sampling.seed]),
+                      sampling.attention_chunk, sampling.freeu, path)
+
+
+def photo_anchor(model, story, sampling, method, config, reference: Reference, callback=None):
+    """(RunOutput, cache, ctx, photo) of the method's anchor pass over the photo (PIL RGB, at its own size)."""
+    check_takes_reference(method)
+    photo = read_photo(reference)
+    ctx = photo_context(model, story, sampling, method, config, reference, photo, callback)
+    out, cache = method.run_anchors(ctx, config)
+    return out, cache, ctx, photo
