@@ -28,7 +28,7 @@ def photo_context(model, story, sampling, method, config, reference: Reference, 
     tokenizers = model.backbone.tokenizers
     check_prompt_lengths(tokenizers, [prompt], "reference prompt", "shorten it")
     story_token_positions(tokenizers[-1], [prompt], story.tokens)  # the subject words are in it
-    latents = encode(model, [fit_photo(photo, sampling.height, sampling.width, reference.name)])  # (1, C, h, w)
+    latents = encode(model, [fit_photo(photo, sampling.height, sampling.width, reference.where)])  # (1, C, h, w)
     path = invert(model, latents, prompt, sampling.steps, reference.guidance, config.scheduler, callback)
     cond = encode_prompts(model, [prompt], sampling.guidance, sampling.negative_prompt)
     positions = model.backbone.token_positions([prompt], story.tokens)

@@ -32,6 +32,13 @@ class Reference:
             raise SvdStoryError(f"the reference prompt must be non-empty text, got {self.prompt!r}")
         check_finite("--reference-guidance", self.guidance)
 
+    @property
+    def where(self) -> str:
+        """How an error names the photo: the option and, for a file, its path."""
+        from PIL import Image
+
+        return self.name if isinstance(self.photo, Image.Image) else f"{self.name} {str(self.photo)!r}"
+
     def prompt_for(self, subject: str) -> str:
         return self.prompt.replace("SUBJECT", subject)
 
@@ -44,7 +51,7 @@ def read_photo(reference: Reference):
     """The photo as an RGB PIL image at its own size, or one line naming it and what is wrong."""
     from PIL import Image
 
-    photo, where = reference.photo, f"{reference.name} {str(reference.photo)!r}"
+    photo, where = reference.photo, reference.where
     if not isinstance(photo, Image.Image):
         path = Path(photo)
         if not path.is_file():
@@ -57,8 +64,6 @@ def read_photo(reference: Reference):
             raise SvdStoryError(f"{where} has too many pixels to read safely") from None
         except (OSError, SyntaxError, ValueError) as err:
             raise SvdStoryError(f"{where} cannot be read as an image ({type(err).__name__})") from None
-    else:
-        where = reference.name
     return _as_rgb(photo, where)
 
 
