@@ -111,9 +111,7 @@ def generate(model, story: Story, method: str = "consistory", options=None,
     With a `reference` (reference.Reference: a photo of the subject) the photo is the story's anchor, and every
     scene is made against it, one at a time."""
     if reference is not None:
-        subject = generate_anchors(model, story, method, options, sampling, callback, reference)
-        result = generate_more(subject, story.scenes, story.image_seeds(subject.sampling.seed), callback)
-        return replace(result, info={**result.info, "story": asdict(story)})
+        return generate_from_photo(model, story, method, options, sampling, callback, reference)[1]
     method_obj = get_method(method)
     check_backbone(method_obj, model.backbone.name)
     method_obj, config = method_config(method, options, model.backbone)
@@ -145,6 +143,14 @@ def generate_anchors(model, story: Story, method: str = "consistory", options=No
     out, cache = method_obj.run_anchors(ctx, config)
     anchors = _result(ctx, out, _info(model, story, method_obj, config, sampling))
     return Subject(model, story, method_obj, config, sampling, cache, anchors)
+
+
+def generate_from_photo(model, story: Story, method: str, options, sampling: SamplingConfig | None, callback,
+                        reference) -> tuple[Subject, StoryResult]:
+    """(the photo as a reusable subject, every scene of the story made against it, one at a time)."""
+    subject = generate_anchors(model, story, method, options, sampling, callback, reference)
+    result = generate_more(subject, story.scenes, story.image_seeds(subject.sampling.seed), callback)
+    return subject, replace(result, info={**result.info, "story": asdict(story)})  # the seeds as given
 
 
 def generate_more(subject: Subject, scenes, seeds=(), callback=None) -> StoryResult:

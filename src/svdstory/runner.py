@@ -11,7 +11,8 @@ import torch
 
 from .config import SamplingConfig
 from .errors import SvdStoryError
-from .generate import StoryResult, Subject, generate, generate_anchors, generate_more, method_config, resolve_sampling
+from .generate import (StoryResult, Subject, generate, generate_anchors, generate_from_photo, generate_more,
+                       method_config, resolve_sampling)
 from .story import Story
 
 Progress = Callable[[int, int], None]  # progress(done, total): (0, total) first, then after each sampler step
@@ -83,8 +84,7 @@ def run_story(model, story, method: str, options=None, sampling: SamplingConfig 
         callback = StepCounter(count_steps(model, story, method, options, sampling, anchors_first, anchor_batch,
                                            reference), progress)
     if reference is not None:
-        with memory_advice(1):
-            return generate(model, story, method, options, sampling, callback, reference)
+        return run_from_photo(model, story, method, options, sampling, reference, callback).result
     if anchors_first:
         return run_anchors_first(model, story, method, options, sampling, anchor_batch, callback).result
     with memory_advice(len(story.scenes)):
@@ -101,6 +101,15 @@ def run_anchors_first(model, story, method: str, options=None, sampling: Samplin
         subject = generate_anchors(model, story.with_scenes(story.scenes[:n], story.seeds[:n]), method, options,
                                    sampling, callback)
     return run_more(StoryRun(subject, subject.anchors, subject.story), story.scenes[n:], story.seeds[n:], callback)
+
+
+def run_from_photo(model, story, method: str, options, sampling: SamplingConfig | None, reference,
+                   callback=None) -> StoryRun:
+    """The story made against a photo of its subject (reference.Reference): the photo's anchor pass, then every
+    scene alone against it; a run that takes more scenes as `run_anchors_first`'s does."""
+    with memory_advice(1):
+        subject, result = generate_from_photo(model, story, method, options, sampling, callback, reference)
+    return StoryRun(subject, result, story)
 
 
 def run_more(run: StoryRun, scenes, seeds=(), callback=None) -> StoryRun:

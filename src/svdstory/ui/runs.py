@@ -7,7 +7,8 @@ import threading
 from dataclasses import asdict
 
 from ..preflight import tokenizers_of
-from ..runner import StepCounter, StoryRun, count_steps, extra_steps, run_anchors_first, run_more
+from ..methods.registry import get_method
+from ..runner import StepCounter, StoryRun, count_steps, extra_steps, run_anchors_first, run_from_photo, run_more
 from .form import Request
 
 
@@ -63,12 +64,16 @@ class Host:
 
 def story_columns(host: Host, request: Request, methods, report=None, page=None) -> list[StoryRun]:
     """The request's story under each (method, options) of `methods`, same seeds: one run each, every scene in
-    its anchor batch (the same images as one batch), kept as the page's runs."""
+    its anchor batch (the same images as one batch), kept as the page's runs. With a reference photo each method
+    that takes one runs against it; one that cannot (vanilla, compared beside it) runs from the text alone."""
     model, story, sampling = host.model, request.story, request.sampling
-    total = sum(count_steps(model, story, method, options, sampling) for method, options in methods)
+    photo = lambda method: request.reference if get_method(method).reference else None  # noqa: E731
+    total = sum(count_steps(model, story, method, options, sampling, reference=photo(method))
+                for method, options in methods)
     steps = host.steps(total, report, page)
     with host.lock:
-        runs = [run_anchors_first(model, story, method, options, sampling, len(story.scenes), steps)
+        runs = [run_from_photo(model, story, method, options, sampling, photo(method), steps) if photo(method) else
+                run_anchors_first(model, story, method, options, sampling, len(story.scenes), steps)
                 for method, options in methods]
     host.keep(page, runs)
     return runs
