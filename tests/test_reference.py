@@ -42,7 +42,8 @@ def test_the_photo_is_the_anchor_the_scenes_share(runs, method):
     assert one.seeds == text.seeds == [0, 1]
     assert np.abs(pixels(one.images) - pixels(text.images)).max() > 0
     assert np.abs(pixels(one.images) - pixels(other.images)).max() > 0
-    assert one.photo.size == (64, 64) and one.info["reference"]["prompt"] == "a photo of SUBJECT"
+    assert one.photo.image.size == (64, 64) and one.photo.mask is None
+    assert one.info["reference"]["prompt"] == "a photo of SUBJECT"
 
 
 def test_the_anchor_pass_runs_along_the_photos_inverted_path(runs):
@@ -163,3 +164,61 @@ def test_reference_options_that_cannot_act(tmp_path, capsys, photo_file, extra, 
     code, err = run_cli(BASE + extra + ["--out", str(tmp_path / "o")], capsys)
     assert code == 2 and len(err) == 1 and words in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def half_mask(path, left=True):
+    mask = np.zeros((64, 64), dtype=np.uint8)
+    mask[:, :32] = 255
+    Image.fromarray(mask if left else 255 - mask).save(path)
+    return path
+
+
+@pytest.mark.parametrize("method", ["consistory", "shared"])
+def test_a_subject_mask_limits_what_the_photo_shares(runs, tmp_path, method):
+    model, sampling, options = runs.model("sd"), runs.sampling(steps=4), OPTIONS.get(method)
+    photo = world_photo(3)
+    whole, left, right = (generate(model, STORY, method, options, sampling, reference=Reference(photo, mask=mask))
+                          for mask in (None, half_mask(tmp_path / "l.png"), half_mask(tmp_path / "r.png", False)))
+    assert np.abs(pixels(whole.images) - pixels(left.images)).max() > 0
+    assert np.abs(pixels(left.images) - pixels(right.images)).max() > 0
+    assert left.info["reference"]["mask"] == "reference_mask.png"
+
+
+def test_the_masked_recorder_keeps_the_tokens_on_the_mask():
+    import torch
+
+    from svdstory.reference.mask import MaskedRecorder
+
+    mask = torch.zeros(32, 32)
+    mask[:, :16] = 1  # the left half of a 32 px image: a 16x16 latent
+    recorder = MaskedRecorder(mask, (16, 16))
+    keys = torch.arange(64.).view(1, 1, 64, 1).expand(2, 4, 64, 1)  # an 8x8 layer, token index as the value
+    recorder.record_kv("layer", (keys, keys, None))
+    kept = recorder.cache.kv["layer"][0]
+    assert kept.shape == (2, 4, 32, 1) and all(int(t) % 8 < 4 for t in kept[0, 0, :, 0])
+
+
+def test_rerun_repeats_a_masked_photo_run(tmp_path, photo_file):
+    first, again = tmp_path / "first", tmp_path / "again"
+    mask = half_mask(tmp_path / "mask.png")
+    assert main(BASE + ["--method", "svd", "--reference", str(photo_file), "--reference-mask", str(mask),
+                        "--out", str(first)]) == 0
+    assert main(["rerun", str(first), "--out", str(again)]) == 0
+    for name in ("image_00.png", "image_01.png", "reference_mask.png"):
+        assert (first / name).read_bytes() == (again / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("mask,words", [("wrong-size", "is 32x32 pixels but the photo is 64x64"),
+                                        ("black", "marks no pixel of the subject"),
+                                        ("text", "cannot be read as an image")])
+def test_a_bad_mask_is_one_line_and_nothing_written(tmp_path, capsys, photo_file, mask, words):
+    path = tmp_path / "mask.png"
+    if mask == "text":
+        path.write_bytes(b"nope")
+    else:
+        Image.new("L", (32, 32) if mask == "wrong-size" else (64, 64), 0).save(path)
+    out = tmp_path / "out"
+    code, err = run_cli(BASE + ["--reference", str(photo_file), "--reference-mask", str(path), "--out", str(out)],
+                        capsys)
+    assert code == 2 and len(err) == 1 and words in err[0] and "--reference-mask" in err[0], err
+    assert not out.exists()

@@ -46,11 +46,14 @@ def _generate_parser(sub) -> None:
     p.add_argument("--attention-chunk", type=int, help="queries per extended-attention call (bounds memory)")
     p.add_argument("--vae-slicing", action="store_true", help="decode one image at a time (less memory)")
     p.add_argument("--vae-tiling", action="store_true", help="decode in tiles (large images, less memory)")
-    p.add_argument("--reference", metavar="PHOTO", help="a photo of the subject: the story's anchor (docs/reference.md)")
+    p.add_argument("--reference", metavar="PHOTO",
+                   help="a photo of the subject: the story's anchor (docs/reference.md)")
     p.add_argument("--reference-prompt", metavar="TEXT",
                    help='the prompt the photo is inverted under (default "a photo of SUBJECT")')
     p.add_argument("--reference-guidance", type=float, metavar="G",
                    help="the guidance the photo is inverted under (default 1: the prompt alone)")
+    p.add_argument("--reference-mask", metavar="MASK",
+                   help="the subject's mask in the photo, white on the subject: what the photo shares is limited to it")
     p.add_argument("--out", required=True, help="output folder (must not hold a previous run)")
     p.set_defaults(func=cmd_generate)
 
@@ -145,8 +148,9 @@ def _reference_from_args(args, settings: dict):
 
     photo = args.reference or settings.get("reference")
     if photo is None:
-        for flag, value in (("--reference-prompt", args.reference_prompt),
-                            ("--reference-guidance", args.reference_guidance)):
+        given = (("--reference-prompt", args.reference_prompt), ("--reference-guidance", args.reference_guidance),
+                 ("--reference-mask", args.reference_mask))
+        for flag, value in given:
             if value is not None:
                 raise SvdStoryError(f"{flag} has no effect without --reference")
         return None
@@ -155,7 +159,7 @@ def _reference_from_args(args, settings: dict):
                             "its anchor")
     prompt = args.reference_prompt or settings.get("reference_prompt") or DEFAULT_PROMPT
     guidance = 1.0 if args.reference_guidance is None else args.reference_guidance
-    return Reference(photo, prompt, guidance)
+    return Reference(photo, prompt, guidance, mask=args.reference_mask or settings.get("reference_mask"))
 
 
 def cmd_rerun(args) -> int:
@@ -196,10 +200,10 @@ class Run:
         self.story.image_seeds(self.sampling.seed)  # the last image's seed is in range too
         if self.reference is not None:  # a method that cannot take it, or a photo that cannot be read
             from .reference.anchor import check_takes_reference
-            from .reference.photo import read_photo
+            from .reference.photo import read_reference
 
             check_takes_reference(method)
-            read_photo(self.reference)
+            read_reference(self.reference)
         check_out_dir(out)
         check_writable(out)
         resolve_dtype(self.dtype, resolve_device(self.device))
@@ -230,7 +234,10 @@ class Run:
         if not (run_dir / "run.json").is_file():
             raise SvdStoryError(f"RUN_DIR {str(run_dir)!r} holds no run.json")
         run = read_run_file(run_dir / "run.json")
-        reference = run.reference and dataclasses.replace(run.reference, photo=run_dir / run.reference.photo)
+        reference = run.reference
+        if reference is not None:  # its files are in the run's folder
+            mask = None if reference.mask is None else run_dir / reference.mask
+            reference = dataclasses.replace(reference, photo=run_dir / reference.photo, mask=mask)
         return cls(run.model, run.revision, run.device, run.dtype, run.story, run.method, run.options, run.sampling,
                    run.anchors_first, run.vae_slicing, run.vae_tiling, run.anchor_batch, reference)
 

@@ -26,7 +26,7 @@ class StoryResult:
     seeds: list[int]
     info: dict = field(default_factory=dict)  # method, config, sampling settings
     maps: torch.Tensor | None = None  # (n, S, h, w) CPU: the soft subject maps `masks` threshold (Otsu), at their grid
-    photo: object = None  # PIL RGB: the reference photo the story's anchor came from, at its own size (or None)
+    photo: object = None  # reference.photo.Photo: the photo (and its mask) the story's anchor came from, or None
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Subject:
     sampling: SamplingConfig
     cache: object
     anchors: StoryResult  # the anchor images (for a reference photo: the photo as its anchor pass made it)
-    photo: object = None  # PIL RGB: the reference photo that stands in for the anchors, or None
+    photo: object = None  # reference.photo.Photo: the photo (and its mask) that stands in for the anchors, or None
 
 
 def resolve_sampling(model, sampling: SamplingConfig) -> SamplingConfig:

@@ -72,8 +72,9 @@ def _reference(record: dict | None):
         return None
     from .reference.photo import Reference
 
+    mask = record.get("mask")
     return Reference(_text(record["photo"], "reference photo"), _text(record["prompt"], "reference prompt"),
-                     record["guidance"])
+                     record["guidance"], mask=None if mask is None else _text(mask, "reference mask"))
 
 
 def _tuples(value):

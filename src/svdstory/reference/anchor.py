@@ -9,7 +9,7 @@ from ..inversion import encode, invert
 from ..preflight import check_prompt_lengths
 from ..sampling import encode_prompts
 from ..tokens import story_token_positions
-from .photo import Reference, fit_photo, read_photo
+from .photo import Photo, Reference, fit_photo, read_reference
 
 
 def check_takes_reference(method) -> None:
@@ -22,13 +22,14 @@ def check_takes_reference(method) -> None:
                             f"could stand in for (methods that can: {', '.join(able)})")
 
 
-def photo_context(model, story, sampling, method, config, reference: Reference, photo, callback=None) -> RunContext:
+def photo_context(model, story, sampling, method, config, reference: Reference, photo: Photo,
+                  callback=None) -> RunContext:
     """The anchor pass's inputs: the photo's prompt and inverted path (one image, the run's seed)."""
     prompt = reference.prompt_for(story.subject)
     tokenizers = model.backbone.tokenizers
     check_prompt_lengths(tokenizers, [prompt], "reference prompt", "shorten it")
     story_token_positions(tokenizers[-1], [prompt], story.tokens)  # the subject words are in it
-    latents = encode(model, [fit_photo(photo, sampling.height, sampling.width, reference.where)])  # (1, C, h, w)
+    latents = encode(model, [fit_photo(photo.image, sampling.height, sampling.width, reference.where)])  # (1, C, h, w)
     path = invert(model, latents, prompt, sampling.steps, reference.guidance, config.scheduler, callback)
     cond = encode_prompts(model, [prompt], sampling.guidance, sampling.negative_prompt)
     positions = model.backbone.token_positions([prompt], story.tokens)
@@ -39,9 +40,26 @@ def photo_context(model, story, sampling, method, config, reference: Reference, 
 
 
 def photo_anchor(model, story, sampling, method, config, reference: Reference, callback=None):
-    """(RunOutput, cache, ctx, photo) of the method's anchor pass over the photo (PIL RGB, at its own size)."""
+    """(RunOutput, cache, ctx, Photo) of the method's anchor pass over the photo; with a subject mask, what the
+    anchor shares is limited to it (reference/mask.py)."""
+    from ..methods.anchored import cache_device
+
     check_takes_reference(method)
-    photo = read_photo(reference)
+    photo = read_reference(reference)
     ctx = photo_context(model, story, sampling, method, config, reference, photo, callback)
-    out, cache = method.run_anchors(ctx, config)
+    recorder = None if photo.mask is None else masked_recorder(photo, sampling, ctx, cache_device(config))
+    out, cache = method.run_anchors(ctx, config, recorder=recorder)
     return out, cache, ctx, photo
+
+
+def masked_recorder(photo: Photo, sampling, ctx, device):
+    """A recorder that keeps what lies on the photo's mask, cropped and resized as the photo was."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from .mask import MaskedRecorder
+
+    fitted = fit_photo(photo.mask, sampling.height, sampling.width, resample=Image.Resampling.NEAREST)
+    mask = torch.from_numpy(np.asarray(fitted, dtype=np.float32) / 255)  # (H, W)
+    return MaskedRecorder(mask, tuple(ctx.latents.shape[-2:]), device)

@@ -15,6 +15,7 @@ from ..errors import SvdStoryError
 
 DEFAULT_PROMPT = "a photo of SUBJECT"  # SUBJECT stands for the story's subject
 PHOTO_FILE = "reference.png"  # the photo in a run folder: its pixels as the run read them, lossless
+MASK_FILE = "reference_mask.png"  # its subject mask there, where one was given
 _EIGHT_BIT = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV")
 
 
@@ -26,6 +27,8 @@ class Reference:
     prompt: str = DEFAULT_PROMPT  # the prompt it is inverted (and its anchor pass run) under
     guidance: float = 1.0  # the guidance it is inverted under (1 or less: the prompt alone, as DDIM inversion is)
     name: str = "--reference"  # how errors name the photo (the web page names its upload)
+    mask: object = None  # the subject's mask in the photo: a file or PIL image, white on the subject (None: the
+    # method's own maps, or every token for a mask-free method)
 
     def __post_init__(self):
         if not isinstance(self.prompt, str) or not self.prompt.strip():
@@ -35,36 +38,70 @@ class Reference:
     @property
     def where(self) -> str:
         """How an error names the photo: the option and, for a file, its path."""
-        from PIL import Image
-
-        return self.name if isinstance(self.photo, Image.Image) else f"{self.name} {str(self.photo)!r}"
+        return self.name if _is_image(self.photo) else f"{self.name} {str(self.photo)!r}"
 
     def prompt_for(self, subject: str) -> str:
         return self.prompt.replace("SUBJECT", subject)
 
     def record(self) -> dict:
-        """What run.json keeps of it (the photo itself is written beside it as PHOTO_FILE)."""
-        return {"photo": PHOTO_FILE, "prompt": self.prompt, "guidance": self.guidance}
+        """What run.json keeps of it (the photo itself, and its mask, are written beside it)."""
+        mask = {} if self.mask is None else {"mask": MASK_FILE}
+        return {"photo": PHOTO_FILE, "prompt": self.prompt, "guidance": self.guidance, **mask}
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A reference photo as read: RGB at its own size, and its subject mask ("L", 0 or 255, the same size) or None."""
+
+    image: object
+    mask: object = None
+
+
+def read_reference(reference: Reference) -> Photo:
+    """The photo and its mask, read and checked (one line naming the file that is wrong)."""
+    image = read_photo(reference)
+    if reference.mask is None:
+        return Photo(image)
+    where = f"{reference.name}-mask" + ("" if _is_image(reference.mask) else f" {str(reference.mask)!r}")
+    mask = _open(reference.mask, where).convert("L").point(lambda v: 255 if v > 127 else 0)
+    if mask.size != image.size:
+        raise SvdStoryError(f"{where} is {mask.size[0]}x{mask.size[1]} pixels but the photo is "
+                            f"{image.size[0]}x{image.size[1]}")
+    if mask.getextrema()[1] == 0:
+        raise SvdStoryError(f"{where} marks no pixel of the subject (white on the subject, black elsewhere)")
+    return Photo(image, mask)
+
+
+def _is_image(value) -> bool:
+    from PIL import Image
+
+    return isinstance(value, Image.Image)
 
 
 def read_photo(reference: Reference):
     """The photo as an RGB PIL image at its own size, or one line naming it and what is wrong."""
     from PIL import Image
 
-    photo, where = reference.photo, reference.where
-    if not isinstance(photo, Image.Image):
-        path = Path(photo)
-        if not path.is_file():
-            raise SvdStoryError(f"{where} is not a file")
-        try:
-            with Image.open(path) as opened:
-                opened.load()
-                photo = opened.copy()
-        except Image.DecompressionBombError:
-            raise SvdStoryError(f"{where} has too many pixels to read safely") from None
-        except (OSError, SyntaxError, ValueError) as err:
-            raise SvdStoryError(f"{where} cannot be read as an image ({type(err).__name__})") from None
-    return _as_rgb(photo, where)
+    return _as_rgb(_open(reference.photo, reference.where), reference.where)
+
+
+def _open(source, where: str):
+    """A PIL image, or the file `source` names read whole; one line naming `where` when it is no image."""
+    from PIL import Image
+
+    if _is_image(source):
+        return source
+    path = Path(source)
+    if not path.is_file():
+        raise SvdStoryError(f"{where} is not a file")
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            return opened.copy()
+    except Image.DecompressionBombError:
+        raise SvdStoryError(f"{where} has too many pixels to read safely") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise SvdStoryError(f"{where} cannot be read as an image ({type(err).__name__})") from None
 
 
 def _as_rgb(image, where: str):
@@ -79,9 +116,9 @@ def _as_rgb(image, where: str):
     return image.convert("RGB")
 
 
-def fit_photo(image, height: int, width: int, where: str = "--reference"):
-    """The photo centre-cropped to the run's aspect and resized to (width, height); refused when a side is under a
-    quarter of the run's (too little of the subject to stand for it)."""
+def fit_photo(image, height: int, width: int, where: str = "--reference", resample=None):
+    """The photo centre-cropped to the run's aspect and resized to (width, height) (Lanczos; a mask: `resample`
+    nearest); refused when a side is under a quarter of the run's (too little of the subject to stand for it)."""
     from PIL import Image
 
     w, h = image.size
@@ -93,4 +130,4 @@ def fit_photo(image, height: int, width: int, where: str = "--reference"):
     scale = min(w / width, h / height)
     cw, ch = round(width * scale), round(height * scale)
     left, top = (w - cw) // 2, (h - ch) // 2
-    return image.crop((left, top, left + cw, top + ch)).resize((width, height), Image.Resampling.LANCZOS)
+    return image.crop((left, top, left + cw, top + ch)).resize((width, height), resample or Image.Resampling.LANCZOS)
