@@ -119,6 +119,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--stories", type=int, default=8)
     p.add_argument("--seed", type=int, default=0, help="the suite's seed")
+    p.add_argument("--limit", type=int, help="only the first LIMIT of those stories (the suite stays the same)")
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--methods", default=",".join(TAKES_REFERENCE))
     p.add_argument("--model", help="default: the bundled mini model")
@@ -130,7 +131,7 @@ def main(argv=None) -> int:
     sampling = SamplingConfig(steps=args.steps, height=size, width=size)
     named = runs_of([m for m in args.methods.split(",") if m])
     results = {}
-    for story in stories(args.stories, args.seed):
+    for story in stories(args.stories, args.seed)[:args.limit]:
         photo, labels = photo_of(story, size)
         truth = story["truth"]
         rows, grid = {}, []
