@@ -106,6 +106,14 @@ class Backbone(Protocol):
 
     def decode(self, latents: torch.Tensor) -> list: ...
 
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Images (n, 3, H, W) in [-1, 1] to latents (n, C, h, w) as `decode` reads them: the VAE's encoder."""
+
+    def invert_step(self, scheduler, i: int, latents: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+        """The latents step `i` of the sampler starts from, given the latents it ends at and the network's
+        (guided) prediction there: the sampler's step run backwards (DDIM inversion; its flow-matching
+        counterpart)."""
+
     def sites(self) -> list[Site]: ...
 
     def text_segments(self) -> list[tuple]:
@@ -160,6 +168,24 @@ def decode_vae(pipe, latents: torch.Tensor) -> list:
         if upcast:
             vae.to(torch.float16)
     return pipe.image_processor.postprocess(images.float(), output_type="pil")
+
+
+def encode_vae(pipe, pixels: torch.Tensor) -> torch.Tensor:
+    """Images (n, 3, H, W) in [-1, 1] to scaled latents: the mode of the encoder's distribution (no sampling, so
+    a photo always gives the same latents), shifted and scaled as `decode_vae` undoes it."""
+    vae = pipe.vae
+    upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False)
+    dtype = torch.float32 if upcast else vae.dtype
+    if upcast:
+        vae.to(torch.float32)
+    try:
+        with torch.no_grad():
+            latents = vae.encode(pixels.to(vae.device, dtype)).latent_dist.mode()
+    finally:
+        if upcast:
+            vae.to(torch.float16)
+    shift = getattr(vae.config, "shift_factor", None)
+    return ((latents - shift if shift else latents) * vae.config.scaling_factor).to(pixels.dtype)
 
 
 def check_kind(kind: str | None, offered: tuple[str, ...], backbone: str) -> str:
