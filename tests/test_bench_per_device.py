@@ -184,11 +184,11 @@ def clock(monkeypatch, tiny):
     monkeypatch.setattr(bench_module, "time", fake_time)
     real = bench_module.generate
 
-    def timed_generate(model, story, method, config, sampling, callback=None):
+    def timed_generate(model, story, method, config, sampling, callback=None, reference=None):
         def step(info):
             fake.now += fake.step
             callback(info)
-        return real(model, story, method, config, sampling, step)
+        return real(model, story, method, config, sampling, step, reference)
 
     monkeypatch.setattr(bench_module, "generate", timed_generate)
     return fake

@@ -39,12 +39,15 @@ class AnchorRecorder:
 
     def record_kv(self, key, tensors) -> None:
         """The shared tokens of one layer and step (keys, values and whatever else the method needs)."""
-        self.cache.kv[key] = tuple(self.keep(x) for x in tensors)
+        self.store(key, tensors)
 
     def record_masked_kv(self, key, keys, values, share, layout) -> None:
         """Pack every anchor's shared tokens (mask after dropout) of each guidance chunk side by side."""
         pack = lambda x: torch.cat([layout.split(x)[:, a][:, :, share[a]] for a in range(layout.n_images)], dim=2)
-        self.record_kv(key, (pack(keys), pack(values)))
+        self.store(key, (pack(keys), pack(values)))
+
+    def store(self, key, tensors) -> None:
+        self.cache.kv[key] = tuple(self.keep(x) for x in tensors)
 
     def record_out(self, key, output: torch.Tensor) -> None:
         self.cache.out[key] = self.keep(output)

@@ -46,6 +46,14 @@ def _generate_parser(sub) -> None:
     p.add_argument("--attention-chunk", type=int, help="queries per extended-attention call (bounds memory)")
     p.add_argument("--vae-slicing", action="store_true", help="decode one image at a time (less memory)")
     p.add_argument("--vae-tiling", action="store_true", help="decode in tiles (large images, less memory)")
+    p.add_argument("--reference", metavar="PHOTO",
+                   help="a photo of the subject: the story's anchor (docs/reference.md)")
+    p.add_argument("--reference-prompt", metavar="TEXT",
+                   help='the prompt the photo is inverted under (default "a photo of SUBJECT")')
+    p.add_argument("--reference-guidance", type=float, metavar="G",
+                   help="the guidance the photo is inverted under (default 1: the prompt alone)")
+    p.add_argument("--reference-mask", metavar="MASK",
+                   help="the subject's mask in the photo, white on the subject: what the photo shares is limited to it")
     p.add_argument("--out", required=True, help="output folder (must not hold a previous run)")
     p.set_defaults(func=cmd_generate)
 
@@ -130,8 +138,28 @@ def cmd_generate(args) -> int:
                               seed=args.seed or 0, same_latent=args.same_latent, negative_prompt=negative,
                               attention_chunk=args.attention_chunk, freeu=args.freeu)
     run = Run(args.model, args.revision, args.device, args.dtype, story, args.method, args.set, sampling,
-              args.anchors_first, args.vae_slicing, args.vae_tiling)
+              args.anchors_first, args.vae_slicing, args.vae_tiling, reference=_reference_from_args(args, settings))
     return run.execute(Path(args.out), {"command": args.argv})
+
+
+def _reference_from_args(args, settings: dict):
+    """The reference photo the command line or the story file names (the command line wins), or None."""
+    from .reference import DEFAULT_PROMPT, Reference
+
+    photo = args.reference or settings.get("reference")
+    if photo is None:
+        given = (("--reference-prompt", args.reference_prompt), ("--reference-guidance", args.reference_guidance),
+                 ("--reference-mask", args.reference_mask))
+        for flag, value in given:
+            if value is not None:
+                raise SvdStoryError(f"{flag} has no effect without --reference")
+        return None
+    if args.anchors_first:
+        raise SvdStoryError("--anchors-first has no effect with --reference: a photo's story is always made against "
+                            "its anchor")
+    prompt = args.reference_prompt or settings.get("reference_prompt") or DEFAULT_PROMPT
+    guidance = 1.0 if args.reference_guidance is None else args.reference_guidance
+    return Reference(photo, prompt, guidance, mask=args.reference_mask or settings.get("reference_mask"))
 
 
 def cmd_rerun(args) -> int:
@@ -159,6 +187,7 @@ class Run:
     vae_slicing: bool = False
     vae_tiling: bool = False
     anchor_batch: int | None = None  # anchors-first: images in the anchor batch (None: the method's anchors)
+    reference: object = None  # reference.Reference: a photo of the subject as the story's anchor, or None
 
     def execute(self, out: Path, record: dict) -> int:
         from .generate import run_story_with
@@ -172,6 +201,12 @@ class Run:
         method = get_method(self.method)  # the one lookup of the name in this run
         config = make_config(method, self.options)  # a bad option fails before the model loads
         self.story.image_seeds(self.sampling.seed)  # the last image's seed is in range too
+        if self.reference is not None:  # a method that cannot take it, or a photo that cannot be read
+            from .reference.anchor import check_takes_reference
+            from .reference.photo import read_reference
+
+            check_takes_reference(method)
+            read_reference(self.reference)
         check_out_dir(out)
         check_writable(out)
         resolve_dtype(self.dtype, resolve_device(self.device))
@@ -187,7 +222,7 @@ class Run:
         bar = TerminalBar(f"{self.method}: {len(self.story.scenes)} images")
         try:
             result = run_story_with(model, self.story, method, config, resolve_sampling(model, self.sampling),
-                                    self.anchors_first, bar, self.anchor_batch)
+                                    self.anchors_first, bar, self.anchor_batch, self.reference)
         finally:
             bar.close()
         save_result(result, out, {**record, "anchors_first": self.anchors_first, "vae_slicing": self.vae_slicing,
@@ -205,8 +240,12 @@ class Run:
         if not (run_dir / "run.json").is_file():
             raise SvdStoryError(f"RUN_DIR {str(run_dir)!r} holds no run.json")
         run = read_run_file(run_dir / "run.json")
+        reference = run.reference
+        if reference is not None:  # its files are in the run's folder
+            mask = None if reference.mask is None else run_dir / reference.mask
+            reference = dataclasses.replace(reference, photo=run_dir / reference.photo, mask=mask)
         return cls(run.model, run.revision, run.device, run.dtype, run.story, run.method, run.options, run.sampling,
-                   run.anchors_first, run.vae_slicing, run.vae_tiling, run.anchor_batch)
+                   run.anchors_first, run.vae_slicing, run.vae_tiling, run.anchor_batch, reference)
 
 
 def cmd_methods(args) -> int:

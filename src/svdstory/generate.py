@@ -1,14 +1,15 @@
 """The Python API: a story in one batch (`generate`), or anchors first and more scenes later (`generate_anchors`,
 `generate_more`); with progress over every sampler step of every pass a method makes, the anchors + extras path
 (an anchor batch, then scenes one at a time against its cached anchors) and out-of-memory advice (`run_story`,
-`run_anchors_first`, `run_more`). The command line and the web UI run stories through here.
+`run_anchors_first`, `run_more`); a story against a photo of its subject (`reference=`, `run_from_photo`). The
+command line and the web UI run stories through here.
 
 Each function that takes a method's name resolves it, its options and the sampling settings once (`resolve.py`)
 and calls its `*_with` twin, which takes those objects."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import torch
 
@@ -35,33 +36,61 @@ def build_context(model, story: Story, sampling: SamplingConfig, method, config,
 
 
 def generate(model, story: Story, method: str = "consistory", options=None,
-             sampling: SamplingConfig | None = None, callback=None) -> StoryResult:
-    """All scenes of a story in one batch. `options`: a method config or a dict of overrides."""
-    return generate_with(model, story, *resolve(model, method, options, sampling), callback)
+             sampling: SamplingConfig | None = None, callback=None, reference=None) -> StoryResult:
+    """All scenes of a story in one batch. `options`: a method config or a dict of overrides.
+
+    With a `reference` (reference.Reference: a photo of the subject) the photo is the story's anchor, and every
+    scene is made against it, one at a time."""
+    return generate_with(model, story, *resolve(model, method, options, sampling), callback, reference)
 
 
-def generate_with(model, story: Story, method, config, sampling: SamplingConfig, callback=None) -> StoryResult:
+def generate_with(model, story: Story, method, config, sampling: SamplingConfig, callback=None,
+                  reference=None) -> StoryResult:
     """`generate` with the method, its config and the sampling settings resolved (`resolve`)."""
+    if reference is not None:
+        return generate_from_photo_with(model, story, method, config, sampling, callback, reference)[1]
     check_story_prompts(tokenizers_of(model), story, method, sampling.negative_prompt)
     ctx = build_context(model, story, sampling, method, config, callback)
     return story_result(ctx, method.run(ctx, config), run_info(model, story, method, config, sampling))
 
 
 def generate_anchors(model, story: Story, method: str = "consistory", options=None,
-                     sampling: SamplingConfig | None = None, callback=None) -> Subject:
-    """Generate the story's anchor images once and cache what later images need."""
-    return generate_anchors_with(model, story, *resolve(model, method, options, sampling), callback)
+                     sampling: SamplingConfig | None = None, callback=None, reference=None) -> Subject:
+    """Generate the story's anchor images once and cache what later images need; with a `reference`
+    (reference.Reference) the photo is the anchor, its inverted path what the anchor pass runs along."""
+    return generate_anchors_with(model, story, *resolve(model, method, options, sampling), callback, reference)
 
 
-def generate_anchors_with(model, story: Story, method, config, sampling: SamplingConfig, callback=None) -> Subject:
+def generate_anchors_with(model, story: Story, method, config, sampling: SamplingConfig, callback=None,
+                          reference=None) -> Subject:
     """`generate_anchors` with the method, its config and the sampling settings resolved."""
     if method.run_anchors is None:
         raise SvdStoryError(f"method {method.name!r} has no anchors+extras mode")
     check_story_prompts(tokenizers_of(model), story, method, sampling.negative_prompt)
+    if reference is not None:
+        from .reference.anchor import photo_anchor
+
+        out, cache, ctx, photo = photo_anchor(model, story, sampling, method, config, reference, callback)
+        info = {**run_info(model, story, method, config, sampling), "reference": reference.record()}
+        return Subject(model, story, method, config, sampling, cache, story_result(ctx, out, info), photo)
     ctx = build_context(model, story, sampling, method, config, callback)
     out, cache = method.run_anchors(ctx, config)
     anchors = story_result(ctx, out, run_info(model, story, method, config, sampling))
     return Subject(model, story, method, config, sampling, cache, anchors)
+
+
+def generate_from_photo(model, story: Story, method: str, options, sampling: SamplingConfig | None, callback,
+                        reference) -> tuple[Subject, StoryResult]:
+    """(the photo as a reusable subject, every scene of the story made against it, one at a time)."""
+    return generate_from_photo_with(model, story, *resolve(model, method, options, sampling), callback, reference)
+
+
+def generate_from_photo_with(model, story: Story, method, config, sampling: SamplingConfig, callback,
+                             reference) -> tuple[Subject, StoryResult]:
+    """`generate_from_photo` with the method, its config and the sampling settings resolved."""
+    subject = generate_anchors_with(model, story, method, config, sampling, callback, reference)
+    result = generate_more(subject, story.scenes, story.image_seeds(subject.sampling.seed), callback)
+    return subject, replace(result, info={**result.info, "story": asdict(story)})  # the seeds as given
 
 
 def generate_more(subject: Subject, scenes, seeds=(), callback=None) -> StoryResult:
@@ -83,22 +112,28 @@ def generate_more(subject: Subject, scenes, seeds=(), callback=None) -> StoryRes
     masks = None if results[0].masks is None else [m for r in results for m in r.masks]
     maps = None if results[0].maps is None else torch.cat([r.maps for r in results])
     info = {**results[0].info, "story": asdict(story)}  # every extra scene, not only the first one's
-    return StoryResult(images, masks, [p for r in results for p in r.prompts], list(seeds), info, maps)
+    if subject.photo is not None:
+        info["reference"] = subject.anchors.info["reference"]
+    return StoryResult(images, masks, [p for r in results for p in r.prompts], list(seeds), info, maps,
+                       subject.photo)
 
 
 def count_steps(model, story, method: str, options=None, sampling: SamplingConfig | None = None,
-                anchors_first: bool = False, anchor_batch: int | None = None) -> int:
+                anchors_first: bool = False, anchor_batch: int | None = None, reference=None) -> int:
     """The sampler steps `run_story` will make with these arguments: a progress bar's total.
 
     A step is one call of the sampler loop's callback; methods with several passes (ConsiStory's pre-pass
     and main pass) count each pass's steps, and anchors-first counts the anchor batch and every extra image.
     """
-    return count_steps_with(model, story, *resolve(model, method, options, sampling), anchors_first, anchor_batch)
+    return count_steps_with(model, story, *resolve(model, method, options, sampling), anchors_first, anchor_batch,
+                            reference)
 
 
 def count_steps_with(model, story, method, config, sampling: SamplingConfig, anchors_first: bool = False,
-                     anchor_batch: int | None = None) -> int:
+                     anchor_batch: int | None = None, reference=None) -> int:
     """`count_steps` with the method, its config and the sampling settings resolved."""
+    if reference is not None:  # the photo's inversion, its anchor pass, then every scene alone
+        return sampling.steps + method.count_steps(model, config, sampling) * (1 + len(story.scenes))
     runs = 1 if not anchors_first else 1 + max(0, len(story.scenes) - (anchor_batch or config.anchor_batch))
     return method.count_steps(model, config, sampling) * runs
 
@@ -111,25 +146,28 @@ def extra_steps(run: StoryRun, n_scenes: int) -> int:
 
 def run_story(model, story, method: str, options=None, sampling: SamplingConfig | None = None,
               anchors_first: bool = False, progress: Progress | None = None,
-              anchor_batch: int | None = None) -> StoryResult:
+              anchor_batch: int | None = None, reference=None) -> StoryResult:
     """Generate a story, in one batch or anchors first (see `run_anchors_first`).
 
     `options`: a method config or a dict / list of `key=value` overrides. `progress(done, total)` is called
     with done=0 before the first step, then after every sampler step; `total` is `count_steps(...)` and the
-    last call has `done == total`.
+    last call has `done == total`. `reference` (reference.Reference): a photo of the subject as the anchor.
     """
     return run_story_with(model, story, *resolve(model, method, options, sampling), anchors_first, progress,
-                          anchor_batch)
+                          anchor_batch, reference)
 
 
 def run_story_with(model, story, method, config, sampling: SamplingConfig, anchors_first: bool = False,
-                   progress: Progress | None = None, anchor_batch: int | None = None) -> StoryResult:
+                   progress: Progress | None = None, anchor_batch: int | None = None,
+                   reference=None) -> StoryResult:
     """`run_story` with the method, its config and the sampling settings resolved (`resolve`): what the command
     line runs."""
     callback = None
     if progress is not None:
-        callback = StepCounter(count_steps_with(model, story, method, config, sampling, anchors_first, anchor_batch),
-                               progress)
+        callback = StepCounter(count_steps_with(model, story, method, config, sampling, anchors_first, anchor_batch,
+                                                reference), progress)
+    if reference is not None:
+        return run_from_photo_with(model, story, method, config, sampling, reference, callback).result
     if anchors_first:
         return run_anchors_first_with(model, story, method, config, sampling, anchor_batch, callback).result
     with memory_advice(len(story.scenes)):
@@ -153,6 +191,21 @@ def run_anchors_first_with(model, story, method, config, sampling: SamplingConfi
     return run_more(StoryRun(subject, subject.anchors, subject.story), story.scenes[n:], story.seeds[n:], callback)
 
 
+def run_from_photo(model, story, method: str, options, sampling: SamplingConfig | None, reference,
+                   callback=None) -> StoryRun:
+    """The story made against a photo of its subject (reference.Reference): the photo's anchor pass, then every
+    scene alone against it; a run that takes more scenes as `run_anchors_first`'s does."""
+    return run_from_photo_with(model, story, *resolve(model, method, options, sampling), reference, callback)
+
+
+def run_from_photo_with(model, story, method, config, sampling: SamplingConfig, reference,
+                        callback=None) -> StoryRun:
+    """`run_from_photo` with the method, its config and the sampling settings resolved."""
+    with memory_advice(1):
+        subject, result = generate_from_photo_with(model, story, method, config, sampling, callback, reference)
+    return StoryRun(subject, result, story)
+
+
 def run_more(run: StoryRun, scenes, seeds=(), callback=None) -> StoryRun:
     """The run with more scenes, each made alone against its cached anchors: one result whose run.json names
     every scene and the anchor batch, so `svdstory rerun` repeats it. Seeds default to the run's seed plus
@@ -172,7 +225,7 @@ def run_more(run: StoryRun, scenes, seeds=(), callback=None) -> StoryRun:
     info = {**so_far.info, "story": asdict(story), "anchors_first": True,
             "anchor_batch": len(run.subject.story.scenes)}
     result = StoryResult(so_far.images + more.images, masks, so_far.prompts + more.prompts, so_far.seeds + more.seeds,
-                         info, maps)
+                         info, maps, so_far.photo)
     return StoryRun(run.subject, result, story)
 
 

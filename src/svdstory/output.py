@@ -130,7 +130,12 @@ def _write_files(result, folder: Path) -> list[str]:
 
     for i, img in enumerate(result.images):
         save(img, f"image_{i:02d}.png")
-    save(image_grid(result.images), "grid.png")
+    photo = result.photo
+    if photo is not None:  # the reference photo (and mask), lossless: a rerun reads the very pixels this run read
+        save(photo.image, result.info["reference"]["photo"])
+        if photo.mask is not None:
+            save(photo.mask, result.info["reference"]["mask"])
+    save(image_grid(([photo.image] if photo is not None else []) + list(result.images)), "grid.png")
     for i, per_image in enumerate(result.masks or []):
         for s, mask in enumerate(per_image):
             save(mask, f"mask_{i:02d}_subject{s}.png")

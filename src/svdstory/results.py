@@ -22,6 +22,7 @@ class StoryResult:
     seeds: list[int]
     info: dict = field(default_factory=dict)  # method, config, sampling settings
     maps: torch.Tensor | None = None  # (n, S, h, w) CPU: the soft subject maps `masks` threshold (Otsu), at their grid
+    photo: object = None  # reference.photo.Photo: the photo (and its mask) the story's anchor came from, or None
 
 
 @dataclass
@@ -34,7 +35,8 @@ class Subject:
     config: object
     sampling: SamplingConfig
     cache: object
-    anchors: StoryResult
+    anchors: StoryResult  # the anchor images (for a reference photo: the photo as its anchor pass made it)
+    photo: object = None  # reference.photo.Photo: the photo (and its mask) that stands in for the anchors, or None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ class RunFile:
     anchor_batch: int | None = None  # images in that batch; None: the method config's anchor_batch
     vae_slicing: bool = False
     vae_tiling: bool = False
+    reference: object = None  # reference.Reference whose photo is a file name in the run's folder, or None
 
 
 def read_run_file(path: str | Path, name: str | None = None) -> RunFile:
@@ -62,7 +63,18 @@ def _run_file(info: dict) -> RunFile:
                    sampling=SamplingConfig(**sampling), model=info.get("model"), revision=info.get("revision"),
                    device=info.get("device"), dtype=info.get("dtype"), anchors_first=bool(info.get("anchors_first")),
                    anchor_batch=batch, vae_slicing=bool(info.get("vae_slicing")),
-                   vae_tiling=bool(info.get("vae_tiling")))
+                   vae_tiling=bool(info.get("vae_tiling")), reference=_reference(info.get("reference")))
+
+
+def _reference(record: dict | None):
+    """The reference photo a run recorded (`Reference.record()`), its photo the file name in the run's folder."""
+    if record is None:
+        return None
+    from .reference.photo import Reference
+
+    mask = record.get("mask")
+    return Reference(_text(record["photo"], "reference photo"), _text(record["prompt"], "reference prompt"),
+                     record["guidance"], mask=None if mask is None else _text(mask, "reference mask"))
 
 
 def _tuples(value):

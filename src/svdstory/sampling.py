@@ -71,14 +71,18 @@ def every_scheduler(cls, config) -> list:
 
 
 def denoise(model, policy, state: RunState, latents: torch.Tensor, cond: Conditioning, scheduler, guidance: float,
-            hooks=(), callback=None, resume: Resume | None = None, freeu=None) -> torch.Tensor:
+            hooks=(), callback=None, resume: Resume | None = None, freeu=None, path=None) -> torch.Tensor:
     """Run the sampler over `scheduler.timesteps`, letting `policy` shape every attention call.
 
     With `resume`, the loop starts at `resume.step` from its latents and scheduler instead of `latents`, `scheduler`.
-    `freeu`: FreeU's (s1, s2, b1, b2) for this run, or None.
+    `freeu`: FreeU's (s1, s2, b1, b2) for this run, or None. `path` (steps, n, C, h, w): the latents every step
+    starts from, in place of those the step before gave (a photo's inverted path: the run reads the photo).
     """
     backbone, layout = model.backbone, cond.layout
     first = 0
+    if path is not None and len(path) != len(scheduler.timesteps):
+        raise SvdStoryError(f"the photo's inverted path has {len(path)} steps but this pass runs "
+                            f"{len(scheduler.timesteps)}")
     if resume is None:
         latents = backbone.start(latents, scheduler)
     else:  # a copy of its scheduler, so that the resume stays reusable
@@ -91,6 +95,8 @@ def denoise(model, policy, state: RunState, latents: torch.Tensor, cond: Conditi
             if state.stop_at is not None and i >= state.stop_at:
                 break
             t = on_host[i]
+            if path is not None:
+                latents = path[i]
             state.step, state.timestep = i, int(t)
             model_in = backbone.model_input(latents, layout, scheduler, t)
             policy.begin_step(state)
@@ -138,6 +144,7 @@ class RunContext:
     story: object = None  # the Story these prompts came from (prompt-side methods rebuild prompts)
     attention_chunk: int | None = None
     freeu: tuple[float, float, float, float] | None = None  # FreeU's (s1, s2, b1, b2), or None
+    path: torch.Tensor | None = None  # (steps, n, C, h, w): the latents each step starts from (a photo's inversion)
 
     @property
     def n_images(self) -> int:
@@ -165,7 +172,7 @@ class RunContext:
         callbacks = [c for c in (on_step, self.callback) if c is not None]
         callback = (lambda info: [c(info) for c in callbacks]) if callbacks else None
         return denoise(self.model, policy, state, self.latents, self.cond, scheduler, self.guidance, hooks, callback,
-                       resume, self.freeu)
+                       resume, self.freeu, self.path)
 
     def decode(self, latents: torch.Tensor) -> list:
         return decode(self.model, latents)

@@ -81,7 +81,8 @@ def head_noun(subject: str) -> str:
     return head[-1]
 
 
-STORY_KEYS = ("subject", "scenes", "tokens", "style", "seeds", "negative_prompt", "category", "name")
+STORY_KEYS = ("subject", "scenes", "tokens", "style", "seeds", "negative_prompt", "category", "name", "reference",
+              "reference_prompt", "reference_mask")
 
 
 def load_story(path: str | Path, overrides: dict | None = None) -> Story:
@@ -90,8 +91,9 @@ def load_story(path: str | Path, overrides: dict | None = None) -> Story:
 
 
 def read_story_file(path: str | Path, overrides: dict | None = None) -> tuple[Story, dict]:
-    """The story of a YAML file, and the sampling settings it names (`negative_prompt`); every field's
-    type is checked. `overrides` (the command line's subject, scenes, ...) replace the file's where given."""
+    """The story of a YAML file, and the settings it names (`negative_prompt`; `reference` and `reference_mask`,
+    paths relative to the file's folder, and `reference_prompt`); every field's type is checked. `overrides` (the
+    command line's subject, scenes, ...) replace the file's where given."""
     path = Path(path)
     where = f"story file {str(path)!r}"
     if path.is_dir():
@@ -115,7 +117,10 @@ def read_story_file(path: str | Path, overrides: dict | None = None) -> tuple[St
     for key in ("category", "name"):
         _text(data, key, where)
     negative = _text(data, "negative_prompt", where) if data.get("negative_prompt") is not None else None
-    return story, {"negative_prompt": negative}
+    beside = lambda key: str(path.parent / _text(data, key, where)) if _text(data, key, where) else None  # noqa: E731
+    return story, {"negative_prompt": negative, "reference": beside("reference"),
+                   "reference_prompt": _text(data, "reference_prompt", where) or None,
+                   "reference_mask": beside("reference_mask")}
 
 
 def story_fields(data: dict, where: str) -> dict:

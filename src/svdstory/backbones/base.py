@@ -106,6 +106,14 @@ class Backbone(Protocol):
 
     def decode(self, latents: torch.Tensor) -> list: ...
 
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Images (n, 3, H, W) in [-1, 1] to latents (n, C, h, w) as `decode` reads them: the VAE's encoder."""
+
+    def invert_step(self, scheduler, i: int, latents: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+        """The latents step `i` of the sampler starts from, given the latents it ends at and the network's
+        (guided) prediction there: the sampler's step run backwards (DDIM inversion; its flow-matching
+        counterpart)."""
+
     def sites(self) -> list[Site]: ...
 
     def text_segments(self) -> list[tuple]:
@@ -145,21 +153,37 @@ def seeded_noise(shape: tuple[int, ...], seeds: list[int], same: bool, device, d
 
 
 def decode_vae(pipe, latents: torch.Tensor) -> list:
-    """Latents to PIL images, upcasting the VAE where fp16 would overflow (as diffusers does for SDXL)."""
+    """Latents to PIL images, upcasting the VAE where fp16 would overflow (`vae_upcast`)."""
     vae = pipe.vae
+    with vae_upcast(vae) as dtype, torch.no_grad():
+        scaled = latents.to(dtype) / vae.config.scaling_factor
+        shift = getattr(vae.config, "shift_factor", None)
+        images = vae.decode(scaled + shift if shift else scaled).sample
+    return pipe.image_processor.postprocess(images.float(), output_type="pil")
+
+
+def encode_vae(pipe, pixels: torch.Tensor) -> torch.Tensor:
+    """Images (n, 3, H, W) in [-1, 1] to scaled latents: the mode of the encoder's distribution (no sampling, so
+    a photo always gives the same latents), shifted and scaled as `decode_vae` undoes it."""
+    vae = pipe.vae
+    with vae_upcast(vae) as dtype, torch.no_grad():
+        latents = vae.encode(pixels.to(vae.device, dtype)).latent_dist.mode()
+    shift = getattr(vae.config, "shift_factor", None)
+    return ((latents - shift if shift else latents) * vae.config.scaling_factor).to(pixels.dtype)
+
+
+@contextlib.contextmanager
+def vae_upcast(vae):
+    """The dtype the VAE runs in: float32 while the block runs where fp16 would overflow (as diffusers does for
+    SDXL, `force_upcast`), else its own."""
     upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False)
-    dtype = torch.float32 if upcast else vae.dtype
     if upcast:
         vae.to(torch.float32)
     try:
-        with torch.no_grad():
-            scaled = latents.to(dtype) / vae.config.scaling_factor
-            shift = getattr(vae.config, "shift_factor", None)
-            images = vae.decode(scaled + shift if shift else scaled).sample
+        yield torch.float32 if upcast else vae.dtype
     finally:
         if upcast:
             vae.to(torch.float16)
-    return pipe.image_processor.postprocess(images.float(), output_type="pil")
 
 
 def check_kind(kind: str | None, offered: tuple[str, ...], backbone: str) -> str:

@@ -11,7 +11,7 @@ import torch
 
 from ..errors import SvdStoryError
 from ..state import BatchLayout
-from .base import Site, check_kind, decode_vae, nothing, seeded_noise, segment_positions
+from .base import Site, check_kind, decode_vae, encode_vae, nothing, seeded_noise, segment_positions
 
 
 class MMDiTBackbone:
@@ -137,6 +137,15 @@ class MMDiTBackbone:
 
     def decode(self, latents: torch.Tensor) -> list:
         return decode_vae(self.pipe, latents)
+
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        return encode_vae(self.pipe, pixels).to(self.dtype)
+
+    def invert_step(self, scheduler, i: int, latents: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+        """The flow-matching Euler step run backwards: from sigma_{i+1} up to sigma_i along the velocity predicted at
+        the less noisy latents (the counterpart of DDIM inversion for a rectified flow)."""
+        sigmas = scheduler.sigmas
+        return (latents.float() + (sigmas[i] - sigmas[i + 1]) * prediction.float()).to(latents.dtype)
 
     def _shift(self, image_seq_len: int, max_shift: float) -> float:
         """The timestep shift `mu` for an image of `image_seq_len` tokens, as the pipelines compute it."""

@@ -7,9 +7,10 @@ import torch
 
 from ..attention.install import story_processors
 from ..encoder_reuse import passes_with_reuse
+from ..errors import SvdStoryError
 from ..limits import check_steps
 from ..state import BatchLayout
-from .base import Site, decode_vae, nothing, seeded_noise, segment_positions
+from .base import Site, decode_vae, encode_vae, nothing, seeded_noise, segment_positions
 
 
 class UNetBackbone:
@@ -143,6 +144,25 @@ class UNetBackbone:
     def decode(self, latents: torch.Tensor) -> list:
         return decode_vae(self.pipe, latents)
 
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        return encode_vae(self.pipe, pixels).to(self.dtype)
+
+    def invert_step(self, scheduler, i: int, latents: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+        """DDIM inversion (Song et al. 2021, eq. 12 run from t-1 to t; Mokady et al. 2023): the prediction made
+        at the less noisy latents stands in for the one at the noisier latents the step starts from."""
+        from diffusers import DDIMScheduler
+
+        if not isinstance(scheduler, DDIMScheduler):
+            raise SvdStoryError(f"a reference photo is inverted along DDIM on UNet models, not along the checkpoint's "
+                                f"{type(scheduler).__name__}: use --set scheduler=ddim")
+        t = int(scheduler.timesteps[i])
+        before = t - scheduler.config.num_train_timesteps // scheduler.num_inference_steps  # DDIM's own rule
+        a_to = scheduler.alphas_cumprod[t]
+        a_from = scheduler.alphas_cumprod[before] if before >= 0 else scheduler.final_alpha_cumprod
+        x = latents.float()
+        eps, x0 = _noise_and_sample(scheduler.config.prediction_type, x, prediction.float(), a_from)
+        return (a_to.sqrt() * x0 + (1 - a_to).sqrt() * eps).to(latents.dtype)
+
     def sites(self) -> list[Site]:
         levels = len(self.unet.down_blocks) - 1  # a downsampler after every down block but the last
         return [unet_site(name, levels, self.pipe.tokenizer.model_max_length) for name in self.unet.attn_processors]
@@ -158,6 +178,18 @@ def unet_site(name: str, levels: int, text_len: int | None = None) -> Site:
     cross = ".attn2." in f".{name}"
     level = {"down": depth, "mid": levels, "up": levels - depth}.get(stage, 0)
     return Site(name, "cross" if cross else "self", stage, depth, level, text_len if cross else None)
+
+
+def _noise_and_sample(kind: str, x: torch.Tensor, prediction: torch.Tensor, alpha: torch.Tensor):
+    """(noise, clean sample) of latents `x` at noise level `alpha` (cumulative) from a prediction of `kind`."""
+    a, b = alpha.sqrt(), (1 - alpha).sqrt()
+    if kind == "epsilon":
+        return prediction, (x - b * prediction) / a
+    if kind == "v_prediction":
+        return a * prediction + b * x, a * x - b * prediction
+    if kind == "sample":
+        return (x - a * prediction) / b, prediction
+    raise SvdStoryError(f"the scheduler's prediction_type {kind!r} cannot be inverted")
 
 
 def sdxl_time_ids(height: int, width: int, rows: int, dtype, device) -> torch.Tensor:

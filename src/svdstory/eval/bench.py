@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from ..errors import SvdStoryError
 from ..generate import generate
+from ..methods.registry import get_method
 from ..models import default_model_source, resolve_dtype
 from ..output import atomic_write_json, package_versions
 from ..settings import SamplingConfig
@@ -25,7 +26,7 @@ from .folder import BenchFolder, RECORD_FORMAT, Unit, plan_units, read_json
 from .metrics import MetricConfig, build_scorers
 from .report.tables import summary_text, write_tables
 from .shard import process_device, process_state, wait_for_everyone
-from .suites import Suite, to_story
+from .suites import Suite, reference_of, to_story
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,8 @@ def _run_units(cfg, folder, todo, total, state, model_source, device, budget) ->
 
     model = load_model(model_source, device, cfg.dtype)
     scorers = build_scorers(cfg.metrics, device)
-    steps = [count_steps(model, to_story(u.story, u.seed_index), u.method.name, u.method.config(), cfg.sampling)
-             for u in todo]
+    steps = [count_steps(model, to_story(u.story, u.seed_index), u.method.name, u.method.config(), cfg.sampling,
+                         reference=reference_of(u.story, get_method(u.method.name))) for u in todo]
     done_before = f", {total - len(todo)} of {total} units done before" if len(todo) < total else ""
     process = f" (process 1 of {state.num_processes})" if state.num_processes > 1 else ""
     bar = tqdm(total=sum(steps), unit="step", desc=f"bench{process}: {len(todo)} units{done_before}",
@@ -155,7 +156,8 @@ def run_unit(model, unit: Unit, sampling: SamplingConfig, scorers, folder: Bench
     start = time.perf_counter()
     story = to_story(unit.story, unit.seed_index)
     try:
-        result = generate(model, story, unit.method.name, unit.method.config(), sampling, callback)
+        reference = reference_of(unit.story, get_method(unit.method.name))
+        result = generate(model, story, unit.method.name, unit.method.config(), sampling, callback, reference)
     except torch.OutOfMemoryError:
         raise SvdStoryError(f"out of GPU memory on story {unit.id!r} ({len(story.scenes)} images in one batch): "
                             "use a suite with fewer scenes, a smaller --size, or --dtype float16") from None

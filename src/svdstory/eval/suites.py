@@ -23,7 +23,7 @@ SYNTHWORLD_DEFAULT_SIZE = 100
 SEED_STRIDE = 1_000_003  # seed index k adds k * SEED_STRIDE: far from every story's own seeds
 SEED_LIMIT = 2**31 - 1  # generators on every backend accept seeds below this
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # no dots: ".s1" marks extra seeds on disk
-_KEYS = {"id", "subject", "scenes", "category", "tokens", "style", "seeds", "truth"}
+_KEYS = {"id", "subject", "scenes", "category", "tokens", "style", "seeds", "truth", "reference", "reference_prompt"}
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def load_suite(name: str) -> Suite:
     if not path.is_file():
         raise SvdStoryError(f"--suite {name!r} is neither a file nor a built-in suite "
                             f"({', '.join(builtin_suites())})")
-    return Suite(name, tuple(complete_item(s, i) for i, s in enumerate(_read_items(path))))
+    return Suite(name, tuple(complete_item(s, i, path.parent) for i, s in enumerate(_read_items(path))))
 
 
 SYNTHWORLD_SUITES = ("synthworld", "synthworld-v2")  # one suite: the second name is what v2's first benches used
@@ -96,8 +96,9 @@ def _read_items(path: Path) -> list:
     return items
 
 
-def complete_item(item, index: int) -> dict:
-    """Check one story item and fill in its defaults; the result is what every unit record stores."""
+def complete_item(item, index: int, folder: Path | None = None) -> dict:
+    """Check one story item and fill in its defaults; the result is what every unit record stores. A `reference`
+    photo's path is read relative to `folder` (the suite file's) and checked now, not mid-bench."""
     if not isinstance(item, dict):
         raise SvdStoryError(f"story #{index} of the suite is not a mapping")
     sid = str(item.get("id", ""))
@@ -117,8 +118,32 @@ def complete_item(item, index: int) -> dict:
            "seeds": list(fields["seeds"] or default_seeds(sid, len(fields["scenes"])))}
     if item.get("truth") is not None:
         out["truth"] = item["truth"]
+    if item.get("reference") is not None:
+        out.update(_reference(item, sid, folder))
     to_story(out)  # the Story's own checks (seed count, a findable head noun) run now, not mid-bench
     return out
+
+
+def _reference(item: dict, sid: str, folder: Path | None) -> dict:
+    """The story's reference photo (an absolute path, readable) and its prompt."""
+    from ..reference.photo import DEFAULT_PROMPT, Reference, read_photo
+
+    photo, prompt = item["reference"], item.get("reference_prompt") or DEFAULT_PROMPT
+    if not isinstance(photo, str) or not isinstance(prompt, str):
+        raise SvdStoryError(f"story {sid!r}: reference and reference_prompt must be text")
+    path = (Path(folder or ".") / photo).absolute()
+    read_photo(Reference(str(path), prompt, name=f"story {sid!r}: reference"))
+    return {"reference": str(path), "reference_prompt": prompt}
+
+
+def reference_of(item: dict, method):
+    """The Reference a unit's method runs against: the story's photo where the method takes one, else None (a
+    method that cannot, vanilla, is the text-alone baseline beside it)."""
+    if item.get("reference") is None or not method.reference:
+        return None
+    from ..reference.photo import Reference
+
+    return Reference(item["reference"], item["reference_prompt"], name=f"story {item['id']!r}: reference")
 
 
 def default_seeds(story_id: str, n: int) -> list[int]:

@@ -41,6 +41,9 @@ class Method:
     # conditioning(model, story, sampling, config, cache) -> the run's Conditioning (cache: the anchors'
     # cache for an extra image, else None)
     conditioning: Callable = story_conditioning
+    # a photo may stand in for its anchors: run_anchors runs along the photo's inverted path, and takes
+    # recorder= (anchors.AnchorRecorder), which a subject mask of the photo filters
+    reference: bool = False
 
 
 _METHODS: dict[str, Method] = {}

@@ -57,6 +57,7 @@ def _editor(host: Host):
             negative = gr.Textbox(label="Negative prompt", placeholder="blank: the pipeline's own",
                                   elem_id="negative")
     story["scenes"].render()
+    photo = _reference_fields()
     with gr.Row(equal_height=True):
         new_scene = gr.Textbox(label="New scene", show_label=False, placeholder="a new scene, e.g. at night", scale=4,
                                min_width=160, elem_id="new-scene", max_lines=1)
@@ -65,7 +66,7 @@ def _editor(host: Host):
         down = gr.Button("↓", scale=0, min_width=44, elem_id="scene-down")
         remove = gr.Button("Remove", scale=1, min_width=80, elem_id="scene-remove")
     method, options, groups = _method_panel(host)
-    named = dict(**story, negative=negative, method=method, **_sampling_panel(host))
+    named = dict(**story, negative=negative, method=method, **_sampling_panel(host), **photo)
     with gr.Row(equal_height=True):
         generate = gr.Button("Generate", variant="primary", scale=2, elem_id="generate")
         compare = gr.Button("Compare", scale=1, min_width=100, elem_id="compare")
@@ -89,6 +90,18 @@ def _story_fields() -> dict:
                             type="array", column_count=2, show_row_numbers=True, interactive=True,
                             label="Scenes: select a row to move or remove it; a blank seed is seed + the row's index",
                             elem_id="scenes", render=False))
+
+
+def _reference_fields() -> dict:
+    """A photo of the subject to start the story from (docs/reference.md), and the prompt it is inverted under."""
+    with gr.Accordion("Reference photo (optional): the story's subject from your image", open=False,
+                      elem_id="reference-panel"):
+        with gr.Row(equal_height=False):
+            photo = gr.Image(label="Reference photo", type="filepath", image_mode=None, format="png",
+                             sources=["upload"], height=160, elem_id="reference")
+            prompt = gr.Textbox(label="Reference prompt", placeholder="blank: a photo of SUBJECT",
+                                elem_id="reference-prompt", max_lines=1)
+    return dict(reference=photo, reference_prompt=prompt)
 
 
 def _header(model) -> str:

@@ -11,6 +11,8 @@ from ..generate import count_steps
 from ..methods.options import as_text, config_from, describe
 from ..methods.registry import get_method
 from ..preflight import check_prompt_lengths
+from ..reference.anchor import check_takes_reference
+from ..reference.photo import DEFAULT_PROMPT, Reference, read_photo
 from ..resolve import method_config, resolve_sampling
 from ..settings import SamplingConfig
 from ..story import Story
@@ -36,6 +38,8 @@ class Form:
     guidance: object = None
     height: object = None
     width: object = None
+    reference: object = None  # the uploaded photo's file path; None: the story from text alone
+    reference_prompt: str = ""  # blank: "a photo of SUBJECT"
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class Request:
     method: str
     overrides: dict  # option name -> text, as `--set name=text`; only options off their default
     sampling: SamplingConfig
+    reference: Reference | None = None  # a photo of the subject as the story's anchor
 
 
 def scene_rows(rows) -> list[tuple[str, object]]:
@@ -121,9 +126,15 @@ def _means_default(method: str, option, text: str) -> bool:
         return False
 
 
+def reference(form: Form) -> Reference | None:
+    if not form.reference:
+        return None
+    return Reference(form.reference, form.reference_prompt.strip() or DEFAULT_PROMPT, name="the reference photo")
+
+
 def build(form: Form, defaults: dict | None = None) -> Request:
     """The request of a checked form; `defaults`: the model's option defaults (`overrides`)."""
-    return Request(story(form), form.method, overrides(form, defaults), sampling(form))
+    return Request(story(form), form.method, overrides(form, defaults), sampling(form), reference(form))
 
 
 def problems(form: Form, model, tokenizers) -> dict[str, str]:
@@ -157,6 +168,8 @@ def problems(form: Form, model, tokenizers) -> dict[str, str]:
     found.update(_option_problems(form, defaults))
     if not {"subject", "scenes", "seed", "method"} & set(found):
         _prompt_problems(form, tokenizers, attempt)
+    if form.reference:
+        _photo_problems(form, tokenizers, attempt, found)
     if not found:  # the method's own settings against the model (ConsiStory's prepass_steps)
         _at_named_field(found, lambda: count_steps(model, story(form), form.method, overrides(form, defaults),
                                                      sampling(form)))
@@ -182,6 +195,18 @@ def _prompt_problems(form: Form, tokenizers, attempt) -> None:
     words = "tokens" if tokens(form) else "subject"
     # the last encoder's tokens, as preflight reads them
     attempt(words, lambda: story_token_positions(tokenizers[-1], whole_story.prompts, whole_story.tokens))
+
+
+def _photo_problems(form: Form, tokenizers, attempt, found: dict) -> None:
+    """The photo reads, the method takes one, and its prompt names the subject (the photo's size is converted)."""
+    attempt("reference", lambda: read_photo(reference(form)))
+    attempt("method", lambda: check_takes_reference(get_method(form.method)))
+    if {"subject", "tokens"} & set(found):
+        return
+    prompt = reference(form).prompt_for(form.subject)
+    words = tokens(form) or Story(form.subject, ("scene",)).tokens
+    attempt("reference_prompt", lambda: check_prompt_lengths(tokenizers, [prompt], "reference prompt", "shorten it"))
+    attempt("reference_prompt", lambda: story_token_positions(tokenizers[-1], [prompt], words))
 
 
 def _option_problems(form: Form, defaults: dict) -> dict[str, str]:

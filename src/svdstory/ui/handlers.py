@@ -18,7 +18,7 @@ from .runs import Host, PageClosed, compare_options, more_scenes, story_columns
 from .words import in_page_words
 
 STORY_FIELDS = ("subject", "tokens", "style", "negative", "scenes", "seed", "method", "steps", "guidance", "height",
-                "width")
+                "width", "reference", "reference_prompt")
 
 
 class Fields:
@@ -167,6 +167,9 @@ def load_run(fields: Fields, host: Host, path) -> list:
         raise gr.Error(in_page_words(str(err)), print_exception=False) from None
     if run.model not in (None, host.model.source):
         gr.Warning(f"this run was made with {run.model}; the page serves {host.model.source}")
+    if run.reference is not None:
+        gr.Warning(f"this run was made from a reference photo ({run.reference.photo} in its folder): upload it as "
+                   "the reference photo to reproduce it")
     gr.Info(runfiles.loaded_message(run))
     return fields.values_of(form, host.model.backbone.option_defaults)
 

@@ -51,7 +51,7 @@ def form_from_run(run: RunFile) -> Form:
     return Form(subject=story.subject, tokens=", ".join(story.tokens), style=story.style,
                 negative=sampling.negative_prompt or "", scenes=scenes, seed=sampling.seed, method=run.method,
                 options=dict(run.options), steps=sampling.steps, guidance=sampling.guidance, height=sampling.height,
-                width=sampling.width)
+                width=sampling.width, reference_prompt=run.reference.prompt if run.reference else "")
 
 
 def loaded_message(run: RunFile) -> str:

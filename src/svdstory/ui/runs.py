@@ -1,12 +1,12 @@
 """Generate, compare and more scenes on the one loaded model, through generate.py (`run_anchors_first_with`,
-`run_more`), with progress over every sampler step and a stop when the page that asked has gone."""
+`run_from_photo_with`, `run_more`), with progress over every sampler step and a stop when the page that asked has gone."""
 from __future__ import annotations
 
 import copy
 import threading
 from dataclasses import asdict
 
-from ..generate import count_steps_with, extra_steps, run_anchors_first_with, run_more
+from ..generate import count_steps_with, extra_steps, run_anchors_first_with, run_from_photo_with, run_more
 from ..preflight import tokenizers_of
 from ..progress import StepCounter
 from ..resolve import method_config, resolve_sampling
@@ -66,13 +66,19 @@ class Host:
 
 def story_columns(host: Host, request: Request, methods, report=None, page=None) -> list[StoryRun]:
     """The request's story under each (method, options) of `methods`, same seeds: one run each, every scene in
-    its anchor batch (the same images as one batch), kept as the page's runs."""
+    its anchor batch (the same images as one batch), kept as the page's runs. With a reference photo each method
+    that takes one runs against it; one that cannot (vanilla, compared beside it) runs from the text alone."""
     model, story = host.model, request.story
     sampling = resolve_sampling(model, request.sampling)
     resolved = [method_config(method, options, model.backbone) for method, options in methods]  # once per run
-    steps = host.steps(sum(count_steps_with(model, story, *found, sampling) for found in resolved), report, page)
+    photo = lambda method: request.reference if method.reference else None  # noqa: E731
+    total = sum(count_steps_with(model, story, method, config, sampling, reference=photo(method))
+                for method, config in resolved)
+    steps = host.steps(total, report, page)
     with host.lock:
-        runs = [run_anchors_first_with(model, story, *found, sampling, len(story.scenes), steps) for found in resolved]
+        runs = [run_from_photo_with(model, story, method, config, sampling, photo(method), steps) if photo(method)
+                else run_anchors_first_with(model, story, method, config, sampling, len(story.scenes), steps)
+                for method, config in resolved]
     host.keep(page, runs)
     return runs
 

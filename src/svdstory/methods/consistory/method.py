@@ -142,9 +142,10 @@ def run(ctx, config: ConsiStoryConfig, recorder=None) -> RunOutput:
     return RunOutput(latents, policy.final_maps(), {"injection": injection})
 
 
-def run_anchors(ctx, config: ConsiStoryConfig):
-    """The anchors in one batch, and the cache of what extra images will need from them."""
-    recorder = anchor_recorder(config)
+def run_anchors(ctx, config: ConsiStoryConfig, recorder=None):
+    """The anchors in one batch, and the cache of what extra images will need from them (kept by `recorder`,
+    else a new one: a photo's filters what it keeps by the photo's mask)."""
+    recorder = recorder or anchor_recorder(config)
     return run(ctx, config, recorder), recorder.cache
 
 
@@ -162,4 +163,5 @@ def run_extra(ctx, config: ConsiStoryConfig, cache: AnchorCache) -> RunOutput:
     return RunOutput(latents, policy.final_maps(), {"injection": injection})
 
 
-register(Method("consistory", ConsiStoryConfig, run, run_anchors, run_extra, count_steps=count_steps))
+register(Method("consistory", ConsiStoryConfig, run, run_anchors, run_extra, count_steps=count_steps,
+                reference=True))
