@@ -238,3 +238,14 @@ def test_undefined_metrics_are_written_as_null(tmp_path, suite_file, tiny, monke
     assert record["metrics"] == {"u": None, "v": 1.0} and record["per_image"][0]["u"] is None
     results = json.loads((out / "results.json").read_text(), parse_constant=lambda c: pytest.fail(c))
     assert results["means"] == {"vanilla": {"v": 1.0}}
+
+
+def test_a_bench_on_a_dit_runs_each_method_at_that_models_defaults(tmp_path, suite_file):
+    """`shared` defaults to parts=up on a UNet, which a DiT has not: on tiny FLUX the bench takes FLUX's defaults."""
+    from svdstory import SamplingConfig
+
+    cfg = BenchConfig(load_suite(str(suite_file)), tuple(parse_method_specs(["shared", "svd"])), tmp_path / "b",
+                      MetricConfig(("clip-t",), clip_model="tiny"), SamplingConfig(steps=2, height=32, width=32),
+                      model="tiny-flux", device="cpu", limit=1)
+    records = run_bench(cfg)
+    assert {r["method"] for r in records} == {"shared", "svd"} and all(len(r["images"]) == 3 for r in records)

@@ -126,7 +126,9 @@ def _run_units(cfg, folder, todo, total, state, model_source, device, budget) ->
 
     model = load_model(model_source, device, cfg.dtype)
     scorers = build_scorers(cfg.metrics, device)
-    steps = [count_steps(model, to_story(u.story, u.seed_index), u.method.name, u.method.config(), cfg.sampling,
+    specs = {u.method.label: u.method for u in todo}
+    configs = {label: spec.config(model.backbone) for label, spec in specs.items()}  # each once, on this model
+    steps = [count_steps(model, to_story(u.story, u.seed_index), u.method.name, configs[u.method.label], cfg.sampling,
                          reference=reference_of(u.story, get_method(u.method.name))) for u in todo]
     done_before = f", {total - len(todo)} of {total} units done before" if len(todo) < total else ""
     process = f" (process 1 of {state.num_processes})" if state.num_processes > 1 else ""
@@ -144,20 +146,23 @@ def _run_units(cfg, folder, todo, total, state, model_source, device, budget) ->
                 raise OutOfTime()
             bar.set_postfix_str(f"{k}/{len(todo)} {unit.method.label} {unit.id}", refresh=False)
             start = time.perf_counter()
-            run_unit(model, unit, cfg.sampling, scorers, folder, state.process_index, on_step)
+            run_unit(model, unit, cfg.sampling, scorers, folder, state.process_index, on_step,
+                     configs[unit.method.label])
             pace.add(time.perf_counter() - start, n)
     finally:
         bar.close()
 
 
 def run_unit(model, unit: Unit, sampling: SamplingConfig, scorers, folder: BenchFolder, worker: int = 0,
-             callback=None) -> dict:
-    """Generate, save, score and record one unit; `callback(info)` runs after every sampler step."""
+             callback=None, config=None) -> dict:
+    """Generate, save, score and record one unit; `callback(info)` runs after every sampler step; `config`: the
+    unit's method config on this model (made here if not given)."""
     start = time.perf_counter()
     story = to_story(unit.story, unit.seed_index)
     try:
         reference = reference_of(unit.story, get_method(unit.method.name))
-        result = generate(model, story, unit.method.name, unit.method.config(), sampling, callback, reference)
+        config = config if config is not None else unit.method.config(model.backbone)
+        result = generate(model, story, unit.method.name, config, sampling, callback, reference)
     except torch.OutOfMemoryError:
         raise SvdStoryError(f"out of GPU memory on story {unit.id!r} ({len(story.scenes)} images in one batch): "
                             "use a suite with fewer scenes, a smaller --size, or --dtype float16") from None

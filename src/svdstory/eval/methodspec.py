@@ -26,9 +26,10 @@ class MethodSpec:
     options: tuple[tuple[str, str], ...]  # the overrides as given, in order
     text: str  # the spec as the user wrote it
 
-    def config(self):
-        """The method's full config with the overrides applied (validated: bad options fail here)."""
-        return method_config(self.name, dict(self.options))[1]
+    def config(self, backbone=None):
+        """The method's full config with the overrides applied over its defaults on `backbone` (a model's; none:
+        the UNet defaults), validated: bad options fail here."""
+        return method_config(self.name, dict(self.options), backbone)[1]
 
     def describe(self) -> dict:
         return {"name": self.name, "spec": self.text, "config": asdict(self.config())}
