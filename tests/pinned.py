@@ -1,5 +1,8 @@
 """What the pinned-output tests share: the story, the run and the tolerance, and the final latents of one case."""
+import os
+
 import torch
+from safetensors.torch import load_file, save_file
 
 from svdstory import SamplingConfig, Story, generate, generate_anchors, generate_more
 
@@ -22,3 +25,23 @@ def final_latents(model, method, options, extras) -> torch.Tensor:
     anchors = latents[-1]
     generate_more(subject, STORY.scenes[2:], callback=keep)
     return torch.cat([anchors, latents[-1]])
+
+
+def check_pins(current: dict, pins) -> None:
+    """`current` equals the pinned latents in the file `pins` (written first under SVDSTORY_PIN=write)."""
+    if os.environ.get("SVDSTORY_PIN") == "write":
+        pins.parent.mkdir(parents=True, exist_ok=True)
+        save_file(current, str(pins))
+    pinned = load_file(str(pins))
+    assert sorted(pinned) == sorted(current)
+    for key, latents in current.items():
+        torch.testing.assert_close(latents, pinned[key], **TOLERANCE, msg=lambda m, key=key: f"{key}: {m}")
+
+
+def check_apart(current: dict, kinds, cases) -> None:
+    """Every case of every kind differs from that kind's vanilla: a pin that every method would meet guards nothing."""
+    for kind in kinds:
+        vanilla = current[f"{kind}/vanilla"]
+        for name in cases:
+            if name != "vanilla" and not name.endswith("-extras"):
+                assert not torch.allclose(current[f"{kind}/{name}"], vanilla, **TOLERANCE), f"{kind}/{name}"

@@ -4,14 +4,11 @@ pipelines, as tests/test_pinned_outputs.py pins them on SD and SDXL.
 When a change is meant to alter the images, write the pins again and say why in the commit:
 SVDSTORY_PIN=write .venv/bin/python -m pytest tests/test_pinned_outputs_dit.py
 """
-import os
 from pathlib import Path
 
 import pytest
-import torch
-from safetensors.torch import load_file, save_file
 
-from pinned import TOLERANCE, final_latents
+from pinned import check_apart, check_pins, final_latents
 
 PINS = Path(__file__).parent / "data" / "pinned" / "dit_latents.safetensors"
 # name -> (method, options, anchors + extras): every method at options where each of its mechanisms acts
@@ -37,19 +34,9 @@ def current(runs):
 
 
 def test_every_method_reproduces_its_pinned_latents_on_the_dits(current):
-    if os.environ.get("SVDSTORY_PIN") == "write":
-        PINS.parent.mkdir(parents=True, exist_ok=True)
-        save_file(current, str(PINS))
-    pinned = load_file(str(PINS))
-    assert sorted(pinned) == sorted(current)
-    for key, latents in current.items():
-        torch.testing.assert_close(latents, pinned[key], **TOLERANCE, msg=lambda m, key=key: f"{key}: {m}")
+    check_pins(current, PINS)
 
 
 def test_the_dit_pins_tell_the_methods_apart(current):
     """A pin that every method would meet guards nothing."""
-    for kind in KINDS:
-        vanilla = current[f"{kind}/vanilla"]
-        for name in CASES:
-            if name != "vanilla" and not name.endswith("-extras"):
-                assert not torch.allclose(current[f"{kind}/{name}"], vanilla, **TOLERANCE), f"{kind}/{name}"
+    check_apart(current, KINDS, CASES)
