@@ -63,18 +63,16 @@ def reweight_methods(best_zero: dict[str, str]) -> list[str]:
 # ---------------------------------------------------------------- the rule, on a finished bench
 
 
-def means(per_story: Path) -> dict[str, dict[str, float]]:
-    """{method: {metric: mean over its stories and seeds}} from a bench's per_story.csv."""
-    import csv
+METRICS = ("identity_attr", "background_agreement", "prompt_alignment")
 
-    sums: dict[str, dict[str, list[float]]] = {}
-    with per_story.open() as f:
-        for row in csv.DictReader(f):
-            bucket = sums.setdefault(row["method"], {})
-            for key in ("identity_attr", "background_agreement", "prompt_alignment"):
-                if row.get(key) not in (None, ""):
-                    bucket.setdefault(key, []).append(float(row[key]))
-    return {m: {k: sum(v) / len(v) for k, v in d.items()} for m, d in sums.items()}
+
+def means(data) -> dict[str, dict[str, float]]:
+    """{method: {metric: mean over its stories}} of a bench read back (`eval.report.data.BenchData`)."""
+    table = {}
+    for method in data.values:
+        found = {k: list(data.story_values(method, k).values()) for k in METRICS}
+        table[method] = {k: sum(v) / len(v) for k, v in found.items() if v}
+    return table
 
 
 def scores(table: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -101,8 +99,8 @@ def front(scored: dict[str, dict[str, float]]) -> list[str]:
     return sorted(m for m, s in scored.items() if m != "vanilla" and not any(beats(o, s) for o in scored.values()))
 
 
-def choose(per_story: Path) -> dict:
-    scored = scores(means(per_story))
+def choose(data) -> dict:
+    scored = scores(means(data))
     best_zero = {}
     for t in TARGETS:
         names = {label(t, z): z for z in ZEROING}
@@ -168,9 +166,10 @@ def main(argv=None) -> int:
     code = subprocess.run(command).returncode
     if code:
         return code
+    from svdstory.eval.report.data import load_bench
     from svdstory.output import atomic_write_json
 
-    choice = choose(folder / "per_story.csv")
+    choice = choose(load_bench(folder))
     atomic_write_json(folder / "choice.json", choice)
     print(json.dumps({k: v for k, v in choice.items() if k != "scores"}, indent=1))
     return 0

@@ -1,7 +1,6 @@
 """scripts/study_v2.py: every setting it benches parses, the rule that picks svd's default and each target's
 best zeroing, the front, and the final stage built from the earlier stages' choices."""
 
-import csv
 import json
 import sys
 from pathlib import Path
@@ -14,18 +13,15 @@ sys.path.insert(0, str(SCRIPTS))
 import study_v2  # noqa: E402
 
 from svdstory.eval.methodspec import parse_method_specs  # noqa: E402
+from svdstory.eval.report.data import BenchData  # noqa: E402
 
 
-def write_per_story(path: Path, rows: dict[str, tuple[float, float, float]]) -> Path:
+def bench_data(rows: dict[str, tuple[float, float, float]]) -> BenchData:
     """rows: method -> (identity_attr, background_agreement, prompt_alignment), two stories each."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["method", "story", "identity_attr", "background_agreement", "prompt_alignment"])
-        for method, (ident, bg, align) in rows.items():
-            for story, wobble in (("s0", -0.01), ("s1", 0.01)):
-                w.writerow([method, story, ident + wobble, bg, align])
-    return path
+    values = {method: {story: {"identity_attr": ident + wobble, "background_agreement": bg, "prompt_alignment": align}
+                       for story, wobble in (("s0", -0.01), ("s1", 0.01))}
+              for method, (ident, bg, align) in rows.items()}
+    return BenchData(Path("bench"), {}, [], list(rows), values)
 
 
 def test_every_setting_of_every_stage_is_a_valid_method_spec():
@@ -37,13 +33,13 @@ def test_every_setting_of_every_stage_is_a_valid_method_spec():
     assert len(study_v2.sweep_methods()) == len(study_v2.BASELINES) + 3 * len(study_v2.ZEROING)
 
 
-def test_the_rule_takes_the_highest_gain_that_leaks_no_more_than_consistory_and_keeps_the_prompt(tmp_path):
+def test_the_rule_takes_the_highest_gain_that_leaks_no_more_than_consistory_and_keeps_the_prompt():
     rows = {"vanilla": (0.25, 0.30, 1.00), "consistory": (0.55, 0.35, 0.99),
             study_v2.label("kv", "rank:4"): (0.80, 0.50, 0.99),  # most identity, leaks more than consistory
             study_v2.label("kv", "energy:0.9"): (0.60, 0.34, 0.99),  # the rule's pick for kv
             study_v2.label("kv", "tau:0.3"): (0.70, 0.31, 0.90),  # clean, but loses the prompt
             study_v2.label("hidden", "gd"): (0.40, 0.40, 1.00)}  # hidden: nothing clean, so the best aligned
-    choice = study_v2.choose(write_per_story(tmp_path / "per_story.csv", rows))
+    choice = study_v2.choose(bench_data(rows))
     assert choice["best_zero"] == {"kv": "energy:0.9", "hidden": "gd"}  # attn: no setting benched
     assert choice["svd_default"] == study_v2.label("kv", "energy:0.9")
     assert choice["scores"]["consistory"]["gain"] == pytest.approx(0.30)
